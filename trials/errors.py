@@ -1,0 +1,18 @@
+"""The one exception root of tunescale.
+
+Every error a user can cause (bad input file, bad spec, bad option) derives from
+`TunescaleError`; the CLI prints its message as one line and exits 2. Messages say
+what was expected, what was found, and the fix.
+"""
+
+
+class TunescaleError(Exception):
+    """Root of every error tunescale raises on purpose."""
+
+
+class SchemaError(TunescaleError):
+    """A trial or curve row does not fit the trial-store schema."""
+
+
+class InputError(TunescaleError):
+    """A path, file or option given by the user cannot be used."""

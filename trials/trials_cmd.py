@@ -1,0 +1,53 @@
+"""`tunescale trials ...`: look at and export a sweep's trial store."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from trials.store import export, read_trials
+
+SHOW_COLUMNS = ["trial_id", "status", "params", "tokens", "lr", "batch_size", "weight_decay", "loss"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    trials = subparsers.add_parser("trials", help="inspect or export a sweep's trial store")
+    sub = trials.add_subparsers(dest="trials_command", required=True)
+
+    p = sub.add_parser("export", help="write every trial row of RUN_DIR to one Parquet file")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("out", metavar="OUT.parquet")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("show", help="status counts and the best trials of RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--top", type=int, default=10, help="how many best rows to list (default 10)")
+    p.set_defaults(func=_show)
+
+
+def _export(args: argparse.Namespace) -> int:
+    n = export(args.run_dir, args.out)
+    print(f"wrote {n} trial rows to {args.out}")
+    return 0
+
+
+def summarize(df: pd.DataFrame, top: int = 10) -> str:
+    """Readable text: rows per status and the `top` completed trials by loss."""
+    lines = [f"{len(df)} trials"]
+    if len(df) == 0:
+        return lines[0]
+    counts = df["status"].value_counts()
+    lines.append("  " + "  ".join(f"{s}: {n}" for s, n in counts.items()))
+    done = df[df["status"] == "completed"]
+    if len(done):
+        cols = [c for c in SHOW_COLUMNS if c in done.columns]
+        best = done.nsmallest(top, "loss")[cols]
+        lines.append(f"best {len(best)} by loss:")
+        lines.append(best.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return "\n".join(lines)
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(summarize(read_trials(args.run_dir, validated=True), args.top))
+    return 0
