@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from trials.errors import InputError
-
 
 def _ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
     except ValueError:
-        raise InputError(f"--widths {text!r}: expected comma-separated integers like 32,64,128.") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers like 32,64,128") from None
 
 
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
     except ValueError:
-        raise InputError(f"--lrs {text!r}: expected comma-separated numbers like 1e-3,3e-3.") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers like 1e-3,3e-3") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
