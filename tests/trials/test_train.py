@@ -87,3 +87,11 @@ def test_lr_factor_stays_in_unit_interval_and_peaks_after_warmup(schedule, steps
     first_after_warmup = int(warmup * steps)
     if first_after_warmup < steps and schedule != "wsd":
         assert math.isclose(lr_factor(first_after_warmup, cfg), 1.0)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_to_the_eager_loss():
+    eager = train_trial({**TINY, "steps": 10})
+    compiled = train_trial({**TINY, "steps": 10, "compile": True})
+    assert compiled.row["status"] == "completed"
+    assert math.isclose(compiled.row["loss"], eager.row["loss"], rel_tol=1e-3)
