@@ -75,6 +75,7 @@ class RunResult:
     train_steps: int
     hyper_steps: int
     wall_time_s: float
+    test_loss: float | None = None  # loss on an extra held-out set, when one was given
     trajectory: list[dict[str, float]] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -120,121 +121,167 @@ def _eval_loss(model: HyperMLP, x, y, values, h) -> torch.Tensor:
         return F.cross_entropy(model(x, values, h, regularize=False), y)
 
 
+class StnTrainer:
+    """One Self-Tuning Network and its two optimizers; `run()` is the whole schedule.
+
+    `train_step` and `hyper_step` are public so the contract can be checked step by step:
+    a train step moves the weights and never (u, log s); a hyper step the reverse.
+    """
+
+    def __init__(self, data: Sequence, specs: Sequence[HyperSpec], config: StnConfig) -> None:
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.x_tr, self.y_tr, self.x_va, self.y_va = _tensors(data)
+        n_classes = int(max(self.y_tr.max(), self.y_va.max())) + 1
+        self.hyper = HyperParameters(specs, perturb=config.perturb, init_scale=config.init_scale)
+        self.model = HyperMLP(
+            self.x_tr.shape[1], config.hidden, n_classes, self.hyper.names,
+            stn=True, centred=config.centred, response_rank=config.response_rank,
+        )
+        self.weight_opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.hyper_opt = torch.optim.Adam(self.hyper.parameters(), lr=config.hyper_lr)
+        self.meter = _FlopMeter()
+
+    def gate_input(self, u_tilde: torch.Tensor) -> torch.Tensor:
+        """What the gates see: ũ itself (STN) or the perturbation ũ - u (Delta-STN)."""
+        return u_tilde - self.hyper.u.detach() if self.config.centred else u_tilde
+
+    def train_step(self, idx: torch.Tensor) -> float:
+        """Weights only: a training batch, detached per-example draws, regularizers on."""
+
+        def forward_backward() -> torch.Tensor:
+            u_tilde = self.hyper.sample(len(idx), grad=False)
+            values, h = self.hyper.constrain(u_tilde), self.gate_input(u_tilde)
+            loss = F.cross_entropy(self.model(self.x_tr[idx], values, h, regularize=True), self.y_tr[idx])
+            self.weight_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss.detach()
+
+        loss = self.meter.run("train", forward_backward)
+        self.weight_opt.step()
+        return float(loss)
+
+    def hyper_step(self, idx: torch.Tensor) -> float:
+        """(u, log s) only: a held-out batch, reparameterized draws, regularizers off."""
+
+        def forward_backward() -> torch.Tensor:
+            u_tilde = self.hyper.sample(len(idx), grad=True)
+            values, h = self.hyper.constrain(u_tilde), self.gate_input(u_tilde)
+            val_loss = F.cross_entropy(self.model(self.x_va[idx], values, h, regularize=False), self.y_va[idx])
+            objective = val_loss - self.config.tau * self.hyper.entropy()
+            # autograd.grad, not backward(): the weights' .grad stay untouched.
+            self.hyper.u.grad, self.hyper.log_scale.grad = torch.autograd.grad(
+                objective, [self.hyper.u, self.hyper.log_scale]
+            )
+            return val_loss.detach()
+
+        loss = self.meter.run("hyper", forward_backward)
+        self.hyper_opt.step()
+        return float(loss)
+
+    def loss_on(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Loss at the current hyperparameters, regularizers off (no FLOP count)."""
+        u_now = self.hyper.current(len(x))
+        with torch.no_grad():
+            logits = self.model(x, self.hyper.constrain(u_now), self.gate_input(u_now), regularize=False)
+            return float(F.cross_entropy(logits, y))
+
+    def run(
+        self,
+        *,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+        test: Sequence | None = None,
+    ) -> RunResult:
+        """The alternating schedule of the module docstring, then the final held-out loss.
+
+        `test` = (x, y), if given, is scored once at the end (outside the FLOP count): a
+        held-out set the hyper steps never saw.
+        """
+        start = time.perf_counter()
+        config, hyper = self.config, self.hyper
+        trajectory: list[dict[str, float]] = []
+        recent: list[float] = []
+        recent_val: list[float] = []
+        epoch_losses: list[float] = []
+        val_batches: list[torch.Tensor] = []
+        step = hyper_steps = examples = 0
+        status = "completed"
+
+        def log() -> None:
+            # The trajectory's held-out loss is the mean of the hyper steps' batch losses
+            # since the last point: free, where a full evaluation per point would cost more
+            # than the hyper steps themselves. NaN during warm-up, when no hyper step runs.
+            point = {
+                "step": step,
+                "examples": examples,
+                "train_loss": sum(recent) / len(recent) if recent else math.nan,
+                "val_loss": sum(recent_val) / len(recent_val) if recent_val else math.nan,
+            }
+            point.update({f"hp/{k}": v for k, v in hyper.values().items()})
+            point.update({f"scale/{k}": v for k, v in hyper.scales().items()})
+            trajectory.append(point)
+            recent.clear()
+            recent_val.clear()
+            if on_log is not None:
+                on_log(point)
+
+        log()
+        for epoch in range(config.epochs):
+            epoch_losses = []
+            batches = _batches(len(self.x_tr), config.batch_size)
+            log_every = config.log_every or len(batches)
+            for idx in batches:
+                loss = self.train_step(idx)
+                step += 1
+                examples += len(idx)
+                if not math.isfinite(loss):
+                    status = "diverged"
+                    break
+                recent.append(loss)
+                epoch_losses.append(loss)
+                if epoch >= config.warmup_epochs and step % config.train_steps_per_hyper == 0:
+                    if not val_batches:
+                        val_batches = _batches(len(self.x_va), config.batch_size)
+                    recent_val.append(self.hyper_step(val_batches.pop()))
+                    hyper_steps += 1
+                if step % log_every == 0:
+                    log()
+            if status != "completed":
+                break
+
+        final = float(self.meter.run("eval", lambda: torch.tensor(self.loss_on(self.x_va, self.y_va))))
+        if not math.isfinite(final):
+            status = "diverged"
+        test_loss = None
+        if test is not None:
+            x_te, y_te = (torch.as_tensor(a) for a in test)
+            test_loss = self.loss_on(x_te.float(), y_te.long())
+        return RunResult(
+            status=status,
+            loss=final,
+            train_loss=sum(epoch_losses) / len(epoch_losses) if epoch_losses else math.nan,
+            hyperparameters=hyper.values(),
+            params=sum(p.numel() for p in self.model.parameters()),
+            examples_seen=examples,
+            flops=self.meter.total(),
+            train_steps=step,
+            hyper_steps=hyper_steps,
+            wall_time_s=time.perf_counter() - start,
+            test_loss=test_loss,
+            trajectory=trajectory,
+        )
+
+
 def fit_stn(
     data: Sequence,
     specs: Sequence[HyperSpec],
     config: StnConfig,
     *,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    test: Sequence | None = None,
 ) -> RunResult:
     """Train one Self-Tuning Network on (x_train, y_train, x_val, y_val); tune `specs` online."""
-    start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    x_tr, y_tr, x_va, y_va = _tensors(data)
-    n_classes = int(max(y_tr.max(), y_va.max())) + 1
-    hyper = HyperParameters(specs, perturb=config.perturb, init_scale=config.init_scale)
-    model = HyperMLP(
-        x_tr.shape[1], config.hidden, n_classes, hyper.names,
-        stn=True, centred=config.centred, response_rank=config.response_rank,
-    )
-    weight_opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    hyper_opt = torch.optim.Adam(hyper.parameters(), lr=config.hyper_lr)
-    meter = _FlopMeter()
-
-    def gate_input(u_tilde: torch.Tensor) -> torch.Tensor:
-        return u_tilde - hyper.u.detach() if config.centred else u_tilde
-
-    def train_step(idx: torch.Tensor) -> torch.Tensor:
-        u_tilde = hyper.sample(len(idx), grad=False)
-        logits = model(x_tr[idx], hyper.constrain(u_tilde), gate_input(u_tilde), regularize=True)
-        loss = F.cross_entropy(logits, y_tr[idx])
-        weight_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        return loss
-
-    def hyper_step(idx: torch.Tensor) -> torch.Tensor:
-        u_tilde = hyper.sample(len(idx), grad=True)
-        logits = model(x_va[idx], hyper.constrain(u_tilde), gate_input(u_tilde), regularize=False)
-        val_loss = F.cross_entropy(logits, y_va[idx])
-        objective = val_loss - config.tau * hyper.entropy()
-        grads = torch.autograd.grad(objective, [hyper.u, hyper.log_scale])
-        hyper.u.grad, hyper.log_scale.grad = grads
-        return val_loss.detach()
-
-    def evaluate() -> float:
-        u_now = hyper.current(len(x_va))
-        return float(meter.run("eval", lambda: _eval_loss(
-            model, x_va, y_va, hyper.constrain(u_now), gate_input(u_now))))
-
-    recent_val: list[float] = []
-
-    trajectory: list[dict[str, float]] = []
-    step = hyper_steps = 0
-    examples = 0
-    recent: list[float] = []
-    epoch_losses: list[float] = []
-    status = "completed"
-    val_batches: list[torch.Tensor] = []
-
-    def log(train_loss: float) -> None:
-        # The held-out loss of the trajectory is the mean of the hyper steps' batch losses
-        # since the last point: free, whereas a full evaluation per point would cost more
-        # than the hyper steps themselves. NaN during warm-up, when no hyper step runs.
-        val_loss = sum(recent_val) / len(recent_val) if recent_val else math.nan
-        recent_val.clear()
-        point = {"step": step, "examples": examples, "train_loss": train_loss, "val_loss": val_loss}
-        point.update({f"hp/{k}": v for k, v in hyper.values().items()})
-        point.update({f"scale/{k}": v for k, v in hyper.scales().items()})
-        trajectory.append(point)
-        if on_log is not None:
-            on_log(point)
-
-    log(math.nan)
-    for epoch in range(config.epochs):
-        epoch_losses = []
-        batches = _batches(len(x_tr), config.batch_size)
-        log_every = config.log_every or len(batches)
-        for idx in batches:
-            loss = meter.run("train", lambda idx=idx: train_step(idx))
-            weight_opt.step()
-            step += 1
-            examples += len(idx)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                status = "diverged"
-                break
-            recent.append(loss_value)
-            epoch_losses.append(loss_value)
-            tuning = epoch >= config.warmup_epochs
-            if tuning and step % config.train_steps_per_hyper == 0:
-                if not val_batches:
-                    val_batches = _batches(len(x_va), config.batch_size)
-                vidx = val_batches.pop()
-                recent_val.append(float(meter.run("hyper", lambda vidx=vidx: hyper_step(vidx))))
-                hyper_opt.step()
-                hyper_steps += 1
-            if step % log_every == 0:
-                log(sum(recent) / len(recent))
-                recent = []
-        if status != "completed":
-            break
-
-    final = evaluate()
-    if not math.isfinite(final):
-        status = "diverged"
-    return RunResult(
-        status=status,
-        loss=final,
-        train_loss=sum(epoch_losses) / len(epoch_losses) if epoch_losses else math.nan,
-        hyperparameters=hyper.values(),
-        params=sum(p.numel() for p in model.parameters()),
-        examples_seen=examples,
-        flops=meter.total(),
-        train_steps=step,
-        hyper_steps=hyper_steps,
-        wall_time_s=time.perf_counter() - start,
-        trajectory=trajectory,
-    )
+    return StnTrainer(data, specs, config).run(on_log=on_log, test=test)
 
 
 def fit_fixed(
@@ -242,6 +289,8 @@ def fit_fixed(
     specs: Sequence[HyperSpec],
     values: Mapping[str, float],
     config: StnConfig,
+    *,
+    test: Sequence | None = None,
 ) -> RunResult:
     """Train the plain MLP (no response paths) with hyperparameters held at `values`.
 
@@ -284,6 +333,11 @@ def fit_fixed(
         model, x_va, y_va, hyper.fixed(values, len(x_va)), None)))
     if not math.isfinite(final):
         status = "diverged"
+    test_loss = None
+    if test is not None:
+        x_te, y_te = (torch.as_tensor(a) for a in test)
+        test_loss = float(_eval_loss(
+            model, x_te.float(), y_te.long(), hyper.fixed(values, len(x_te)), None))
     return RunResult(
         status=status,
         loss=final,
@@ -295,4 +349,5 @@ def fit_fixed(
         train_steps=step,
         hyper_steps=0,
         wall_time_s=time.perf_counter() - start,
+        test_loss=test_loss,
     )
