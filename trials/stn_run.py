@@ -1,6 +1,6 @@
 """One Self-Tuning-Network run from a TOML spec: train, store as a trial, plot the trajectory.
 
-A spec (every key optional except none; unknown keys are rejected):
+A spec (every key is optional; unknown keys are rejected):
 
     name = "stn-mlp"            # sweep name and trial-id prefix
     out = "runs/stn-mlp"        # sweep directory (trial store)
@@ -182,7 +182,7 @@ def trial_row(name: str, result, config, data_seed: int) -> dict:
 
 
 def plot_trajectory(trajectory: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "") -> Path:
-    """One panel per hyperparameter (value ± perturbation scale shown as its range) and one of losses."""
+    """One panel per hyperparameter (its value over training) and one of the losses."""
     import matplotlib
 
     matplotlib.use("Agg")
