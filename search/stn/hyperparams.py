@@ -94,9 +94,6 @@ class HyperParameters(nn.Module):
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.specs)
 
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
     def sample(self, batch_size: int, *, grad: bool) -> torch.Tensor:
         """A perturbed draw ũ (B, H); reparameterized, so with grad=True it is differentiable in u, s."""
         rows = batch_size if self.perturb == "example" else 1

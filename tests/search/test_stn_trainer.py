@@ -93,3 +93,10 @@ def test_fixed_run_trains_the_plain_model_with_cheaper_steps(data):
     assert plain.status == "completed" and plain.hyper_steps == 0
     assert plain.hyperparameters == pytest.approx(values)
     assert plain.params < stn.params and plain.flops < stn.flops
+
+
+def test_summary_is_json_safe(data):
+    import json
+
+    summary = fit_fixed(data, SPECS, {s.name: s.init for s in SPECS}, CONFIG).summary()
+    assert json.loads(json.dumps(summary))["status"] == "completed"
