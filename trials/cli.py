@@ -18,8 +18,9 @@ from trials.errors import TunescaleError
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
     "trials.trials_cmd",
-    "trials.check_cmd",
     "scaling.cli",
+    "trials.check_cmd",
+    "trials.stn_cmd",
 )
 
 
