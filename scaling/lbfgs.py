@@ -43,8 +43,8 @@ def minimize_batched(
     *,
     max_iter: int = 500,
     memory: int = 10,
-    ftol: float = 1e-12,
-    gtol: float = 1e-10,
+    ftol: float = 2.2e-9,  # scipy L-BFGS-B's defaults (factr = 1e7 · machine epsilon) ...
+    gtol: float = 1e-5,  # ... and pgtol
     max_backtracks: int = 40,
 ) -> BatchedMinimum:
     """Minimise B independent smooth objectives from starts x0 (B, p).
