@@ -41,6 +41,8 @@ from scaling.columns import load  # noqa: E402
 from scaling.fit import fit_scaling  # noqa: E402
 from scaling.optima import JOINT_WINDOW_STEPS  # noqa: E402
 
+# the stopping rule ours uses (scaling.lbfgs): scipy's defaults stop bootstrap refits early
+TOL = {"ftol": 1e-13, "gtol": 1e-12, "maxiter": 1000}
 TRUE = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
 
 
@@ -127,12 +129,12 @@ def naive(frame: pd.DataFrame, fit, n_resamples: int, seed: int = 0) -> dict[str
     f0, _ = ll._objective(X, logL, np.ones((1, logL.size)), ll.HUBER_DELTA)(grid, np.zeros(len(grid), int))
     starts = grid[np.argsort(f0)[: ll.N_STARTS]]
     t_starts = time.perf_counter()
-    best = min((minimize(one, s0, jac=True, method="L-BFGS-B") for s0 in starts), key=lambda r: r.fun)
+    best = min((minimize(one, s0, jac=True, method="L-BFGS-B", options=TOL) for s0 in starts), key=lambda r: r.fun)
     times["loss law: 200 starts (all run)"] = time.perf_counter() - t_starts
     t = time.perf_counter()
     for _ in range(n_resamples):
         w = rng.multinomial(logL.size, np.full(logL.size, 1 / logL.size)).astype(float)
-        minimize(scalar_for(w), best.x, jac=True, method="L-BFGS-B")
+        minimize(scalar_for(w), best.x, jac=True, method="L-BFGS-B", options=TOL)
     times["loss law bootstrap"] = time.perf_counter() - t
     return times
 
