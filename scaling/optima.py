@@ -210,7 +210,8 @@ def fit_optimum(
         vertices = np.where(boot[:, 2] > 0, grid[best] - half_width * boot[:, 1] / (2 * boot[:, 2]), grid[best])
     vertices = np.clip(vertices, grid[lo_i], grid[hi_i])
     tail = 50 * (1 - confidence)
-    lo_x, hi_x = np.percentile(vertices, [tail, 100 - tail])
+    # no resamples, no interval: NaN says so (the CLI writes it as null)
+    lo_x, hi_x = np.percentile(vertices, [tail, 100 - tail]) if n_bootstrap else (math.nan, math.nan)
     return OptimumResult(
         value=math.exp(x_star), low=math.exp(min(lo_x, x_star)), high=math.exp(max(hi_x, x_star)),
         at_edge=False, best_loss=float(coef[0] - coef[1] ** 2 / (4 * coef[2])), method="parabola",
@@ -358,7 +359,10 @@ def fit_joint_optimum(
     bvx = np.clip(np.where(bok, bvx, gx[bx]), x_lo, x_hi)
     bvy = np.clip(np.where(bok, bvy, gy[by]), y_lo, y_hi)
     tail = 50 * (1 - confidence)
-    (lx, hx), (ly, hy) = np.percentile(bvx, [tail, 100 - tail]), np.percentile(bvy, [tail, 100 - tail])
+    if n_bootstrap:
+        (lx, hx), (ly, hy) = np.percentile(bvx, [tail, 100 - tail]), np.percentile(bvy, [tail, 100 - tail])
+    else:
+        lx = hx = ly = hy = math.nan
     c = _unscale_paraboloid(coef_uv[0], gx[bx], gy[by], sx, sy)
     best_loss = float((_paraboloid_design(np.array([x_star]), np.array([y_star])) @ c)[0])
     return JointOptimumResult(
