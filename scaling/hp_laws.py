@@ -166,8 +166,9 @@ def bootstrap_ols(logX: np.ndarray, logy: np.ndarray, counts: np.ndarray) -> np.
 
     Resamples that drew too few distinct scales to identify the law give NaN rows.
     """
-    G = np.einsum("bi,ij,ik->bjk", counts, logX, logX)
-    r = np.einsum("bi,ij,i->bj", counts, logX, logy)
+    n, p = logX.shape
+    G = (counts @ (logX[:, :, None] * logX[:, None, :]).reshape(n, p * p)).reshape(-1, p, p)
+    r = counts @ (logX * logy[:, None])
     ok = np.linalg.matrix_rank(G) == logX.shape[1]
     out = np.full(r.shape, np.nan)
     if ok.any():

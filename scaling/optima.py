@@ -56,17 +56,44 @@ def _band(h: np.ndarray, loss: np.ndarray, band_pct: float) -> tuple[float, floa
     return float(h[near].min()), float(h[near].max())
 
 
-def _weighted_lstsq_batched(design: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Coefficients of weighted least squares for every row of W at once: shape (B, p).
-
-    Solves (Aᵀ·diag(w)·A) c = Aᵀ·diag(w)·L for each weight row w; a ridge of 1e-10 of the
-    trace keeps resamples that drew too few distinct points solvable (their vertex is
-    then clipped to the window like any other degenerate resample).
-    """
-    G = np.einsum("bi,ij,ik->bjk", W, design, design)
-    r = np.einsum("bi,ij,i->bj", W, design, L)
-    ridge = 1e-10 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(design.shape[1])
+def _solve_normal(G: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Solve G c = r for each of the B systems; a ridge of 1e-10 of the trace keeps resamples
+    that drew too few distinct points solvable (their vertex is then clipped to the window
+    like any other degenerate resample)."""
+    ridge = 1e-10 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[1])
     return np.linalg.solve(G + ridge, r[..., None])[..., 0]
+
+
+def _weighted_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares coefficients (p,) of L on the design columns."""
+    G = np.einsum("i,ij,ik->jk", w, design, design)
+    return _solve_normal(G[None], (w * L) @ design[None])[0]
+
+
+def bootstrap_draws(rng: np.random.Generator, n: int, n_bootstrap: int) -> np.ndarray:
+    """(B, n) indices of the n points each resample draws with replacement (int32: half the memory traffic)."""
+    return rng.integers(0, n, size=(n_bootstrap, n), dtype=np.int32)
+
+
+def _bootstrap_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray, draws: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Weighted least squares refitted on every resample in `draws` (B, n): shape (B, p).
+
+    Runs in one grid cell (`cell`, an integer id per run; seeds repeat a cell) share their
+    design row, so each resample is summarised by how often it drew each cell and the sum
+    of the losses it drew there: the normal equations cost O(B·cells·p²), not O(B·n·p²).
+    """
+    _, first, inv = np.unique(cell, return_index=True, return_inverse=True)
+    cells = design[first]
+    B, n_cells, p = draws.shape[0], cells.shape[0], design.shape[1]
+    flat = inv.astype(np.int32)[draws]
+    flat += (n_cells * np.arange(B, dtype=np.int32))[:, None]
+    flat = flat.ravel()
+    counts = np.bincount(flat, minlength=B * n_cells).reshape(B, n_cells)
+    loss_sums = np.bincount(flat, weights=L[draws].ravel(), minlength=B * n_cells).reshape(B, n_cells)
+    wc = w[first]
+    G = ((counts * wc) @ (cells[:, :, None] * cells[:, None, :]).reshape(n_cells, p * p)).reshape(B, p, p)
+    r = (loss_sums * wc) @ cells
+    return _solve_normal(G, r)
 
 
 @dataclass(frozen=True)
@@ -144,7 +171,7 @@ def fit_optimum(
        values either side; 2) a parabola in log(h) fitted to every run in the window,
        weighted by a Gaussian kernel centred on the best grid value (bandwidth = the
        window's half-width) so that far points only shape the curvature; 3) a bootstrap
-       over the runs in the window (multinomial weights, all resamples solved at once)
+       over the runs in the window (all resamples solved at once)
        for a percentile interval. Falls back to the best run when the minimum is on the
        grid's edge or the parabola opens downwards.
     """
@@ -171,20 +198,20 @@ def fit_optimum(
     kernel = np.exp(-0.5 * ((xw - grid[best]) / half_width) ** 2)
     u = (xw - grid[best]) / half_width  # centred and scaled: keeps the normal equations well conditioned
     design = np.stack([np.ones_like(u), u, u * u], axis=1)
-    coef_u = _weighted_lstsq_batched(design, Lw, kernel[None, :])[0]
+    coef_u = _weighted_lstsq(design, Lw, kernel)
     if coef_u[2] <= 0:
         return _fallback(grid, best, float(mean_loss[best]), **common)
     coef = _unscale_parabola(coef_u, grid[best], half_width)
     x_star = float(np.clip(-coef[1] / (2 * coef[2]), grid[lo_i], grid[hi_i]))
 
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(xw.size, np.full(xw.size, 1.0 / xw.size), size=n_bootstrap)
-    boot = _weighted_lstsq_batched(design, Lw, counts * kernel[None, :])
+    boot = _bootstrap_lstsq(design, Lw, kernel, bootstrap_draws(rng, xw.size, n_bootstrap), inverse[in_window])
     with np.errstate(divide="ignore", invalid="ignore"):
         vertices = np.where(boot[:, 2] > 0, grid[best] - half_width * boot[:, 1] / (2 * boot[:, 2]), grid[best])
     vertices = np.clip(vertices, grid[lo_i], grid[hi_i])
     tail = 50 * (1 - confidence)
-    lo_x, hi_x = np.percentile(vertices, [tail, 100 - tail])
+    # no resamples, no interval: NaN says so (the CLI writes it as null)
+    lo_x, hi_x = np.percentile(vertices, [tail, 100 - tail]) if n_bootstrap else (math.nan, math.nan)
     return OptimumResult(
         value=math.exp(x_star), low=math.exp(min(lo_x, x_star)), high=math.exp(max(hi_x, x_star)),
         at_edge=False, best_loss=float(coef[0] - coef[1] ** 2 / (4 * coef[2])), method="parabola",
@@ -316,7 +343,7 @@ def fit_joint_optimum(
     kernel = np.exp(-0.5 * (((xw - gx[bx]) / sx) ** 2 + ((yw - gy[by]) / sy) ** 2))
     u, v = (xw - gx[bx]) / sx, (yw - gy[by]) / sy  # centred and scaled for conditioning
     design = _paraboloid_design(u, v)
-    coef_uv = _weighted_lstsq_batched(design, Lw, kernel[None, :])
+    coef_uv = _weighted_lstsq(design, Lw, kernel)[None]
     vx, vy, ok = _vertices(coef_uv)
     vx, vy = gx[bx] + sx * vx, gy[by] + sy * vy
     if not ok[0]:
@@ -326,13 +353,16 @@ def fit_joint_optimum(
     x_star, y_star = float(np.clip(vx[0], x_lo, x_hi)), float(np.clip(vy[0], y_lo, y_hi))
 
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(xw.size, np.full(xw.size, 1.0 / xw.size), size=n_bootstrap)
-    bvx, bvy, bok = _vertices(_weighted_lstsq_batched(design, Lw, counts * kernel[None, :]))
+    draws = bootstrap_draws(rng, xw.size, n_bootstrap)
+    bvx, bvy, bok = _vertices(_bootstrap_lstsq(design, Lw, kernel, draws, ix[window] * gy.size + iy[window]))
     bvx, bvy = gx[bx] + sx * bvx, gy[by] + sy * bvy
     bvx = np.clip(np.where(bok, bvx, gx[bx]), x_lo, x_hi)
     bvy = np.clip(np.where(bok, bvy, gy[by]), y_lo, y_hi)
     tail = 50 * (1 - confidence)
-    (lx, hx), (ly, hy) = np.percentile(bvx, [tail, 100 - tail]), np.percentile(bvy, [tail, 100 - tail])
+    if n_bootstrap:
+        (lx, hx), (ly, hy) = np.percentile(bvx, [tail, 100 - tail]), np.percentile(bvy, [tail, 100 - tail])
+    else:
+        lx = hx = ly = hy = math.nan
     c = _unscale_paraboloid(coef_uv[0], gx[bx], gy[by], sx, sy)
     best_loss = float((_paraboloid_design(np.array([x_star]), np.array([y_star])) @ c)[0])
     return JointOptimumResult(

@@ -147,10 +147,10 @@ def _law_figure(fit, hp: str, law, predictions):
                    label=f"prediction {hp}* = {float(v[0]):.3g}")
     for i, ref in enumerate(r for r in fit.references if r.target == hp):
         if set(ref.exponents) <= set(data.columns):
-            order = np.argsort(data[x1].to_numpy())
+            # markers, not a line: with other exponents the published law does not collapse onto one curve
             pv = ref.predict(**{k: data[k].to_numpy() for k in ref.exponents})
-            ax.plot(data[x1].to_numpy()[order], collapse(pv, data)[order], ls="--", c=f"C{4 + i}",
-                    label=f"{ref.source}: {ref.formula()}")
+            ax.scatter(data[x1], collapse(pv, data), marker="_", s=120, linewidths=2, c=f"C{4 + i}",
+                       label=f"{ref.source}: {ref.formula()} (at each scale)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x1)
@@ -200,9 +200,10 @@ def _loss_figure(fit, predictions):
     Ns = np.geomspace(pts["params"].min() / 10, pts["params"].max() * 100, 200)
     CC, NN = np.meshgrid(Cs, Ns)
     LL = law.predict(params=NN.ravel(), tokens=(CC / (6 * NN)).ravel()).reshape(CC.shape)
-    cs = ax2.contour(CC, NN, LL, levels=12, cmap="magma", linewidths=0.8)
-    ax2.clabel(cs, fontsize=6, fmt="%.2f")
     opt = law.compute_optimal(Cs)
+    levels = np.linspace(float(np.min(opt["loss"])), float(np.percentile(pts["loss"], 98)), 12)
+    cs = ax2.contour(CC, NN, LL, levels=levels, cmap="magma", linewidths=0.8)
+    ax2.clabel(cs, fontsize=6, fmt="%.2f")
     ax2.plot(Cs, opt["params"], "C0", lw=2, label=f"compute-optimal N_opt ∝ C^{law.allocation()['a']:.3f}")
     ax2.scatter(C, pts["params"], s=5, c="0.4", label="runs")
     for p in predictions:

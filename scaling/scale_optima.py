@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from scaling.columns import HP_COLUMNS, SCALE_COLUMNS
@@ -156,13 +155,11 @@ def _best_joint(rows, others, n_bootstrap, seed, confidence) -> JointOptimumResu
 def loss_points(frame: pd.DataFrame, optima: list[ScaleOptimum]) -> pd.DataFrame:
     """Points for the loss law: the optimum's loss at each swept scale, every run at the others."""
     keys = scale_columns(frame)
-    swept = {tuple(o.scale[k] for k in keys) for o in optima}
-    rows = []
-    for o in optima:
-        rows.append({**o.scale, "loss": o.loss})
+    rows = [{**o.scale, "loss": o.loss} for o in optima]
     plain = frame[[k for k in (*SCALE_COLUMNS, "loss") if k in frame.columns]]
-    if swept:
-        mask = np.array([tuple(float(v) for v in r) not in swept for r in frame[keys].itertuples(index=False)])
+    if rows:
+        swept = pd.DataFrame([{k: o.scale[k] for k in keys} for o in optima]).assign(_swept=True)
+        mask = frame[keys].astype(float).merge(swept, on=keys, how="left")["_swept"].isna().to_numpy()
         plain = plain[mask]
     points = pd.concat([pd.DataFrame(rows), plain], ignore_index=True) if rows else plain.reset_index(drop=True)
     if "flops" not in points.columns and {"params", "tokens"} <= set(points.columns):

@@ -16,11 +16,13 @@ def _draw(rng, a, b, c, noise, n=12):
     return N, D, lr
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    a=st.floats(-1.0, -0.1), b=st.floats(0.0, 0.6), noise=st.floats(0.01, 0.3), seed=st.integers(0, 10**6)
-)
-def test_recovers_exponents_within_intervals(a, b, noise, seed):
+# The noise is random, so an interval misses now and then by design: hypothesis must not go
+# hunting through seeds for that miss. The seed is fixed and the examples derandomized; the
+# coverage test below checks the miss rate itself.
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(a=st.floats(-1.0, -0.1), b=st.floats(0.0, 0.6), noise=st.floats(0.01, 0.3))
+def test_recovers_exponents_within_intervals(a, b, noise):
+    seed = 7
     rng = np.random.default_rng(seed)
     N, D, lr = _draw(rng, a, b, 1.8, noise)
     r = fit_power_law(lr, {"params": N, "tokens": D}, target="lr", n_bootstrap=200, seed=seed)
