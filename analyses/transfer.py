@@ -16,18 +16,11 @@ from matplotlib import colormaps
 
 from analyses.figures import Section, new_figure, save, script_main
 from analyses.rundir import StudyRun
+from trials.study_fit import lr_drift_by_tokens
 
 
 def lr_optima(run: StudyRun) -> list[dict]:
     return sorted((o for o in run.fit["optima"] if o["hp"] == "lr"), key=lambda o: (o["tokens"], o["width"]))
-
-
-def drift_decades(run: StudyRun) -> dict[float, float]:
-    """LR-optimum drift across widths at each token budget, in decades."""
-    by_tokens: dict[float, list[float]] = {}
-    for o in lr_optima(run):
-        by_tokens.setdefault(o["tokens"], []).append(o["value"])
-    return {t: math.log10(max(v)) - math.log10(min(v)) for t, v in by_tokens.items() if len(v) > 1}
 
 
 def _fixed_mask(df, fixed: dict):
@@ -65,7 +58,7 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         ax.set_ylabel("final held-out loss")
         ax.set_title(f"{tokens:.3g} tokens")
         ax.legend(fontsize=7)
-    drift = drift_decades(run)
+    drift = lr_drift_by_tokens(run.fit["optima"])
     caption = (
         "Proxy loss vs learning rate per width (x: diverged/failed runs; dashed: fitted parabola over its "
         "interval; vertical line: fitted optimum). LR-optimum drift across widths: "
