@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "trials.trials_cmd",
     "trials.report_cmd",
     "scaling.cli",
+    "trials.check_cmd",
 )
 
 
