@@ -50,10 +50,8 @@ def write_synthetic_study(run_dir, seed: int = 0) -> dict:
                 i += 1
             proxies.write(_row(i, "proxies", width, tokens, LR0 * 64, rng, status="diverged"))
             i += 1
-    from trials.store import read_trials
-
     target = {"width": 512, "params": params_of(512), "tokens": 8e6}
-    fit = fit_study(read_trials(run_dir / "proxies"), target, ("lr",), n_bootstrap=50)
+    fit = fit_study(run_dir / "proxies", target, n_bootstrap=50)
     fit["target_settings"] = settings_at(fit["prediction"], {"batch_size": 16, "weight_decay": 0.0})
     store = TrialStore(run_dir / "target")
     for j, mult in enumerate((0.5, 0.71, 1.0, 1.41, 2.0)):
