@@ -19,6 +19,7 @@ from trials.errors import TunescaleError
 COMMAND_MODULES = (
     "trials.trials_cmd",
     "trials.report_cmd",
+    "trials.study_cmd",
     "scaling.cli",
     "trials.check_cmd",
 )
