@@ -240,13 +240,16 @@ def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
 def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: str | None = None,
               resume: bool = False, stream: TextIO | None = sys.stderr) -> StudyResult:
     """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
+    spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
+
     from analyses.rundir import StudyRun, verification
-    from trials.ray_local import ray_session
+    from trials.ray_local import check_address, ray_session
     from trials.spec import parse_spec
     from trials.study_fit import fit_study, lr_drift_by_tokens, settings_at
     from trials.sweep import run_sweep
 
-    spec = load_study_spec(spec_file)
+    if address:
+        check_address(address)
     spec_text = Path(spec_file).read_text()
     run_dir = Path(out or spec.out)
     _check_run_dir(run_dir, spec_text, resume)

@@ -25,11 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _study(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from trials.ray_local import check_address
     from trials.study import run_study, spec_path
 
-    if args.address:
-        check_address(args.address)
     result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume)
     if not args.no_report:
         from analyses.report import write_report
