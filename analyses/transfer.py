@@ -61,7 +61,8 @@ def make(run: StudyRun, out_dir: Path) -> Section:
     drift = lr_drift_by_tokens(run.fit["optima"])
     caption = (
         "Proxy loss vs learning rate per width (x: diverged/failed runs; dashed: fitted parabola over its "
-        "interval; vertical line: fitted optimum). LR-optimum drift across widths: "
+        "interval; vertical line: fitted optimum). LR-optimum drift across widths (optima at the grid "
+        "edge left out): "
         + ", ".join(f"{d:.3f} decades at {t:.3g} tokens" for t, d in drift.items())
         + "."
     )

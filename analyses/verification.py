@@ -38,6 +38,7 @@ def make(run: StudyRun, out_dir: Path) -> Section:
     if pred.get("loss") is not None:
         ax.axhline(pred["loss"], color="crimson", ls=":", lw=1, label="predicted loss")
     ax.set_xscale("log")
+    ax.set_xlim(df["lr"].min() / 1.5, df["lr"].max() * 1.5)  # the grid, not the (often wide) interval
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final held-out loss")
     ax.set_title(f"target: width {run.fit['target'].get('width')}, {run.fit['target']['params']:.3g} params", fontsize=9)

@@ -117,9 +117,13 @@ def settings_at(prediction: dict, fixed: dict) -> dict:
 
 
 def lr_drift_by_tokens(optima: list[dict]) -> dict[float, float]:
-    """Spread of the LR optimum across widths at each token budget, in decades (log10 max/min)."""
+    """Spread of the LR optimum across widths at each token budget, in decades (log10 max/min).
+
+    Optima at the edge of the grid are left out: they are the grid's bound, not a fitted
+    optimum (scaling/ also leaves them out of the LR law).
+    """
     by_tokens: dict[float, list[float]] = {}
     for o in optima:
-        if o["hp"] == "lr":
+        if o["hp"] == "lr" and not o["at_edge"]:
             by_tokens.setdefault(o["tokens"], []).append(o["value"])
     return {t: math.log10(max(v) / min(v)) for t, v in sorted(by_tokens.items()) if len(v) > 1}
