@@ -18,6 +18,8 @@ from trials.errors import TunescaleError
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
     "trials.trials_cmd",
+    "trials.study_cmd",
+    "trials.report_cmd",
     "scaling.cli",
     "trials.check_cmd",
     "trials.stn_cmd",

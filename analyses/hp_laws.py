@@ -1,0 +1,54 @@
+"""Fitted hyperparameter laws: optimum per proxy scale, the law with its interval band, the prediction.
+
+Each law in fit.json (from `scaling.hp_laws.fit_power_law`) carries the per-scale optima it
+was fitted on, the law evaluated with its interval along a scale axis (`curves`, one per
+budget held fixed), and the extrapolated prediction at the target, drawn as a star.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analyses.figures import Section, new_figure, save, script_main
+from analyses.rundir import StudyRun
+
+
+def make(run: StudyRun, out_dir: Path) -> Section:
+    laws = run.fit["laws"]
+    fig, axes = new_figure(ncols=max(1, len(laws)), width=4.4)
+    rows = []
+    for ax, (hp, law) in zip(axes, laws.items(), strict=False):
+        axis = law["axis"]
+        pts = law["points"]
+        ax.errorbar(
+            [p[axis] for p in pts], [p["value"] for p in pts],
+            yerr=[[p["value"] - p["low"] for p in pts], [p["high"] - p["value"] for p in pts]],
+            fmt="o", ms=4, capsize=2, label="optimum per proxy scale",
+        )
+        for curve in law["curves"]:
+            (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
+            ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
+        pred = law["prediction"]
+        ax.errorbar([run.fit["target"][axis]], [pred["value"]],
+                    yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
+                    fmt="*", ms=11, color="crimson", capsize=3, label="prediction at target")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(axis)
+        ax.set_ylabel(f"optimal {hp}")
+        ax.set_title(law["form"], fontsize=9)
+        ax.legend(fontsize=7)
+        rows.append([hp, law["form"], law.get("r2"), pred["value"], pred["low"], pred["high"], law["n_scales"]])
+    return Section(
+        title="Hyperparameter laws",
+        caption="Optimum of each hyperparameter per proxy scale (bootstrap interval), the fitted power law with "
+        "its interval band, and the extrapolated prediction at the target (star).",
+        figures=[save(fig, out_dir, "hp_laws")],
+        header=["hp", "law", "R²", "predicted", "low", "high", "scales"],
+        rows=rows,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(script_main(make, __doc__))

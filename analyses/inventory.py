@@ -1,0 +1,52 @@
+"""Run inventory: trials by status and compute spent, proxies vs target.
+
+Budget accounting (issue 8): total proxy FLOPs against the compute of one target run
+(6·N·D at the target), the ratio the muTransfer paper puts at 7% for GPT-3 6.7B.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analyses.figures import Section, new_figure, save, script_main
+from analyses.rundir import StudyRun, inventory
+from trials.schema import STATUSES
+
+
+def make(run: StudyRun, out_dir: Path) -> Section:
+    inv = inventory(run)
+    fig, (ax_n, ax_c) = new_figure(ncols=2, width=4.2, height=3.2)
+    stages = ["proxies", "target"]
+    bottom = [0, 0]
+    for status in STATUSES:
+        counts = [inv[s]["by_status"].get(status, 0) for s in stages]
+        if any(counts):
+            ax_n.bar(stages, counts, bottom=bottom, label=status)
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax_n.set_ylabel("trials")
+    ax_n.legend(fontsize=7)
+    target_run = run.fit["target"].get("flops")
+    labels = ["proxies (all)", "target grid (all)", "one target run"]
+    ax_c.bar(labels, [inv["proxies"]["flops"], inv["target"]["flops"], target_run or 0.0], color="tab:gray")
+    ax_c.set_yscale("log")
+    ax_c.set_ylabel("training FLOPs")
+    ax_c.tick_params(axis="x", labelsize=7)
+    rows = []
+    for s in stages:
+        by = inv[s]["by_status"]
+        rows.append([s, inv[s]["trials"], *[by.get(st, 0) for st in STATUSES], inv[s]["flops"], inv[s]["wall_time_s"]])
+    ratio = inv["proxy_to_target_run_flops"]
+    return Section(
+        title="Run inventory and budget",
+        caption=f"Trials by status and compute spent. Proxy compute / one target run's compute = "
+        f"{ratio:.3g} ({100 * ratio:.3g}%)." if ratio is not None else "Trials by status and compute spent.",
+        figures=[save(fig, out_dir, "inventory")],
+        header=["stage", "trials", *STATUSES, "FLOPs", "wall s"],
+        rows=rows,
+        numbers=inv,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(script_main(make, __doc__))

@@ -1,0 +1,51 @@
+"""Loss law: best proxy loss per scale, the fitted law (interval band) and its prediction at the target.
+
+The achieved target losses (best of the grid and at the predicted settings) are drawn
+beside the prediction so the extrapolation can be judged by eye.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analyses.figures import Section, new_figure, save, script_main
+from analyses.rundir import StudyRun, verification
+
+
+def make(run: StudyRun, out_dir: Path) -> Section:
+    law = run.fit["loss_law"]
+    axis = law["axis"]
+    fig, (ax,) = new_figure(width=5.6)
+    pts = law["points"]
+    ax.plot([p[axis] for p in pts], [p["loss"] for p in pts], "o", ms=4, label="best proxy loss per scale")
+    for curve in law["curves"]:
+        (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
+        ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
+    pred = law["prediction"]
+    x_t = run.fit["target"][axis]
+    ax.errorbar([x_t], [pred["value"]], yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
+                fmt="*", ms=11, color="crimson", capsize=3, label="predicted loss at target")
+    v = verification(run)
+    if v["best_of_grid_loss"] is not None:
+        ax.plot([x_t], [v["best_of_grid_loss"]], "s", mfc="none", color="black", label="best of target grid")
+    if v["loss_at_predicted"] is not None:
+        ax.plot([x_t], [v["loss_at_predicted"]], "D", mfc="none", color="tab:green", label="target at predicted settings")
+    ax.set_xscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel("final held-out loss")
+    ax.set_title(law["form"], fontsize=9)
+    ax.legend(fontsize=7)
+    rows = [[k, val] for k, val in law.get("parameters", {}).items()]
+    return Section(
+        title="Loss law",
+        caption="Best completed proxy loss per scale, the fitted loss law with its interval band, the predicted "
+        "target loss (star) and what the target runs achieved.",
+        figures=[save(fig, out_dir, "loss_law")],
+        header=["parameter", "value"],
+        rows=rows,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(script_main(make, __doc__))

@@ -1,0 +1,68 @@
+"""A study directory whose trials follow a known loss surface, for testing the report alone.
+
+The proxy and target rows are computed from L(N, D, lr) = E + A/N^α + B/D^β + k·ln²(lr/lr0)
+(muP-like: the LR optimum lr0 does not move with width), written through the real store,
+and fitted with the real `trials.study_fit.fit_study`; only the training is replaced by
+the formula, so the report can be tested without waiting for proxies to train.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from trials.store import TrialStore
+from trials.study_fit import fit_study, settings_at
+
+LR0 = 3e-3
+WIDTHS = (32, 64, 128, 256)
+TOKENS = (1e6, 4e6)
+LRS = tuple(LR0 * 2.0 ** k for k in range(-3, 4))
+
+
+def params_of(width: int) -> int:
+    return 12 * 2 * width * width
+
+
+def surface(params, tokens, lr, rng) -> float:
+    return 1.8 + 40.0 / params**0.3 + 300.0 / tokens**0.3 + 0.05 * math.log(lr / LR0) ** 2 + rng.normal(0, 1e-3)
+
+
+def _row(i, sweep, width, tokens, lr, rng, status="completed"):
+    p = params_of(width)
+    loss = surface(p, tokens, lr, rng) if status == "completed" else None
+    return {"trial_id": f"{sweep}-{i:04d}", "sweep": sweep, "status": status, "params": p, "tokens": tokens,
+            "width": width, "depth": 2, "parametrization": "mup", "lr": lr, "batch_size": 16,
+            "weight_decay": 0.0, "loss": loss, "train_loss": loss, "seed": 0, "wall_time_s": 1.5}
+
+
+def write_synthetic_study(run_dir, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    proxies = TrialStore(run_dir / "proxies")
+    i = 0
+    for width in WIDTHS:
+        for tokens in TOKENS:
+            for lr in LRS:
+                proxies.write(_row(i, "proxies", width, tokens, lr, rng))
+                i += 1
+            proxies.write(_row(i, "proxies", width, tokens, LR0 * 64, rng, status="diverged"))
+            i += 1
+    target = {"width": 512, "params": params_of(512), "tokens": 8e6}
+    fit = fit_study(run_dir / "proxies", target, n_bootstrap=50)
+    fit["target_settings"] = settings_at(fit["prediction"], {"batch_size": 16, "weight_decay": 0.0})
+    store = TrialStore(run_dir / "target")
+    for j, mult in enumerate((0.5, 0.71, 1.0, 1.41, 2.0)):
+        store.write(_row(j, "target", 512, 8e6, fit["target_settings"]["lr"] * mult, rng))
+    store.write(_row(9, "target", 512, 8e6, fit["target_settings"]["lr"] * 64, rng, status="failed"))
+    (run_dir / "fit.json").write_text(json.dumps(fit))
+    return fit
+
+
+@pytest.fixture(scope="session")
+def synthetic_study(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("study")
+    write_synthetic_study(run_dir)
+    return run_dir

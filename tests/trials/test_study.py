@@ -1,0 +1,69 @@
+"""`tunescale study` end to end on the tiny spec (real proxies, real local Ray), and spec validation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.analyses.test_report import check_report_matches_store
+from tests.conftest import REPO
+from trials.store import read_trials
+from trials.study import StudySpecError, load_study_spec, spec_path
+
+
+def tunescale(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trials.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_tiny_study_end_to_end_report_matches_store(tmp_path):
+    pytest.importorskip("trials.sweep", reason="the sweep machinery (branch 'sweep') is not merged into this tree")
+    run_dir = tmp_path / "study"
+    done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    fit = json.loads((run_dir / "fit.json").read_text())
+    proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
+    spec = load_study_spec(spec_path("study_tiny.toml"))
+    # every planned trial is in the store exactly once: widths x budgets x LR grid, and the target grid
+    assert len(proxies) == len(spec.widths) * len(spec.token_budgets) * spec.space["lr"]["num"]
+    assert proxies["trial_id"].is_unique and len(target) == len(spec.lr_multipliers)
+    assert set(proxies["width"]) == set(spec.widths) and set(target["width"]) == {spec.target_width}
+    # the target is counted as its trial rows count it, and trained at the prediction
+    pred_row = target[(target["lr"] - fit["target_settings"]["lr"]).abs() < 1e-12 * fit["target_settings"]["lr"]]
+    assert len(pred_row) == 1 and pred_row["lr"].iloc[0] == pytest.approx(fit["prediction"]["lr"])
+    assert pred_row["params"].iloc[0] == fit["target"]["params"] > proxies["params"].max()
+    assert pred_row["flops"].iloc[0] == pytest.approx(fit["target"]["flops"], rel=1e-12)
+    assert result["compute_ratio"] == pytest.approx(proxies["flops"].sum() / fit["target"]["flops"], rel=1e-12)
+    done_t = target[target["status"] == "completed"]
+    assert result["best_of_grid_loss"] == pytest.approx(done_t["loss"].min(), rel=1e-12)
+    # the report the command wrote, and a fresh one, agree with the stores
+    assert (run_dir / "report" / "report.html").is_file()
+    numbers = check_report_matches_store(run_dir, tmp_path / "report")
+    assert numbers["verification"]["gap_pct"] == pytest.approx(result["gap_pct"])
+    # a second run into the same directory without --resume is refused in one line
+    again = tunescale("study", "study_tiny.toml", "--out", str(run_dir), timeout=120)
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--resume" in again.stderr
+
+
+def test_shipped_specs_are_valid():
+    for name in ("study_default.toml", "study_gpu.toml", "study_tiny.toml"):
+        spec = load_study_spec(spec_path(name))
+        assert spec.target_width > max(spec.widths) and 1.0 in spec.lr_multipliers
+    assert spec_path(None).name == "study_default.toml"
+
+
+def test_bad_spec_lists_every_problem_by_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('bogus = 1\n[proxies]\nwidths = [32, 64]\ntokens = [1e5]\n[target]\nwidth = 32\n'
+                   'tokens = 1e5\nlr_multipliers = [0.5, 2.0]\n[fixed]\nlr = 0.1\n')
+    with pytest.raises(StudySpecError) as err:
+        load_study_spec(bad)
+    msg = str(err.value)
+    for key in ("bogus", "proxies.space", "proxies.widths", "target.width", "target.lr_multipliers", "fixed.lr"):
+        assert key in msg
+    cli = tunescale("study", str(bad), timeout=60)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr and len(cli.stderr.strip().splitlines()) == 1

@@ -1,0 +1,26 @@
+"""`tunescale report RUN_DIR`: the study's self-contained HTML report and its figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write the HTML report (and PNG/PDF figures) of a study directory",
+        description="Reads only RUN_DIR (proxies/, target/, fit.json as 'tunescale study' writes them).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="where to write report.html and the figures (default RUN_DIR/report)")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analyses.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / "report"
+    path = write_report(args.run_dir, out)
+    print(f"wrote {path} (figures as PNG and PDF beside it)")
+    return 0

@@ -1,0 +1,297 @@
+"""The end-to-end study: tune small muP proxies, fit how optima move, predict and verify the target.
+
+One spec (TOML, see trials/specs/study_default.toml) and one RUN_DIR:
+
+1) proxies: a grid sweep over LR (and weight decay if the spec asks) at every proxy width,
+   once per token budget, through the sweep machinery (`trials.sweep.run_sweep`) on a
+   local Ray (or `--address`), all rows in RUN_DIR/proxies;
+2) fit: `trials.study_fit.fit_study` (scaling/: optima per scale, HP laws, loss law,
+   leave-largest-out validation) predicts LR / BS / WD and loss at the target, which is
+   wider than every proxy; written to RUN_DIR/fit.json;
+3) target: the target model trained at the predicted settings and on a grid of LR
+   multipliers around them, same machinery, rows in RUN_DIR/target;
+4) verdict: loss at the predicted settings vs the best of that grid, the LR-optimum
+   drift across widths, and the budget (all proxy compute vs one target run's).
+
+`tunescale report RUN_DIR` draws it all from those three things.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TextIO
+
+from trials.errors import InputError, TunescaleError
+
+
+class StudySpecError(TunescaleError):
+    """The study spec has problems; the message lists each with its key."""
+
+
+DEFAULT_SPEC = "study_default.toml"
+DEFAULT_RUN_DIR = "runs/study"
+_TOP = {"name", "out", "seed", "concurrency", "trials_per_task", "model", "proxies", "target", "fixed", "fit"}
+_MODEL = {"depth", "parametrization", "head_dim"}
+_PROXIES = {"widths", "tokens", "space"}
+_TARGET = {"width", "tokens", "lr_multipliers"}
+_FIT = {"n_bootstrap"}
+STUDY_HPS = ("lr", "weight_decay")  # batch size changes tokens/step; the study keeps it fixed in [fixed]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec; `fixed` holds trainer keys every trial shares (batch_size, seq_len, ...)."""
+
+    name: str
+    out: str
+    widths: tuple[int, ...]
+    token_budgets: tuple[float, ...]
+    space: dict
+    target_width: int
+    target_tokens: float
+    lr_multipliers: tuple[float, ...]
+    depth: int = 2
+    parametrization: str = "mup"
+    head_dim: int | None = None
+    seed: int = 0
+    concurrency: int = 2
+    trials_per_task: int = 1
+    n_bootstrap: int = 200
+    fixed: dict = field(default_factory=dict)
+
+
+def spec_path(name: str | None) -> Path:
+    """A spec file path, or one of the specs shipped in trials/specs/ by file name (default: the default)."""
+    if name is None or not Path(name).exists():
+        shipped = resources.files("trials") / "specs" / (name or DEFAULT_SPEC)
+        if name is None or shipped.is_file():
+            return Path(str(shipped))
+        available = sorted(p.name for p in (resources.files("trials") / "specs").iterdir() if p.name.endswith(".toml"))
+        raise InputError(f"{name}: no such spec file (shipped specs: {', '.join(available)}).")
+    return Path(name)
+
+
+def _positive_list(raw: dict, key: str, problems: list[str], where: str, kind=int) -> tuple:
+    v = raw.get(key)
+    if not isinstance(v, list) or not v or not all(isinstance(x, int | float) and x > 0 for x in v):
+        problems.append(f"{where}{key}: expected a non-empty list of positive numbers, got {v!r}")
+        return ()
+    if kind is int and not all(float(x).is_integer() for x in v):
+        problems.append(f"{where}{key}: expected whole numbers, got {v!r}")
+        return ()
+    return tuple(sorted(kind(x) for x in v))
+
+
+def load_study_spec(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a study spec; one StudySpecError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudySpecError(f"{path}: no such spec file.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudySpecError(f"{path}: not valid TOML ({exc}).") from None
+    problems: list[str] = []
+
+    def tables(name: str, allowed: set[str]) -> dict:
+        t = raw.get(name, {})
+        if not isinstance(t, dict):
+            problems.append(f"{name}: expected a table, got {t!r}")
+            return {}
+        problems.extend(f"{name}.{k}: unknown key (expected one of {', '.join(sorted(allowed))})"
+                        for k in t if k not in allowed)
+        return t
+
+    problems.extend(f"{k}: unknown key (expected one of {', '.join(sorted(_TOP))})" for k in raw if k not in _TOP)
+    model, proxies, target, fit = (tables("model", _MODEL), tables("proxies", _PROXIES),
+                                   tables("target", _TARGET), tables("fit", _FIT))
+    fixed = raw.get("fixed", {})
+    widths = _positive_list(proxies, "widths", problems, "proxies.")
+    budgets = _positive_list(proxies, "tokens", problems, "proxies.", kind=float)
+    multipliers = _positive_list(target, "lr_multipliers", problems, "target.", kind=float)
+    if multipliers and 1.0 not in multipliers:
+        problems.append(f"target.lr_multipliers: must contain 1.0 (the predicted LR itself), got {list(multipliers)}")
+    space = proxies.get("space", {})
+    if not isinstance(space, dict) or "lr" not in space:
+        problems.append("proxies.space: needs [proxies.space.lr] (e.g. type = \"log\", low = 5e-3, high = 0.32, num = 7)")
+        space = {}
+    problems.extend(f"proxies.space.{k}: the study sweeps only {', '.join(STUDY_HPS)}; put {k} in [fixed]"
+                    for k in space if k not in STUDY_HPS)
+    if len(widths) < 3:
+        problems.append(f"proxies.widths: a law in width needs at least 3 proxy widths, got {list(widths)}")
+    if widths and len(widths) * len(budgets) < 6:
+        problems.append(f"proxies: the loss law has 5 coefficients and needs at least 6 (width, tokens) scales, "
+                        f"got {len(widths)} widths x {len(budgets)} budgets")
+    tw = target.get("width")
+    if not isinstance(tw, int) or (widths and tw <= max(widths)):
+        problems.append(f"target.width: expected an integer wider than every proxy (> {max(widths or (0,))}), got {tw!r}")
+    tt = target.get("tokens")
+    if not isinstance(tt, int | float) or tt <= 0:
+        problems.append(f"target.tokens: expected a positive number, got {tt!r}")
+    if not isinstance(fixed, dict):
+        problems.append(f"fixed: expected a table of trainer keys, got {fixed!r}")
+        fixed = {}
+    for k in ("model", "width", "depth", "tokens", "steps", "lr", "parametrization", "base_width", "seed"):
+        if k in fixed:
+            problems.append(f"fixed.{k}: set by the study ([model], [proxies], [target] or the LR sweep); remove it")
+    name = raw.get("name", "study")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        problems.append(f"name: expected letters, digits, '-' or '_', got {name!r}")
+    if problems:
+        raise StudySpecError(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
+    return StudySpec(
+        name=name, out=str(raw.get("out", DEFAULT_RUN_DIR)), widths=widths, token_budgets=budgets, space=dict(space),
+        target_width=tw, target_tokens=float(tt), lr_multipliers=multipliers,
+        depth=int(model.get("depth", 2)), parametrization=str(model.get("parametrization", "mup")),
+        head_dim=model.get("head_dim"), seed=int(raw.get("seed", 0)), concurrency=int(raw.get("concurrency", 2)),
+        trials_per_task=int(raw.get("trials_per_task", 1)), n_bootstrap=int(fit.get("n_bootstrap", 200)),
+        fixed=dict(fixed),
+    )
+
+
+def _trainer_fixed(spec: StudySpec) -> dict:
+    return {**spec.fixed, **({"head_dim": spec.head_dim} if spec.head_dim else {})}
+
+
+def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float, space: dict, fixed: dict) -> dict:
+    """A `tunescale sweep` spec (as parsed TOML) for one stage of the study."""
+    return {
+        "name": f"{spec.name}-{stage}", "algorithm": "grid", "mode": "transfer" if len(widths) > 1 else "standard",
+        "concurrency": spec.concurrency, "seed": spec.seed, "storage": str(storage),
+        "trials_per_task": spec.trials_per_task,
+        "model": {"family": "transformer", "widths": list(widths), "depths": [spec.depth],
+                  "parametrization": spec.parametrization, "base_width": min(spec.widths)},
+        "budget": {"tokens": tokens}, "space": space, "fixed": fixed,
+    }
+
+
+def target_scale(spec: StudySpec) -> dict:
+    """N, D and training FLOPs of one target run, counted on the model itself (as its trial row will be)."""
+    from trials import parametrization
+    from trials.models.transformer import build_transformer
+    from trials.train import resolve_config
+
+    cfg = resolve_config({**_trainer_fixed(spec), "width": spec.target_width, "depth": spec.depth,
+                          "parametrization": spec.parametrization, "base_width": min(spec.widths),
+                          "lr": 1.0, "tokens": spec.target_tokens})
+    par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
+    model = build_transformer(width=cfg["width"], depth=cfg["depth"], seq_len=cfg["seq_len"], par=par,
+                              head_dim=cfg["head_dim"], base_head_dim=cfg["base_head_dim"],
+                              zero_readout=cfg["zero_readout"])
+    tokens = float(cfg["steps"] * cfg["tokens_per_step"])
+    return {"width": spec.target_width, "params": int(model.non_embedding_params()), "tokens": tokens,
+            "flops": float(model.flops_per_token() * tokens)}
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """The headline numbers of a finished study (also in RUN_DIR/study.json)."""
+
+    run_dir: str
+    prediction: dict
+    target_settings: dict
+    loss_at_predicted: float | None
+    best_of_grid_loss: float | None
+    gap_pct: float | None
+    lr_drift_decades: dict
+    proxy_flops: float
+    target_run_flops: float
+    wall_s: float
+    statuses: dict
+
+    @property
+    def compute_ratio(self) -> float:
+        return self.proxy_flops / self.target_run_flops
+
+    def summary(self) -> dict:
+        return {**self.__dict__, "compute_ratio": self.compute_ratio,
+                "lr_drift_decades": {str(k): v for k, v in self.lr_drift_decades.items()}}
+
+    def report(self) -> str:
+        p = self.prediction
+        drift = ", ".join(f"{d:.3f} at {t:.3g} tokens" for t, d in self.lr_drift_decades.items())
+        gap = f"{self.gap_pct:+.3f}%" if self.gap_pct is not None else "n/a"
+        return "\n".join([
+            f"study in {self.run_dir}: {self.statuses}",
+            f"predicted at the target: lr {p['lr']:.4g} ({p['lr_low']:.4g} .. {p['lr_high']:.4g}), "
+            f"loss {p['loss']:.4f} ({p['loss_low']:.4f} .. {p['loss_high']:.4f}); trained with {self.target_settings}",
+            f"loss at predicted settings {self.loss_at_predicted}, best of grid {self.best_of_grid_loss}: gap {gap}",
+            f"LR-optimum drift across proxy widths (decades): {drift}",
+            f"budget: proxies {self.proxy_flops:.3g} FLOPs = {self.compute_ratio:.3g} x one target run "
+            f"({self.target_run_flops:.3g} FLOPs); wall {self.wall_s:.0f} s",
+        ])
+
+
+def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
+    saved = run_dir / "spec.toml"
+    if saved.is_file() and saved.read_text() != spec_text:
+        raise InputError(f"{run_dir}: holds a study with a different spec ({saved}); choose another --out.")
+    if not resume and any(run_dir.glob("*")):
+        raise InputError(f"{run_dir}: not empty; pass --resume to continue that study, or choose another --out.")
+
+
+def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: str | None = None,
+              resume: bool = False, stream: TextIO | None = sys.stderr) -> StudyResult:
+    """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
+    spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
+
+    from analyses.rundir import StudyRun, verification
+    from trials.ray_local import check_address, ray_session
+    from trials.spec import parse_spec
+    from trials.study_fit import fit_study, lr_drift_by_tokens, settings_at
+    from trials.sweep import run_sweep
+
+    if address:
+        check_address(address)
+    spec_text = Path(spec_file).read_text()
+    run_dir = Path(out or spec.out)
+    _check_run_dir(run_dir, spec_text, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.toml").write_text(spec_text)
+    start = time.perf_counter()
+    fixed = _trainer_fixed(spec)
+
+    def say(msg: str) -> None:
+        if stream is not None:
+            print(msg, file=stream, flush=True)
+
+    with ray_session(address, num_cpus=None if address else spec.concurrency):
+        # 1) proxies: one grid sweep per token budget, all into one store (same sweep name; the
+        #    budgets' trial ids differ by their config hash, so each later budget resumes the sweep)
+        for tokens in spec.token_budgets:
+            say(f"[study] proxies: widths {list(spec.widths)} at {tokens:.3g} tokens")
+            raw = _sweep_raw(spec, "proxies", run_dir / "proxies", spec.widths, tokens, spec.space, fixed)
+            say(run_sweep(parse_spec(raw, source="study proxies"), resume=True, out=stream).report())
+        # 2) fit and predict
+        target = target_scale(spec)
+        fit = fit_study(run_dir / "proxies", target, n_bootstrap=spec.n_bootstrap)
+        settings = settings_at(fit["prediction"], fixed)
+        fit["target_settings"] = settings
+        (run_dir / "fit.json").write_text(json.dumps(fit, indent=1, default=float, allow_nan=True))
+        say(f"[study] predicted at width {spec.target_width}: {settings}, loss {fit['prediction']['loss']:.4f}")
+        # 3) target: predicted settings and an LR grid around them
+        target_fixed = {**fixed, **{k: v for k, v in settings.items() if k != "lr" and v is not None}}
+        lrs = [settings["lr"] * m for m in spec.lr_multipliers]
+        raw = _sweep_raw(spec, "target", run_dir / "target", (spec.target_width,), spec.target_tokens,
+                         {"lr": {"type": "choice", "values": lrs}}, target_fixed)
+        say(run_sweep(parse_spec(raw, source="study target"), resume=True, out=stream).report())
+    run = StudyRun.load(run_dir)
+    v = verification(run)
+    statuses = {stage: {k: int(n) for k, n in df["status"].value_counts().items()}
+                for stage, df in (("proxies", run.proxies), ("target", run.target))}
+    result = StudyResult(
+        run_dir=str(run_dir), prediction=fit["prediction"], target_settings=settings,
+        loss_at_predicted=v["loss_at_predicted"], best_of_grid_loss=v["best_of_grid_loss"], gap_pct=v["gap_pct"],
+        lr_drift_decades=lr_drift_by_tokens(fit["optima"]), proxy_flops=float(run.proxies["flops"].fillna(0).sum()),
+        target_run_flops=target["flops"], wall_s=time.perf_counter() - start, statuses=statuses,
+    )
+    (run_dir / "study.json").write_text(json.dumps(result.summary(), indent=1, default=float))
+    return result
+
