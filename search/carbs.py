@@ -51,7 +51,8 @@ class CarbsConfig:
     search_radius_in_basic: float = 0.3
     # Soft cap on the predicted cost of a suggestion (None: uncapped).
     max_suggestion_cost: float | None = None
-    # Every k-th Bayesian suggestion re-runs a Pareto member with a new seed (0: never).
+    # After the initial points, every k successes one suggestion re-runs a Pareto member
+    # with a new seed (0: never), so the front is not built on lucky seeds.
     resample_frequency: int = 5
     # Quasi-random starts after the centre, to give the first GPs some spread.
     n_sobol: int = 4
@@ -124,7 +125,8 @@ class Carbs(AskTellSearcher):
 
     def _resample_due(self) -> bool:
         k = self.config.resample_frequency
-        return k > 0 and len(self.successes) >= (self.n_resampled + 1) * k
+        n_initial = 1 + self.config.n_sobol
+        return k > 0 and len(self.successes) >= n_initial + (self.n_resampled + 1) * k
 
     def _resample(self) -> tuple[str, list[float], dict[str, float]]:
         """Re-run the Pareto member with the fewest runs (observed + outstanding)."""

@@ -50,7 +50,7 @@ def group_observations(observations: Sequence[Observation], space: Space) -> lis
     for obs in observations:
         if obs.success:
             groups.setdefault(_key(space.to_basic(obs.config)), []).append(obs)
-    return [ParetoGroup(k, tuple(v)) for k, v in groups.items()]
+    return [ParetoGroup(tuple(space.to_basic(v[0].config)), tuple(v)) for v in groups.values()]
 
 
 def pareto_groups(groups: Sequence[ParetoGroup], min_cost_fraction: float = 0.0) -> list[ParetoGroup]:
