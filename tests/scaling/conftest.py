@@ -1,0 +1,30 @@
+"""Shared helpers for scaling tests: run the CLI as a user does, in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"  # CI checks out shared/ beside the clone
+
+ENTRY_POINTS = {
+    "fit-scaling": [sys.executable, "-m", "scaling.cli"],
+    "tunescale fit-scaling": [sys.executable, "-m", "trials.cli", "fit-scaling"],
+}
+
+
+def run_cli(args, entry="fit-scaling", timeout=120):
+    env = {k: v for k, v in os.environ.items() if k != "TUNESCALE_DEBUG"}
+    env["PYTHONPATH"] = str(REPO)
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run([*ENTRY_POINTS[entry], *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=timeout)
+
+
+@pytest.fixture(params=list(ENTRY_POINTS))
+def entry(request):
+    return request.param
