@@ -51,7 +51,7 @@ class CarbsConfig:
     search_radius_in_basic: float = 0.3
     # Soft cap on the predicted cost of a suggestion (None: uncapped).
     max_suggestion_cost: float | None = None
-    # After the initial points, every k successes one suggestion re-runs a Pareto member
+    # After the initial points, every k-th suggestion re-runs a Pareto member
     # with a new seed (0: never), so the front is not built on lucky seeds.
     resample_frequency: int = 5
     # Quasi-random starts after the centre, to give the first GPs some spread.
@@ -78,19 +78,9 @@ class Carbs(AskTellSearcher):
         self.space.warn_unreachable_integers(self.config.search_radius_in_basic)
         self._lo = np.array([b[0] for b in space.bounds_in_basic])
         self._hi = np.array([b[1] for b in space.bounds_in_basic])
-        self.n_resampled = 0
 
     def _options(self) -> dict[str, Any]:
         return {"config": asdict(self.config)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "n_resampled": self.n_resampled}
-
-    @classmethod
-    def from_state_dict(cls, state):
-        searcher = super().from_state_dict(state)
-        searcher.n_resampled = int(state["n_resampled"])
-        return searcher
 
     # -- public views -----------------------------------------------------------------------
     def pareto_set(self) -> list[ParetoGroup]:
@@ -124,13 +114,13 @@ class Carbs(AskTellSearcher):
         return np.array(self.space.round_in_basic(np.clip(point, self._lo, self._hi)))
 
     def _resample_due(self) -> bool:
+        """Every k-th suggestion after the initial centre + Sobol ones is a resample."""
         k = self.config.resample_frequency
-        n_initial = 1 + self.config.n_sobol
-        return k > 0 and len(self.successes) >= n_initial + (self.n_resampled + 1) * k
+        after_initial = (self.n_suggested - 1) - (1 + self.config.n_sobol)  # this suggestion's index
+        return k > 0 and after_initial >= 0 and (after_initial + 1) % k == 0
 
     def _resample(self) -> tuple[str, list[float], dict[str, float]]:
         """Re-run the Pareto member with the fewest runs (observed + outstanding)."""
-        self.n_resampled += 1
         counts = []
         for g in self.pareto_set():
             pending = sum(

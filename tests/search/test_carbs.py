@@ -83,7 +83,7 @@ def test_search_improves_and_spreads_over_cost():
 def test_resampling_repeats_a_pareto_member_with_a_new_seed():
     searcher = Carbs(contract_space(), seed=0, config=CarbsConfig(n_sobol=3, n_candidates_per_dim=30,
                                                                   resample_frequency=4))
-    run_steps(searcher, 8)  # 1 centre + 3 Sobol, then 4 successes
+    run_steps(searcher, 7)  # 1 centre + 3 Sobol + 3 Bayesian; the 4th after them resamples
     assert [o for o in searcher.observations if o.seed is not None]
     s = searcher.suggest()
     assert s.kind == "resample"
