@@ -78,6 +78,7 @@ class Run:
     def __init__(self, budget: float, max_trials: int, target: float) -> None:
         self.budget, self.max_trials, self.target = budget, max_trials, target
         self.spent, self.trials, self.to_target = 0.0, [], math.inf
+        self.searcher: Carbs | None = None  # kept for the learned-scaling figures
 
     @property
     def open(self) -> bool:
@@ -102,6 +103,7 @@ def evaluate(config: dict, rng: np.random.Generator) -> tuple[float, float]:
 def run_carbs(seed: int, run: Run) -> None:
     rng = np.random.default_rng(seed)
     searcher = Carbs(space(), seed=seed, config=CarbsConfig())
+    run.searcher = searcher
     while run.open:
         s = searcher.suggest()
         loss, cost = evaluate(s.config, rng)
@@ -152,6 +154,26 @@ METHODS = {
 }
 
 
+def learned_scaling_report(searcher: Carbs, figures: Path) -> None:
+    """Fit each HP against cost on the Pareto set and compare with the known optimum laws."""
+    from search.learned_scaling import fit_learned_scaling
+    from search.plots import plot_learned_scaling, plot_pareto
+
+    # Known answer: minimising the Chinchilla law at fixed C = 6ND gives N* ~ C^(beta/(alpha+beta)),
+    # D* ~ C^(alpha/(alpha+beta)), and lr*(N*) ~ C^(-0.3 * beta/(alpha+beta)).
+    truth = {"params": BETA / (ALPHA + BETA), "tokens": ALPHA / (ALPHA + BETA), "lr": -0.3 * BETA / (ALPHA + BETA)}
+    front = searcher.pareto_set()
+    learned = fit_learned_scaling(front)
+    print(f"\nlearned HP-vs-cost laws on the CARBS seed-0 Pareto set ({len(front)} members):")
+    for name, law in learned.laws.items():
+        lo, hi = law.intervals["cost"]
+        print(f"  {name:7s} exponent {law.coef['cost']:+.3f}  [{lo:+.3f}, {hi:+.3f}]   known optimum {truth[name]:+.3f}")
+    figures.mkdir(parents=True, exist_ok=True)
+    plot_pareto(searcher, front, figures / "carbs_pareto.png", cost_label="cost (FLOPs = 6ND)")
+    plot_learned_scaling(front, learned, figures / "carbs_learned_scaling.png")
+    print(f"  figures: {figures / 'carbs_pareto.png'}, {figures / 'carbs_learned_scaling.png'}")
+
+
 def suggestion_latency(n_obs: int = 500, repeats: int = 5) -> float:
     """Median seconds per CARBS suggestion once n_obs observations are in."""
     rng = np.random.default_rng(0)
@@ -176,6 +198,7 @@ def main() -> None:
     parser.add_argument("--max-trials", type=int, default=60)
     parser.add_argument("--budget", type=float, default=1e20)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--figures", type=Path, default=Path("runs/carbs_bench"))
     args = parser.parse_args()
     torch.set_num_threads(2)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -217,6 +240,8 @@ def main() -> None:
                     / statistics.mean(r.hypervolume() for r in results[best_peer]))
         print(f"\nCARBS compute to target / best peer ({best_peer}): {ratio:.3f}  (goal <= 0.5)")
         print(f"CARBS hypervolume / {best_peer} hypervolume: {hv_ratio:.3f}")
+    if "carbs" in results:
+        learned_scaling_report(results["carbs"][0].searcher, args.figures)
     print(f"\nCARBS suggestion latency with 500 observations: {suggestion_latency():.3f} s (goal <= 1 s; "
           f"shared 2-core machine, contended)")
 

@@ -107,8 +107,9 @@ def to_optuna(space: Space) -> dict[str, Any]:
         if p.is_integer:
             q = p.rounding_factor
             ilo, ihi = math.ceil(lo / q) * q, math.floor(hi / q) * q
-            # Optuna forbids step != 1 together with log.
-            out[p.name] = IntDistribution(ilo, ihi, log=log and q == 1, step=1 if log else q)
+            # Optuna forbids step != 1 together with log: keep the step (every value valid)
+            # and give up the log prior for such parameters.
+            out[p.name] = IntDistribution(ilo, ihi, log=log and q == 1, step=q)
         else:
             out[p.name] = FloatDistribution(lo, hi, log=log)
     return out
