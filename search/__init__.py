@@ -1,0 +1,19 @@
+"""search/: propose configurations and learn from observations (ask/tell); never trains.
+
+Importing this package loads no torch and no Ray: the GP surrogates import BoTorch when
+CARBS first fits them, and the Ray Tune adapter lives in `search.ray_adapter`.
+"""
+
+from search.base import AskTellSearcher, Observation, Suggestion
+from search.carbs import Carbs, CarbsConfig, CarbsWarning
+from search.pareto import ParetoFront, ParetoGroup, hypervolume_2d
+from search.random_search import RandomSearch
+from search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
+
+__all__ = [
+    "AskTellSearcher", "Observation", "Suggestion",
+    "Carbs", "CarbsConfig", "CarbsWarning",
+    "ParetoFront", "ParetoGroup", "hypervolume_2d",
+    "RandomSearch",
+    "FixedParam", "LinearParam", "LogitParam", "LogParam", "Space",
+]

@@ -1,0 +1,152 @@
+"""(b) CARBS against Optuna TPE, Optuna GP and random search on real tiny proxy training.
+
+    python benchmarks/carbs_proxy_bench.py [--seeds 2] [--max-trials 12] [--budget-centres 12]
+
+Each trial trains a tiny transformer with `trials.train.train_trial` on CPU (one thread)
+and costs its reported training FLOPs (6·N·D). Searched: width (16..128, multiples of the 16-wide head),
+steps (20..200) and lr (1e-4..0.1, log). Every method gets the same compute budget,
+`--budget-centres` times the FLOPs of the search-centre trial, and at most --max-trials.
+The answer is not known here, so the target loss is the best final loss any run reached
+plus 0.05; reported: FLOPs to reach it (geometric mean over seeds, a run that never
+does counts as the whole budget) and the Pareto hypervolume in (log10 FLOPs, loss)
+with reference (budget, 6.0). ASHA is left out of (b): the 2-core shared CPU cannot
+afford the extra trials in the time available. Timings are contended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
+from search import Carbs, CarbsConfig, Observation, hypervolume_2d
+from search.space import FixedParam, LogParam, Space
+from search.space_convert import to_optuna
+from trials.train import train_trial
+
+REF_LOSS = 6.0
+FIXED = {"model": "transformer", "depth": 1, "seq_len": 32, "batch_size": 16, "eval_batches": 2}
+
+
+def space() -> Space:
+    # scale = ln(max/min) / 4: the bounds span 4 basic units, as for spaces converted from
+    # Ray Tune or Optuna (search.space_convert.RANGE_IN_BASIC), so every method sees one prior.
+    return Space([
+        LogParam("width", 32, scale=math.log(8) / 4, min=16, max=128, is_integer=True, rounding_factor=16),
+        LogParam("steps", 40, scale=math.log(10) / 4, min=20, max=200, is_integer=True),
+        LogParam("lr", 1e-3, scale=math.log(1000) / 4, min=1e-4, max=0.1),
+        *[FixedParam(k, v) for k, v in FIXED.items()],
+    ])
+
+
+def train(config: dict, seed: int) -> tuple[str, float | None, float]:
+    row = train_trial({**config, "seed": seed}).row
+    loss = row["loss"] if row["status"] == "completed" else None
+    return row["status"], loss, float(row["flops"])
+
+
+def run_carbs(seed: int, budget: float, max_trials: int) -> list[tuple[float, float | None]]:
+    searcher, trials, spent = Carbs(space(), seed=seed, config=CarbsConfig(n_sobol=3)), [], 0.0
+    while spent < budget and len(trials) < max_trials:
+        s = searcher.suggest()
+        status, loss, cost = train(s.config, s.seed)
+        spent += cost
+        trials.append((cost, loss))
+        searcher.observe(Observation(s.config, loss, cost, "completed" if loss is not None else status,
+                                     s.seed, s.suggestion_id))
+    return trials
+
+
+def run_optuna(sampler, seed: int, budget: float, max_trials: int) -> list[tuple[float, float | None]]:
+    study, dists, trials, spent = optuna.create_study(sampler=sampler), to_optuna(space()), [], 0.0
+    while spent < budget and len(trials) < max_trials:
+        t = study.ask(dists)
+        status, loss, cost = train(t.params, seed * 1000 + len(trials))
+        spent += cost
+        trials.append((cost, loss))
+        if loss is None:
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(t, loss)
+    return trials
+
+
+METHODS = {
+    "carbs": run_carbs,
+    "optuna_tpe": lambda s, b, m: run_optuna(optuna.samplers.TPESampler(seed=s, n_startup_trials=4), s, b, m),
+    "optuna_gp": lambda s, b, m: run_optuna(optuna.samplers.GPSampler(seed=s, n_startup_trials=4), s, b, m),
+    "random": lambda s, b, m: run_optuna(optuna.samplers.RandomSampler(seed=s), s, b, m),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--budget-centres", type=float, default=12.0)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+    centre = space().from_basic(space().search_center_in_basic)
+    budget = args.budget_centres * train(centre, 0)[2]
+    print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
+          f"<= {args.max_trials} trials, {args.seeds} seeds")
+    runs: dict[str, list[list[tuple[float, float | None]]]] = {}
+    for name in args.methods.split(","):
+        t0 = time.perf_counter()
+        runs[name] = [METHODS[name](seed, budget, args.max_trials) for seed in range(args.seeds)]
+        print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
+
+    best = min(loss for rs in runs.values() for r in rs for _, loss in r if loss is not None)
+    target = best + 0.05
+
+    def to_target(trials) -> float:
+        spent = 0.0
+        for cost, loss in trials:
+            spent += cost
+            if loss is not None and loss <= target:
+                return spent
+        return budget
+
+    def hv(trials) -> float:
+        ok = [(c, y) for c, y in trials if y is not None]
+        return hypervolume_2d([c for c, _ in ok], [y for _, y in ok], budget, REF_LOSS) if ok else 0.0
+
+    def geomean(xs) -> float:
+        return float(np.exp(np.mean(np.log(xs))))
+
+    print(f"target loss {target:.4f} (best of all runs {best:.4f} + 0.05)\n")
+    print(f"{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'best loss':>10s} "
+          f"{'hypervolume':>12s} {'trials':>7s}")
+    summary = {}
+    for name, rs in runs.items():
+        reached = sum(any(y is not None and y <= target for _, y in r) for r in rs)
+        g = geomean([min(to_target(r), budget) for r in rs])
+        h = statistics.mean(hv(r) for r in rs)
+        bl = statistics.mean(min(y for _, y in r if y is not None) for r in rs)
+        summary[name] = (g, h)
+        print(f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {bl:>10.4f} {h:>12.3f} "
+              f"{statistics.mean(len(r) for r in rs):>7.1f}")
+    peers = [m for m in summary if m != "carbs"]
+    if "carbs" in summary and peers:
+        best_peer = min(peers, key=lambda m: summary[m][0])
+        print(f"\nCARBS compute to target / best peer ({best_peer}): "
+              f"{summary['carbs'][0] / summary[best_peer][0]:.3f}  (goal <= 1)")
+        hv_peer = max(peers, key=lambda m: summary[m][1])
+        print(f"CARBS hypervolume / best peer's ({hv_peer}): {summary['carbs'][1] / summary[hv_peer][1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""CARBS: Cost-Aware pareto-Region Bayesian Search (Fetterman et al., "Tune As You Scale", 2023).
+
+Glossary
+- output: the objective, lower is better (held-out loss). cost: what a trial spends
+  (FLOPs or seconds), > 0. success: the trial completed with a finite output.
+- basic space: see `search.space`; every model below works there.
+- Pareto set / front: see `search.pareto`. The search is *local to the front*: new
+  candidates are drawn from N(member, search_radius^2) around Pareto members, so an
+  unbounded space is explored outward from what already works, at every cost.
+- surrogates: three GPs in basic space — output, log cost, and P(success) (a GP on the
+  0/1 indicator, clipped to [0, 1]; fitted only once a failure has been seen).
+- acquisition(x) = EI(x; target) * P(success | x) * P(cost(x) < max_cost) * locality(x),
+  where target = min(front(predicted log cost of x), front(t)) for a log-cost threshold t
+  drawn uniformly over the front's cost range each suggestion. Cheap candidates must
+  therefore beat the front at t, which spreads suggestions across the whole cost range
+  (the paper's clamp). locality(x) is the search-distribution density, max over members.
+- outstanding suggestions enter the output GP as fantasies: the posterior mean
+  ("believer", kriging believer) or a posterior draw ("thompson"), so concurrent asks
+  see each other and come back distinct.
+
+Suggestion order: the search centre, then `n_sobol` scrambled-Sobol points in a box of
+half-width `sobol_half_width_in_basic` around it, then Bayesian suggestions; every
+`resample_frequency`-th of those re-runs the least-repeated Pareto member with a new seed.
+
+The configuration users change is in `CarbsConfig`: `search_radius_in_basic`,
+`max_suggestion_cost`, and `resample_frequency`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm, qmc
+
+from search.base import AskTellSearcher
+from search.pareto import ParetoFront, ParetoGroup, group_observations, pareto_groups
+from search.space import Space
+
+
+class CarbsWarning(UserWarning):
+    """CARBS fell back from its model (the reason is in the message)."""
+
+
+@dataclass(frozen=True)
+class CarbsConfig:
+    # One basic unit is one "typical change" of a parameter; 0.3 is the paper's default radius.
+    search_radius_in_basic: float = 0.3
+    # Soft cap on the predicted cost of a suggestion (None: uncapped).
+    max_suggestion_cost: float | None = None
+    # After the initial points, every k-th suggestion re-runs a Pareto member
+    # with a new seed (0: never), so the front is not built on lucky seeds.
+    resample_frequency: int = 5
+    # Quasi-random starts after the centre, to give the first GPs some spread.
+    n_sobol: int = 4
+    sobol_half_width_in_basic: float = 1.0
+    # Candidates scored per suggestion, per searched dimension.
+    n_candidates_per_dim: int = 100
+    # The cheapest 20% of configurations form one bucket on the front (paper's default).
+    min_pareto_cost_fraction: float = 0.2
+    # "believer" (posterior mean) or "thompson" (posterior draw) fantasies.
+    outstanding_fantasy: str = "believer"
+
+
+class Carbs(AskTellSearcher):
+    """Cost-aware Pareto-local Bayesian search; see the module docstring for the glossary."""
+
+    def __init__(self, space: Space, *, seed: int = 0, config: CarbsConfig | dict | None = None) -> None:
+        super().__init__(space, seed=seed)
+        self.config = CarbsConfig(**config) if isinstance(config, dict) else (config or CarbsConfig())
+        if self.config.outstanding_fantasy not in ("believer", "thompson"):
+            raise ValueError(
+                f"outstanding_fantasy = {self.config.outstanding_fantasy!r}, expected 'believer' or 'thompson'."
+            )
+        self.space.warn_unreachable_integers(self.config.search_radius_in_basic)
+        self._lo = np.array([b[0] for b in space.bounds_in_basic])
+        self._hi = np.array([b[1] for b in space.bounds_in_basic])
+
+    def _options(self) -> dict[str, Any]:
+        return {"config": asdict(self.config)}
+
+    # -- public views -----------------------------------------------------------------------
+    def pareto_set(self) -> list[ParetoGroup]:
+        """The current Pareto groups, cheapest first (after bucketing the cheapest)."""
+        groups = group_observations(self.observations, self.space)
+        return pareto_groups(groups, self.config.min_pareto_cost_fraction)
+
+    # -- suggestion -------------------------------------------------------------------------
+    def _suggest(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
+        n_started = len(self.observations) + len(self.outstanding)
+        centre = np.array(self.space.search_center_in_basic)
+        if n_started == 0:
+            return "centre", centre.tolist(), {}
+        if n_started <= self.config.n_sobol or not self.successes:
+            if not self.successes and n_started > self.config.n_sobol:
+                warnings.warn(
+                    f"CARBS: none of {len(self.observations)} observations succeeded yet; suggesting "
+                    f"quasi-random points around the search centre until one does.",
+                    CarbsWarning, stacklevel=3,
+                )
+            return "sobol", self._sobol_point(centre, n_started).tolist(), {}
+        if self._resample_due():
+            return self._resample()
+        return self._bayes(rng)
+
+    def _sobol_point(self, centre: np.ndarray, index: int) -> np.ndarray:
+        sobol = qmc.Sobol(self.space.dim, scramble=True, seed=self.seed)
+        sobol.fast_forward(index)
+        u = sobol.random(1)[0]
+        point = centre + (2 * u - 1) * self.config.sobol_half_width_in_basic
+        return np.array(self.space.round_in_basic(np.clip(point, self._lo, self._hi)))
+
+    def _resample_due(self) -> bool:
+        """Every k-th suggestion after the initial centre + Sobol ones is a resample."""
+        k = self.config.resample_frequency
+        after_initial = (self.n_suggested - 1) - (1 + self.config.n_sobol)  # this suggestion's index
+        return k > 0 and after_initial >= 0 and (after_initial + 1) % k == 0
+
+    def _resample(self) -> tuple[str, list[float], dict[str, float]]:
+        """Re-run the Pareto member with the fewest runs (observed + outstanding)."""
+        counts = []
+        for g in self.pareto_set():
+            pending = sum(
+                1 for s in self.outstanding.values()
+                if np.allclose(self.space.to_basic(s.config), g.vector_in_basic)
+            )
+            counts.append((len(g.observations) + pending, g.cost, g))
+        _, _, member = min(counts, key=lambda c: (c[0], c[1]))
+        return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
+
+    def _candidates(self, rng: np.random.Generator, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates around the origins (rounded, clipped) and their locality weight."""
+        radius = self.config.search_radius_in_basic
+        n = self.config.n_candidates_per_dim * self.space.dim
+        picks = origins[rng.integers(len(origins), size=n)]
+        raw = np.clip(picks + rng.normal(0.0, radius, size=picks.shape), self._lo, self._hi)
+        X = np.array([self.space.round_in_basic(x) for x in raw])
+        dist = np.linalg.norm(X[:, None, :] - origins[None, :, :], axis=-1).min(axis=1)
+        locality = np.exp(-0.5 * (dist / radius) ** 2)
+        return X, locality
+
+    def _bayes(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
+        front_groups = self.pareto_set()
+        origins = np.array([g.vector_in_basic for g in front_groups])
+        X, locality = self._candidates(rng, origins)
+        taken = {tuple(np.round(self.space.to_basic(s.config), 9)) for s in self.outstanding.values()}
+        taken |= {tuple(np.round(self.space.to_basic(o.config), 9)) for o in self.observations}
+        fresh = np.array([tuple(np.round(x, 9)) not in taken for x in X])
+        try:
+            score, parts = self._acquisition(rng, X, front_groups)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            # GP fitting can fail numerically (e.g. a singular kernel on repeated points).
+            warnings.warn(
+                f"CARBS: surrogate fit failed ({type(exc).__name__}: {exc}); suggesting the most local "
+                f"untried candidate around the Pareto set instead.",
+                CarbsWarning, stacklevel=3,
+            )
+            score, parts = np.ones(len(X)), {}
+        score = score * locality
+        if fresh.any():
+            score = np.where(fresh, score, -np.inf)
+        else:
+            warnings.warn(
+                "CARBS: every candidate repeats a tried or outstanding configuration; the search radius "
+                "is too small for the integer rounding. Raise search_radius_in_basic.",
+                CarbsWarning, stacklevel=3,
+            )
+        best = int(np.argmax(score))
+        info = {k: float(v[best]) for k, v in parts.items()}
+        info["locality"] = float(locality[best])
+        return "bayes", X[best].tolist(), info
+
+    def _acquisition(
+        self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        from search.surrogates import GaussianProcess
+
+        ok = self.successes
+        X_ok = np.array([self.space.to_basic(o.config) for o in ok])
+        y_out = np.array([o.output for o in ok])
+        y_logc = np.log([o.cost for o in ok])
+
+        # 1) surrogates
+        out_gp = GaussianProcess.fit(X_ok, y_out)
+        cost_gp = GaussianProcess.fit(X_ok, y_logc)
+        X_pending = np.array([self.space.to_basic(s.config) for s in self.outstanding.values()])
+        if len(X_pending):
+            if self.config.outstanding_fantasy == "believer":
+                fantasy = out_gp.predict(X_pending)[0]
+            else:
+                fantasy = out_gp.sample(X_pending, seed=int(rng.integers(2**31)))
+            out_gp = out_gp.condition(X_pending, fantasy)
+        mu, sigma = out_gp.predict(X)
+        logc, logc_std = cost_gp.predict(X)
+        p_success = self._success_probability(X)
+
+        # 2) target: the front at the candidate's cost, clamped by the front at a random cost
+        front = ParetoFront.from_groups(front_groups)
+        lo_c, hi_c = front.log_cost[0], front.log_cost[-1]
+        if self.config.max_suggestion_cost is not None:
+            hi_c = max(lo_c, min(hi_c, math.log(self.config.max_suggestion_cost)))
+        threshold = rng.uniform(lo_c, hi_c)
+        target = np.minimum(front.predict(logc), front.predict(np.array([threshold]))[0])
+
+        # 3) expected improvement below the target (minimisation)
+        z = (target - mu) / sigma
+        ei = sigma * (z * norm.cdf(z) + norm.pdf(z))
+
+        # 4) soft cost cap through the cost model
+        p_cheap = np.ones(len(X))
+        if self.config.max_suggestion_cost is not None:
+            p_cheap = norm.cdf((math.log(self.config.max_suggestion_cost) - logc) / np.maximum(logc_std, 1e-6))
+        parts = {
+            "predicted_output": mu, "predicted_output_std": sigma, "predicted_cost": np.exp(logc),
+            "target_output": target, "expected_improvement": ei, "success_probability": p_success,
+        }
+        return ei * p_success * p_cheap, parts
+
+    def _success_probability(self, X: np.ndarray) -> np.ndarray:
+        from search.surrogates import GaussianProcess
+
+        labels = np.array([1.0 if o.success else 0.0 for o in self.observations])
+        if labels.min() == 1.0:
+            return np.ones(len(X))
+        X_all = np.array([self.space.to_basic(o.config) for o in self.observations])
+        mean, _ = GaussianProcess.fit(X_all, labels).predict(X)
+        # A small floor keeps the ranking informative where every candidate looks risky.
+        return np.clip(mean, 1e-3, 1.0)

@@ -1,0 +1,103 @@
+"""The observed Pareto set of output (lower is better) against cost.
+
+Notations
+- group: all successful observations of one configuration (repeats with new seeds);
+  its output and cost are the means over the group.
+- cheap bucket: the groups whose cost is below the ``min_cost_fraction`` quantile of
+  all group costs. Their noise would otherwise put many near-identical cheap points on
+  the front, so only the best of them counts.
+- Pareto set: groups, sorted by cost, whose output beats every cheaper group.
+- front f(log c): the Pareto outputs interpolated linearly in log cost; flat below the
+  cheapest and above the dearest member (it is non-increasing by construction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from search.base import Observation
+from search.space import Space
+
+
+@dataclass(frozen=True)
+class ParetoGroup:
+    vector_in_basic: tuple[float, ...]
+    observations: tuple[Observation, ...]
+
+    @property
+    def output(self) -> float:
+        return float(np.mean([o.output for o in self.observations]))
+
+    @property
+    def cost(self) -> float:
+        return float(np.mean([o.cost for o in self.observations]))
+
+    @property
+    def config(self) -> dict:
+        return self.observations[0].config
+
+
+def _key(vector_in_basic: Sequence[float]) -> tuple[float, ...]:
+    return tuple(round(float(v), 9) for v in vector_in_basic)
+
+
+def group_observations(observations: Sequence[Observation], space: Space) -> list[ParetoGroup]:
+    """Group successful observations by configuration (order of first appearance)."""
+    groups: dict[tuple[float, ...], list[Observation]] = {}
+    for obs in observations:
+        if obs.success:
+            groups.setdefault(_key(space.to_basic(obs.config)), []).append(obs)
+    return [ParetoGroup(tuple(space.to_basic(v[0].config)), tuple(v)) for v in groups.values()]
+
+
+def pareto_groups(groups: Sequence[ParetoGroup], min_cost_fraction: float = 0.0) -> list[ParetoGroup]:
+    """The Pareto set (sorted by cost) after bucketing the cheapest groups."""
+    if not groups:
+        return []
+    costs = np.array([g.cost for g in groups])
+    threshold = np.quantile(costs, min_cost_fraction) if min_cost_fraction > 0 else -np.inf
+    cheap = [g for g in groups if g.cost <= threshold]
+    rest = [g for g in groups if g.cost > threshold]
+    candidates = ([min(cheap, key=lambda g: g.output)] if cheap else []) + rest
+    front, best = [], np.inf
+    for g in sorted(candidates, key=lambda g: (g.cost, g.output)):
+        if g.output < best:
+            front.append(g)
+            best = g.output
+    return front
+
+
+@dataclass(frozen=True)
+class ParetoFront:
+    """Piecewise-linear model of the best output reachable at a given log cost."""
+
+    log_cost: tuple[float, ...]
+    output: tuple[float, ...]
+
+    @classmethod
+    def from_groups(cls, front: Sequence[ParetoGroup]) -> ParetoFront:
+        return cls(tuple(float(np.log(g.cost)) for g in front), tuple(g.output for g in front))
+
+    def predict(self, log_cost: np.ndarray) -> np.ndarray:
+        return np.interp(log_cost, self.log_cost, self.output)
+
+
+def hypervolume_2d(costs: Sequence[float], outputs: Sequence[float], ref_cost: float, ref_output: float) -> float:
+    """Area dominated by the points in (log10 cost, output), bounded by the reference point.
+
+    Both axes are minimised; points beyond the reference contribute nothing.
+    """
+    pts = sorted(
+        (float(np.log10(c)), float(y)) for c, y in zip(costs, outputs, strict=True)
+        if c < ref_cost and y < ref_output
+    )
+    ref_x = float(np.log10(ref_cost))
+    area, best = 0.0, ref_output
+    for i, (x, y) in enumerate(pts):
+        best = min(best, y)
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else ref_x
+        area += (nxt - x) * (ref_output - best)
+    return area

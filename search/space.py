@@ -1,0 +1,270 @@
+"""Search-space parameter types shared by every searcher in `search/`.
+
+Glossary (names carry the space a value lives in):
+- *param space*: the value the trainer sees (``lr = 3e-4``, ``batch_size = 64``).
+- *basic space*: where every model (GP, Pareto set, search radius) works. A value is
+  mapped by the parameter's transform (identity, log or logit) and divided by its
+  ``scale``, so a step of 1.0 in basic space is "one typical change" of that parameter
+  and one search radius means the same thing in every dimension.
+
+`LinearParam`, `LogParam` and `LogitParam` each own their transform both ways;
+`FixedParam` holds a constant that is passed through to every configuration.
+Bounds are optional (unbounded searches are the point of CARBS); integer parameters
+round to multiples of ``rounding_factor`` in param space.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from trials.errors import InputError
+
+
+@dataclass(frozen=True)
+class _RealParam:
+    """A real-valued (optionally integer-rounded) searched parameter."""
+
+    name: str
+    search_center: float
+    scale: float = 1.0
+    min: float | None = None
+    max: float | None = None
+    is_integer: bool = False
+    rounding_factor: int = 1
+
+    kind: ClassVar[str] = "real"
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise InputError(f"parameter '{self.name}': scale = {self.scale!r}, expected > 0.")
+        if self.rounding_factor < 1:
+            raise InputError(
+                f"parameter '{self.name}': rounding_factor = {self.rounding_factor!r}, expected an integer >= 1."
+            )
+        lo, hi = self.min, self.max
+        if lo is not None and hi is not None and not lo < hi:
+            raise InputError(f"parameter '{self.name}': min = {lo!r} must be < max = {hi!r}.")
+        self._check_domain(self.search_center, "search_center")
+        for label, bound in (("min", lo), ("max", hi)):
+            if bound is not None:
+                self._check_domain(bound, label)
+        if (lo is not None and self.search_center < lo) or (hi is not None and self.search_center > hi):
+            raise InputError(
+                f"parameter '{self.name}': search_center = {self.search_center!r} lies outside "
+                f"[{lo}, {hi}]; move the centre inside the bounds."
+            )
+
+    # -- transforms owned by each subclass ------------------------------------------------
+    def _forward(self, value_in_param: float) -> float:
+        raise TypeError(f"{type(self).__name__} does not define a transform")
+
+    def _inverse(self, value_in_transformed: float) -> float:
+        raise TypeError(f"{type(self).__name__} does not define a transform")
+
+    def _check_domain(self, value: float, label: str) -> None:
+        if not math.isfinite(value):
+            raise InputError(f"parameter '{self.name}': {label} = {value!r}, expected a finite number.")
+
+    # -- public API -----------------------------------------------------------------------
+    def to_basic(self, value_in_param: float) -> float:
+        """Map a param-space value into basic space."""
+        return self._forward(float(value_in_param)) / self.scale
+
+    def from_basic(self, value_in_basic: float, rounded: bool = True) -> float | int:
+        """Map a basic-space value back to param space, clipped to bounds and rounded."""
+        value_in_param = self._inverse(float(value_in_basic) * self.scale)
+        value_in_param = self.clip(value_in_param)
+        return self.round(value_in_param) if rounded else value_in_param
+
+    def clip(self, value_in_param: float) -> float:
+        if self.min is not None:
+            value_in_param = max(value_in_param, self.min)
+        if self.max is not None:
+            value_in_param = min(value_in_param, self.max)
+        return value_in_param
+
+    def round(self, value_in_param: float) -> float | int:
+        """Round an integer parameter to the nearest allowed multiple inside the bounds."""
+        if not self.is_integer:
+            return float(value_in_param)
+        step = self.rounding_factor
+        rounded = int(round(value_in_param / step)) * step
+        if self.min is not None and rounded < self.min:
+            rounded += step
+        if self.max is not None and rounded > self.max:
+            rounded -= step
+        return int(rounded)
+
+    @property
+    def search_center_in_basic(self) -> float:
+        return self.to_basic(self.search_center)
+
+    @property
+    def bounds_in_basic(self) -> tuple[float, float]:
+        lo = -math.inf if self.min is None else self.to_basic(self.min)
+        hi = math.inf if self.max is None else self.to_basic(self.max)
+        return lo, hi
+
+    def integer_step_in_basic(self) -> float | None:
+        """Basic-space distance from the centre to the next allowed integer value above it."""
+        if not self.is_integer:
+            return None
+        centre = self.round(self.search_center)
+        nxt = centre + self.rounding_factor
+        if self.max is not None and nxt > self.max:
+            nxt = centre - self.rounding_factor
+        return abs(self.to_basic(nxt) - self.to_basic(centre))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class LinearParam(_RealParam):
+    """basic = value / scale. For quantities whose natural steps are additive."""
+
+    kind: ClassVar[str] = "linear"
+
+    def _forward(self, value_in_param: float) -> float:
+        return value_in_param
+
+    def _inverse(self, value_in_transformed: float) -> float:
+        return value_in_transformed
+
+
+@dataclass(frozen=True)
+class LogParam(_RealParam):
+    """basic = ln(value) / scale. For positive quantities that scale multiplicatively (lr, N, D)."""
+
+    kind: ClassVar[str] = "log"
+
+    def _check_domain(self, value: float, label: str) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"parameter '{self.name}': {label} = {value!r}, a log parameter needs > 0.")
+
+    def _forward(self, value_in_param: float) -> float:
+        return math.log(value_in_param)
+
+    def _inverse(self, value_in_transformed: float) -> float:
+        return math.exp(value_in_transformed)
+
+
+@dataclass(frozen=True)
+class LogitParam(_RealParam):
+    """basic = logit(value) / scale. For fractions in (0, 1) (dropout, 1 - beta2)."""
+
+    kind: ClassVar[str] = "logit"
+
+    def _check_domain(self, value: float, label: str) -> None:
+        if not (math.isfinite(value) and 0 < value < 1):
+            raise InputError(f"parameter '{self.name}': {label} = {value!r}, a logit parameter needs 0 < value < 1.")
+
+    def _forward(self, value_in_param: float) -> float:
+        return math.log(value_in_param) - math.log1p(-value_in_param)
+
+    def _inverse(self, value_in_transformed: float) -> float:
+        # Split by sign so exp() never overflows for far-out basic values.
+        if value_in_transformed >= 0:
+            return 1.0 / (1.0 + math.exp(-value_in_transformed))
+        e = math.exp(value_in_transformed)
+        return e / (1.0 + e)
+
+
+@dataclass(frozen=True)
+class FixedParam:
+    """A constant carried into every configuration but never searched."""
+
+    name: str
+    value: Any
+
+    kind: ClassVar[str] = "fixed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "name": self.name, "value": self.value}
+
+
+Param = LinearParam | LogParam | LogitParam | FixedParam
+_TYPES = {cls.kind: cls for cls in (LinearParam, LogParam, LogitParam, FixedParam)}
+
+
+def param_from_dict(data: Mapping[str, Any]) -> Param:
+    """Inverse of ``Param.to_dict()`` (the JSON form used by save/load)."""
+    data = dict(data)
+    kind = data.pop("type", None)
+    if kind not in _TYPES:
+        raise InputError(f"parameter spec {data!r}: type {kind!r} is not one of {', '.join(_TYPES)}.")
+    return _TYPES[kind](**data)
+
+
+class Space:
+    """An ordered set of parameters; converts whole configurations to and from basic vectors."""
+
+    def __init__(self, params: Sequence[Param]) -> None:
+        names = [p.name for p in params]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InputError(f"search space: parameter name(s) {dupes} appear more than once.")
+        self.params = tuple(params)
+        self.searched = tuple(p for p in params if not isinstance(p, FixedParam))
+        self.fixed = tuple(p for p in params if isinstance(p, FixedParam))
+        if not self.searched:
+            raise InputError("search space: no searched parameter; add at least one Linear/Log/LogitParam.")
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.searched]
+
+    @property
+    def dim(self) -> int:
+        return len(self.searched)
+
+    def to_basic(self, config_in_param: Mapping[str, Any]) -> list[float]:
+        missing = [p.name for p in self.searched if p.name not in config_in_param]
+        if missing:
+            raise InputError(f"configuration {dict(config_in_param)!r} lacks searched parameter(s) {missing}.")
+        return [p.to_basic(config_in_param[p.name]) for p in self.searched]
+
+    def from_basic(self, vector_in_basic: Sequence[float], rounded: bool = True) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            p.name: p.from_basic(v, rounded) for p, v in zip(self.searched, vector_in_basic, strict=True)
+        }
+        config.update({p.name: p.value for p in self.fixed})
+        return config
+
+    def round_in_basic(self, vector_in_basic: Sequence[float]) -> list[float]:
+        """Snap a basic vector to the nearest representable (clipped, rounded) configuration."""
+        return self.to_basic(self.from_basic(vector_in_basic))
+
+    @property
+    def search_center_in_basic(self) -> list[float]:
+        return [p.to_basic(p.round(p.search_center)) for p in self.searched]
+
+    @property
+    def bounds_in_basic(self) -> list[tuple[float, float]]:
+        return [p.bounds_in_basic for p in self.searched]
+
+    def warn_unreachable_integers(self, search_radius_in_basic: float) -> list[str]:
+        """Warn for integer parameters whose next value lies beyond two search radii (rarely sampled)."""
+        names = []
+        for p in self.searched:
+            step = p.integer_step_in_basic()
+            if step is not None and step > 2 * search_radius_in_basic:
+                names.append(p.name)
+                warnings.warn(
+                    f"parameter '{p.name}': the next integer value is {step:.3g} away in basic space, "
+                    f"more than 2 x search radius {search_radius_in_basic:.3g}; the search will rarely move "
+                    f"it. Lower its scale or rounding_factor, or raise the search radius.",
+                    stacklevel=2,
+                )
+        return names
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self.params]
+
+    @classmethod
+    def from_dict(cls, data: Sequence[Mapping[str, Any]]) -> Space:
+        return cls([param_from_dict(d) for d in data])

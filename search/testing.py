@@ -1,0 +1,115 @@
+"""The contract every ask/tell searcher must pass (in the spirit of optuna/testing).
+
+Subclass `AskTellContract` in a test module and define `make_searcher(space, seed)`;
+pytest then runs every `test_*` method below against that searcher:
+
+    class TestMySearcher(AskTellContract):
+        def make_searcher(self, space, seed):
+            return MySearcher(space, seed=seed)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+from search.base import AskTellSearcher, Observation
+from search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
+from trials.errors import InputError
+
+
+def contract_space() -> Space:
+    return Space([
+        LogParam("lr", 1e-3, scale=1.0, min=1e-5, max=1.0),
+        LinearParam("batch_size", 64, scale=32, min=8, max=512, is_integer=True, rounding_factor=8),
+        LogitParam("dropout", 0.1, scale=1.0, min=0.01, max=0.9),
+        FixedParam("optimizer", "adamw"),
+    ])
+
+
+def contract_objective(config: dict) -> tuple[float, float]:
+    """(output, cost): a bowl in basic space, cost rising with batch size."""
+    output = (math.log(config["lr"]) - math.log(3e-3)) ** 2 + (config["batch_size"] / 128 - 1) ** 2
+    return output + config["dropout"], float(config["batch_size"])
+
+
+def run_steps(searcher: AskTellSearcher, n: int, fail_every: int = 0) -> None:
+    for i in range(n):
+        s = searcher.suggest()
+        output, cost = contract_objective(s.config)
+        if fail_every and i % fail_every == fail_every - 1:
+            obs = Observation(s.config, float("nan"), cost, "completed", s.seed, s.suggestion_id)
+        else:
+            obs = Observation(s.config, output, cost, "completed", s.seed, s.suggestion_id)
+        searcher.observe(obs)
+
+
+class AskTellContract:
+    n_steps = 8
+
+    def make_searcher(self, space: Space, seed: int) -> AskTellSearcher:
+        raise TypeError(f"{type(self).__name__} must define make_searcher(space, seed)")
+
+    @pytest.fixture(autouse=True)
+    def _quiet_fallbacks(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+
+    def test_suggestions_lie_in_the_space(self):
+        searcher = self.make_searcher(contract_space(), seed=0)
+        run_steps(searcher, self.n_steps)
+        for o in searcher.observations:
+            c = o.config
+            assert 1e-5 <= c["lr"] <= 1.0
+            assert 8 <= c["batch_size"] <= 512 and c["batch_size"] % 8 == 0
+            assert isinstance(c["batch_size"], int)
+            assert 0.01 <= c["dropout"] <= 0.9
+            assert c["optimizer"] == "adamw"
+
+    def test_failures_never_stop_the_search(self):
+        searcher = self.make_searcher(contract_space(), seed=1)
+        s = searcher.suggest()
+        searcher.observe(Observation(s.config, None, None, "failed", s.seed, s.suggestion_id))
+        run_steps(searcher, self.n_steps, fail_every=2)
+        statuses = [o.status for o in searcher.observations]
+        assert statuses.count("failed") == 1
+        assert statuses.count("diverged") == self.n_steps // 2
+        assert len(searcher.observations) == self.n_steps + 1
+
+    def test_save_load_resumes_identically(self, tmp_path):
+        searcher = self.make_searcher(contract_space(), seed=2)
+        run_steps(searcher, self.n_steps)
+        pending = searcher.suggest()
+        searcher.save(tmp_path / "state.json")
+        loaded = type(searcher).load(tmp_path / "state.json")
+        assert pending.suggestion_id in loaded.outstanding
+        for _ in range(2):
+            a, b = searcher.suggest(), loaded.suggest()
+            assert a == b
+
+    def test_concurrent_asks_are_distinct(self):
+        searcher = self.make_searcher(contract_space(), seed=3)
+        run_steps(searcher, self.n_steps)
+        asked = [searcher.suggest() for _ in range(6)]
+        configs = {tuple(sorted(s.config.items())) for s in asked}
+        assert len(configs) == len(asked)
+        assert len({s.suggestion_id for s in asked}) == len(asked)
+
+    def test_forget_drops_the_outstanding_suggestion(self):
+        searcher = self.make_searcher(contract_space(), seed=4)
+        s = searcher.suggest()
+        searcher.forget(s.suggestion_id)
+        assert s.suggestion_id not in searcher.outstanding
+
+    def test_bad_observations_are_rejected_with_a_named_value(self):
+        searcher = self.make_searcher(contract_space(), seed=5)
+        s = searcher.suggest()
+        with pytest.raises(InputError, match="cost"):
+            searcher.observe(Observation(s.config, 1.0, -3.0, "completed"))
+        with pytest.raises(InputError, match="status"):
+            searcher.observe(Observation(s.config, 1.0, 1.0, "exploded"))
+        with pytest.raises(InputError, match="lr"):
+            searcher.observe(Observation({"batch_size": 8, "dropout": 0.1}, 1.0, 1.0))

@@ -1,0 +1,124 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from search.base import Observation
+from search.carbs import Carbs, CarbsConfig, CarbsWarning
+from search.export import observation_rows, pareto_rows, to_table
+from search.space import LogParam, Space
+from search.testing import contract_objective, contract_space, run_steps
+from trials.errors import InputError, SchemaError
+
+torch.set_num_threads(1)
+FAST = CarbsConfig(n_sobol=3, n_candidates_per_dim=30)
+
+
+def scaling_space():
+    return Space([LogParam("params", 1e6, min=1e5, max=1e9, is_integer=True),
+                  LogParam("tokens", 1e7, min=1e6, max=1e11), LogParam("lr", 1e-3, min=1e-5, max=1.0)])
+
+
+def scaling_loss(c):
+    """Chinchilla-style law plus an lr basin whose optimum moves with N."""
+    lr_star = 3e-3 * (c["params"] / 1e6) ** -0.3
+    return 1.7 + 400 / c["params"] ** 0.34 + 410 / c["tokens"] ** 0.28 + 0.05 * math.log(c["lr"] / lr_star) ** 2
+
+
+def drive(searcher, n, fail=lambda c: False):
+    for _ in range(n):
+        s = searcher.suggest()
+        c = s.config
+        cost = 6.0 * c["params"] * c["tokens"]
+        if fail(c):
+            searcher.observe(Observation(c, None, None, "failed", s.seed, s.suggestion_id))
+        else:
+            searcher.observe(Observation(c, scaling_loss(c), cost, "completed", s.seed, s.suggestion_id))
+
+
+def test_first_suggestions_are_centre_then_sobol_then_bayes():
+    searcher = Carbs(contract_space(), seed=0, config=FAST)
+    kinds = []
+    for _ in range(6):
+        s = searcher.suggest()
+        kinds.append(s.kind)
+        out, cost = contract_objective(s.config)
+        searcher.observe(Observation(s.config, out, cost, suggestion_id=s.suggestion_id))
+    assert kinds == ["centre", "sobol", "sobol", "sobol", "bayes", "bayes"]
+    assert searcher.observations[0].config["lr"] == pytest.approx(1e-3)
+
+
+def test_failures_are_observations_and_fallbacks_warn():
+    searcher = Carbs(contract_space(), seed=0, config=FAST)
+    for _ in range(5):
+        s = searcher.suggest()
+        searcher.observe(Observation(s.config, None, None, "failed", s.seed, s.suggestion_id))
+    with pytest.warns(CarbsWarning, match="none of 5 observations succeeded"):
+        s = searcher.suggest()
+    assert s.kind == "sobol"
+
+
+def test_high_lr_failures_steer_the_search_away():
+    searcher = Carbs(scaling_space(), seed=0, config=FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CarbsWarning)
+        drive(searcher, 18, fail=lambda c: c["lr"] > 2e-3)
+    failed = [o for o in searcher.observations if not o.success]
+    assert failed, "the test needs some failures to mean anything"
+    late = searcher.observations[-6:]
+    assert sum(o.config["lr"] > 2e-3 for o in late) <= 2
+    bayes = next(s for s in (searcher.suggest() for _ in range(2)) if s.kind == "bayes")
+    assert bayes.info["success_probability"] < 1.0  # the success model is in use
+
+
+def test_search_improves_and_spreads_over_cost():
+    searcher = Carbs(scaling_space(), seed=1, config=FAST)
+    drive(searcher, 20)
+    front = searcher.pareto_set()
+    assert front[-1].output < scaling_loss(searcher.observations[0].config) - 0.5
+    assert front[-1].cost / front[0].cost > 10  # the front covers more than a decade of cost
+
+
+def test_resampling_repeats_a_pareto_member_with_a_new_seed():
+    searcher = Carbs(contract_space(), seed=0, config=CarbsConfig(n_sobol=3, n_candidates_per_dim=30,
+                                                                  resample_frequency=4))
+    run_steps(searcher, 7)  # 1 centre + 3 Sobol + 3 Bayesian; the 4th after them resamples
+    assert [o for o in searcher.observations if o.seed is not None]
+    s = searcher.suggest()
+    assert s.kind == "resample"
+    here = searcher.space.to_basic(s.config)
+    member = [g for g in searcher.pareto_set() if np.allclose(g.vector_in_basic, here)]
+    assert member and s.seed not in {o.seed for o in member[0].observations}
+
+
+def test_soft_max_cost_keeps_suggestions_cheap():
+    cap = 6.0 * 3e6 * 3e7
+    searcher = Carbs(scaling_space(), seed=2, config=CarbsConfig(n_sobol=3, n_candidates_per_dim=30,
+                                                                 max_suggestion_cost=cap))
+    drive(searcher, 18)
+    bayes_costs = [o.cost for o in searcher.observations[4:]]
+    assert sum(c <= 2 * cap for c in bayes_costs) >= 0.8 * len(bayes_costs)
+
+
+def test_export_rows_pass_the_trial_schema():
+    searcher = Carbs(scaling_space(), seed=0, config=FAST)
+    drive(searcher, 6, fail=lambda c: c["lr"] > 3e-3)
+    table = to_table(observation_rows(searcher, sweep="carbs-test"))
+    assert table.num_rows == 6
+    assert set(table.column("status").to_pylist()) <= {"completed", "failed"}
+    assert table.column("flops").to_pylist()[0] == pytest.approx(6.0 * 1e6 * 1e7)
+    front = to_table(pareto_rows(searcher, sweep="carbs-test", cost_column="wall_time_s"))
+    assert 1 <= front.num_rows <= 6 and front.column("flops").null_count == front.num_rows
+
+
+def test_export_names_missing_required_columns():
+    searcher = Carbs(contract_space(), seed=0, config=FAST)
+    run_steps(searcher, 2)
+    with pytest.raises(SchemaError, match="'params'"):
+        to_table(observation_rows(searcher, sweep="s"))
+    rows = observation_rows(searcher, sweep="s", constants={"params": 1000, "tokens": 1e6})
+    assert to_table(rows).column("hp_dropout").null_count == 0
+    with pytest.raises(InputError, match="cost_column"):
+        observation_rows(searcher, sweep="s", cost_column="joules")

@@ -1,0 +1,26 @@
+"""Every ask/tell searcher in search/ runs the shared contract."""
+
+import torch
+
+from search.carbs import Carbs, CarbsConfig
+from search.random_search import RandomSearch
+from search.testing import AskTellContract
+
+torch.set_num_threads(1)
+
+
+class TestRandomSearchContract(AskTellContract):
+    def make_searcher(self, space, seed):
+        return RandomSearch(space, seed=seed)
+
+
+class TestCarbsContract(AskTellContract):
+    def make_searcher(self, space, seed):
+        # Few candidates keep the suite fast; the contract does not depend on their number.
+        return Carbs(space, seed=seed, config=CarbsConfig(n_sobol=3, n_candidates_per_dim=30))
+
+
+class TestCarbsThompsonContract(AskTellContract):
+    def make_searcher(self, space, seed):
+        return Carbs(space, seed=seed, config=CarbsConfig(
+            n_sobol=3, n_candidates_per_dim=30, outstanding_fantasy="thompson"))

@@ -1,0 +1,57 @@
+"""A tiny real Ray Tune experiment driven by CarbsSearch on a loopback-only local Ray."""
+
+import math
+
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray import tune  # noqa: E402
+
+from search.carbs import CarbsConfig  # noqa: E402
+from search.ray_adapter import CarbsSearch  # noqa: E402
+from search.space import LinearParam, LogParam, Space  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def trainable(config):
+    if config["lr"] > 0.05:
+        raise RuntimeError("diverged on purpose: lr too high")
+    loss = (math.log(config["lr"]) - math.log(1e-2)) ** 2 + 10.0 / config["width"]
+    tune.report({"loss": loss, "flops": 6.0 * config["width"] ** 2 * 1000, "seed": config["seed"]})
+
+
+def test_carbs_search_runs_a_real_tune_experiment(local_ray, tmp_path):
+    space = Space([LogParam("lr", 1e-3, min=1e-4, max=0.2),
+                   LinearParam("width", 64, scale=32, min=16, max=256, is_integer=True, rounding_factor=16)])
+    search = CarbsSearch(space, metric="loss", mode="min", cost_attr="flops", seed_key="seed",
+                         config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20))
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=tune.search.ConcurrencyLimiter(search, max_concurrent=2),
+                                    num_samples=6, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="carbs", verbose=0,
+                                  failure_config=tune.FailureConfig(fail_fast=False)),
+    )
+    results = tuner.fit()
+    assert len(results) == 6
+    observations = search.ask_tell.observations
+    assert len(observations) == 6 and not search.ask_tell.outstanding
+    completed = [o for o in observations if o.status == "completed"]
+    assert completed and all(o.cost == 6.0 * o.config["width"] ** 2 * 1000 for o in completed)
+    assert {o.status for o in observations} <= {"completed", "failed"}
+    configs = {(o.config["lr"], o.config["width"]) for o in observations}
+    assert len(configs) == 6
+    search.save(str(tmp_path / "carbs.json"))
+    restored = CarbsSearch(metric="loss", mode="min")
+    restored.restore(str(tmp_path / "carbs.json"))
+    assert len(restored.ask_tell.observations) == 6
+    from_state = CarbsSearch()
+    from_state.set_state(search.get_state())
+    assert from_state.ask_tell.state_dict() == search.ask_tell.state_dict()
