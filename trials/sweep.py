@@ -375,7 +375,9 @@ def _run_optuna(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress:
         searcher = OptunaSearch(
             points_to_evaluate=points or None,
             evaluated_rewards=[r["loss"] for r in seen] or None,
-            seed=spec.seed,
+            # A fresh seed per resume: the same seed would replay the first run's
+            # random start-up points, i.e. the ids already stored.
+            seed=spec.seed + len(rows),
         )
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
                    num_samples=remaining, search_alg=searcher)

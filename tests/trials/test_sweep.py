@@ -73,3 +73,17 @@ def test_worker_dying_past_max_retries_is_recorded_failed(tmp_path, local_ray):
     assert list(df["status"]) == ["failed"]
     assert "worker failed" in df["hp_reason"][0]
     assert len(list((tmp_path / "attempts" / "0.01").iterdir())) == 2
+
+
+def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path, local_ray):
+    over = dict(algorithm="optuna", num_samples=4, model={"widths": 16},
+                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+                scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 2})
+    spec = _spec(tmp_path, **over)
+    run_sweep(spec, out=None)
+    first = read_trials(spec.storage, validated=True)
+    assert len(first) == 4 and set(first["status"]) <= {"completed", "pruned"}
+    assert "completed" in set(first["status"])
+    run_sweep(_spec(tmp_path, **{**over, "num_samples": 6}), resume=True, out=None)
+    ids = list(read_trials(spec.storage, validated=True)["trial_id"])
+    assert len(ids) == len(set(ids)) == 6 and set(first["trial_id"]) <= set(ids)
