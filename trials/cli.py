@@ -19,6 +19,8 @@ from trials.errors import TunescaleError
 COMMAND_MODULES = (
     "trials.trials_cmd",
     "trials.sweep_cmd",
+    "trials.check_cmd",
+    "scaling.cli",
 )
 
 

@@ -1,0 +1,155 @@
+"""`fit-scaling PATH` (also `tunescale fit-scaling PATH`): from a table of runs to laws, predictions, figures.
+
+Notations
+---------
+PATH   a trial-store sweep directory, a Parquet file or a CSV of runs
+N, D, C, L   params, tokens, flops, loss columns (mapped with --params-col etc.)
+
+Examples
+--------
+    fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/
+    fit-scaling chinchilla.csv --params-col "Model Size" --flops-col "Training FLOP" --exclude-top-loss 5
+    fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\
+        --loss-col "smooth loss" --compare steplaw --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from scaling.columns import ColumnMap
+from scaling.optima import DEFAULT_BAND_PCT
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "fit-scaling",
+        help="fit optima per scale, hyperparameter and loss laws, and predict a larger run",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n".join(__doc__.split("Examples\n--------\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=handle)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="sweep directory, .parquet or .csv of runs")
+    cols = p.add_argument_group("column mapping (for tables not written by tunescale)")
+    for name, example in (("params", "'Model Size'"), ("tokens", "'Training Tokens'"), ("flops", "'Training FLOP'"),
+                          ("loss", "'smooth loss'"), ("lr", "learning_rate"), ("batch_size", "bs"),
+                          ("weight_decay", "wd"), ("status", "state")):
+        cols.add_argument(f"--{name.replace('_', '-')}-col", dest=f"{name}_col", metavar="NAME",
+                          help=f"column holding {name} (e.g. {example})")
+    cols.add_argument("--seq-len", type=float, metavar="T",
+                      help="tokens per sequence: batch sizes are multiplied by T and reported in tokens")
+    rows = p.add_argument_group("which rows")
+    rows.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                      help="keep only rows with COL equal to VALUE (repeatable), e.g. source=epochai_chinchilla")
+    rows.add_argument("--exclude-top-loss", type=int, default=0, metavar="K",
+                      help="drop the K highest-loss runs (the Chinchilla replication drops 5); counted in the report")
+    rows.add_argument("--drop-bad-rows", action="store_true",
+                      help="drop (and count) NaN/inf losses, non-positive scale/HP values and duplicated trials "
+                           "instead of stopping")
+    fit = p.add_argument_group("fitting")
+    fit.add_argument("--law", action="append", default=[], metavar="FORMULA",
+                     help="law form, repeatable: 'lr ~ params + tokens', 'batch_size ~ tokens', 'lr ~ flops', "
+                          "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow)")
+    fit.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    fit.add_argument("--band", type=float, default=DEFAULT_BAND_PCT, metavar="PCT",
+                     help=f"near-optimal band: runs within PCT%% of the best loss (default {DEFAULT_BAND_PCT})")
+    fit.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    fit.add_argument("--no-validate", action="store_true", help="skip the leave-largest-scale-out check")
+    out = p.add_argument_group("output")
+    out.add_argument("--predict", action="append", default=[], metavar="params=N,tokens=D|flops=C",
+                     help="predict optimal lr, batch_size, weight_decay and loss at a scale (repeatable)")
+    out.add_argument("--compare", action="append", default=[], choices=["steplaw", "deepseek"],
+                     help="overlay a published law on the figures and in the JSON")
+    out.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                     help="write everything as one JSON document to FILE (or stdout when no FILE)")
+    out.add_argument("--out", metavar="DIR", help="write fit.json and the figures (PNG and PDF) to DIR")
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def handle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaling.columns import load
+    from scaling.fit import fit_scaling
+    from scaling.predict import parse_target
+    from trials.errors import InputError
+
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap {args.bootstrap}: expected 0 or more resamples.")
+    if not 0 < args.confidence < 1:
+        raise InputError(f"--confidence {args.confidence}: expected a level between 0 and 1, e.g. 0.95.")
+    if args.band < 0:
+        raise InputError(f"--band {args.band}: expected a percentage >= 0, e.g. 0.25.")
+    if args.exclude_top_loss < 0:
+        raise InputError(f"--exclude-top-loss {args.exclude_top_loss}: expected a count >= 0.")
+    if args.seq_len is not None and not args.seq_len > 0:
+        raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
+    targets = [parse_target(t) for t in args.predict]
+    mapping = ColumnMap(**{k: getattr(args, f"{k}_col") for k in ColumnMap.__dataclass_fields__})
+    table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
+                 drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len)
+    fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
+                      confidence=args.confidence, compare=args.compare, validate=not args.no_validate)
+    predictions = [fit.predict(**t) for t in targets]
+    document = _json_safe({**fit.summary(), "predictions": [p.summary() for p in predictions]})
+
+    if args.json != "-":
+        print(fit.report())
+        for p in predictions:
+            print()
+            print(p.report())
+    if args.json is not None:
+        text = json.dumps(document, indent=2, allow_nan=False)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+            print(f"\nwrote {args.json}")
+    if args.out:
+        from scaling.plots import write_figures
+
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot create the directory ({exc.strerror}).") from None
+        (out / "fit.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+        written = write_figures(fit, out, predictions=predictions)
+        if args.json != "-":
+            print(f"\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trials.cli import OneLineParser, run
+
+    parser = OneLineParser(prog="fit-scaling", description=__doc__.split("\n\n")[0],
+                           epilog="\n".join(__doc__.split("Examples\n--------\n")[1:]),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(handle, args, "fit-scaling")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

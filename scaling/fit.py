@@ -1,0 +1,281 @@
+"""fit-scaling as a library call: optima per scale → hyperparameter laws → loss law → validation.
+
+Notations
+---------
+N, D, C       params, tokens, flops (C = 6·N·D when not given)
+h*(scale)     optimum of hyperparameter h at one scale (`scaling.optima`)
+law           `target ~ x1 + x2`: h* = c·Π x^k (`scaling.hp_laws`), or
+              loss = E + Σ A_k / x_k^α_k (`scaling.loss_law`)
+
+`fit_scaling(table)` is what the CLI runs; every piece it returns is a frozen result
+with `summary()` (JSON-safe) and `report()` (text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scaling.columns import HP_COLUMNS, Table, format_dropped
+from scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
+from scaling.loss_law import LossLawResult, fit_loss_law
+from scaling.optima import DEFAULT_BAND_PCT
+from scaling.published import PublishedLaw, reference_laws
+from scaling.scale_optima import ScaleOptimum, loss_points, optima_by_scale
+from scaling.validation import MIN_SCALES, Validation, leave_largest_out
+from trials.errors import InputError
+
+DEFAULT_INPUTS = {"lr": ("params", "tokens"), "batch_size": ("tokens",), "weight_decay": ("params", "tokens")}
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """Everything fit-scaling found in one table of runs."""
+
+    table: Table
+    optima: tuple[ScaleOptimum, ...]
+    optima_frame: pd.DataFrame
+    hp_laws: dict[str, PowerLawResult]
+    loss_law: LossLawResult | None
+    loss_points: pd.DataFrame
+    validation: dict[str, Validation]
+    references: tuple[PublishedLaw, ...]
+    warnings: tuple[str, ...]
+    settings: dict
+
+    def predict(self, **target):
+        """Optimal hyperparameters and loss at `params=..., tokens=...` or `flops=...` (see scaling.predict)."""
+        from scaling.predict import predict
+
+        return predict(self, **target)
+
+    def compare(self) -> list[dict]:
+        """Our law vs each published one at the fitted scales: median log10 ratio and exponents side by side."""
+        out = []
+        for ref in self.references:
+            law = self.hp_laws.get(ref.target)
+            if law is None or self.optima_frame.empty:
+                out.append({**ref.summary(), "ours": None, "note": f"no {ref.target} law fitted here"})
+                continue
+            x = {k: self.optima_frame[k].to_numpy() for k in {*law.inputs, *ref.exponents} if k in self.optima_frame}
+            if not set(ref.exponents) <= set(x):
+                out.append({**ref.summary(), "ours": law.summary()["formula"], "note": "no common scale columns"})
+                continue
+            ratio = np.log10(law.predict(**{k: x[k] for k in law.inputs}) / ref.predict(**x))
+            data = np.log10(self.optima_frame[ref.target].to_numpy() / ref.predict(**x))
+            out.append({**ref.summary(), "ours": law.formula(),
+                        "ours_exponents": {k: law.coef[k] for k in law.inputs},
+                        "median_log10_ours_over_published": float(np.median(ratio)),
+                        "median_log10_optima_over_published": float(np.median(data))})
+        return out
+
+    def summary(self) -> dict:
+        return {
+            "input": self.table.summary(),
+            "settings": dict(self.settings),
+            "optima": [o.summary() for o in self.optima],
+            "hp_laws": {k: v.summary() for k, v in self.hp_laws.items()},
+            "loss_law": self.loss_law.summary() if self.loss_law else None,
+            "validation": {k: v.summary() for k, v in self.validation.items()},
+            "compare": self.compare(),
+            "warnings": list(self.warnings),
+        }
+
+    def report(self) -> str:
+        lines = [format_dropped(self.table)]
+        lines += [f"  note: {n}" for n in self.table.notes]
+        if self.optima:
+            lines.append(f"\noptima at {len(self.optima)} scale(s):")
+            lines.append(_optima_table(self.optima_frame))
+        for target, law in self.hp_laws.items():
+            lines.append(f"\n{target} law:")
+            lines.append(law.report())
+            if target in self.validation:
+                lines.append(self.validation[target].report())
+        if self.loss_law is not None:
+            lines.append(f"\nloss law (Huber δ = 1e-3 on log residuals, {self.loss_law.n_bootstrap} bootstrap refits):")
+            lines.append(self.loss_law.report())
+            if "loss" in self.validation:
+                lines.append(self.validation["loss"].report())
+        comparisons = self.compare()
+        if comparisons:
+            lines.append("\npublished laws:")
+            for c in comparisons:
+                lines.append(f"    {c['source']}: {c['formula']}")
+                if "median_log10_ours_over_published" in c:
+                    lines.append(f"      ours: {c['ours']}; ours / published at the fitted scales: "
+                                 f"median {c['median_log10_ours_over_published']:+.3f} decades")
+                else:
+                    lines.append(f"      {c['note']}")
+        if self.warnings:
+            lines.append("")
+            lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _optima_table(frame: pd.DataFrame) -> str:
+    cols = [c for c in ("params", "tokens", "flops", "n_runs") if c in frame.columns]
+    for hp in HP_COLUMNS:
+        if hp in frame.columns:
+            frame = frame.assign(**{f"{hp}*": [
+                f"{v:.4g} [{lo:.3g}, {hi:.3g}]{' EDGE' if e else ''}"
+                for v, lo, hi, e in zip(frame[hp], frame[f"{hp}_low"], frame[f"{hp}_high"], frame[f"{hp}_at_edge"], strict=True)
+            ]})
+            cols.append(f"{hp}*")
+    cols.append("loss")
+    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _optima_frame(optima: list[ScaleOptimum]) -> pd.DataFrame:
+    rows = []
+    for o in optima:
+        row = {**o.scale, "n_runs": o.n_runs, "loss": o.loss}
+        for hp in HP_COLUMNS:
+            if o.has(hp):
+                lo, hi = o.interval(hp)
+                row.update({hp: o.value(hp), f"{hp}_low": lo, f"{hp}_high": hi, f"{hp}_at_edge": o.at_edge(hp)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _varying(frame: pd.DataFrame, cols) -> list[str]:
+    return [c for c in cols if c in frame.columns and frame[c].nunique() > 1]
+
+
+def _identifiable(frame: pd.DataFrame, inputs: tuple[str, ...]) -> bool:
+    logX = np.column_stack([np.ones(len(frame))] + [np.log(frame[k].to_numpy(float)) for k in inputs])
+    return np.linalg.matrix_rank(logX) == len(inputs) + 1
+
+
+def _default_inputs(frame: pd.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...] | None:
+    """`wanted` when those columns vary independently, else the one scale column that varies."""
+    if all(k in frame.columns for k in wanted) and len(_varying(frame, wanted)) == len(wanted) and _identifiable(frame, wanted):
+        return wanted
+    for k in ("flops", *wanted, "params", "tokens"):
+        if k in frame.columns and frame[k].nunique() > 1:
+            return (k,)
+    return None
+
+
+def fit_scaling(
+    table: Table,
+    *,
+    laws: list[str] | None = None,
+    n_bootstrap: int = 1000,
+    seed: int | None = 0,
+    band_pct: float = DEFAULT_BAND_PCT,
+    confidence: float = 0.95,
+    compare: list[str] | None = None,
+    validate: bool = True,
+) -> ScalingFit:
+    """Fit every law the table supports (or the `laws` asked for) and validate each."""
+    frame = table.frame
+    warnings: list[str] = []
+    specs = [parse_law(s) for s in laws or []]
+    targets = [s.target for s in specs]
+    if len(set(targets)) != len(targets):
+        raise InputError("--law: the same target is given twice; one law per target.")
+    for s in specs:
+        if s.target not in (*HP_COLUMNS, "loss"):
+            raise InputError(f"--law {s}: target '{s.target}' is not one of {', '.join((*HP_COLUMNS, 'loss'))}.")
+        for k in s.inputs:
+            if k not in ("params", "tokens", "flops"):
+                raise InputError(f"--law {s}: '{k}' is not a scale column; use params, tokens or flops.")
+            if k not in frame.columns:
+                raise InputError(f"--law {s}: the table has no '{k}' column; map one with --{k}-col.")
+
+    optima = optima_by_scale(frame, table.fixed_columns, n_bootstrap=n_bootstrap, seed=seed,
+                             band_pct=band_pct, confidence=confidence)
+    ofr = _optima_frame(optima)
+    by_target = {s.target: s for s in specs}
+
+    hp_laws: dict[str, PowerLawResult] = {}
+    validation: dict[str, Validation] = {}
+    for hp in HP_COLUMNS:
+        has = hp in ofr.columns
+        if not has:
+            if hp in by_target:
+                raise InputError(f"--law {by_target[hp]}: no scale sweeps {hp} over {3} or more values; "
+                                 f"nothing to fit an optimum from.")
+            continue
+        usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
+        n_edge = int(ofr[f"{hp}_at_edge"].astype(bool).sum())
+        if n_edge:
+            warnings.append(f"{hp}: optimum at edge of grid at {n_edge} scale(s), left out of the {hp} law; widen the sweep there")
+        spec = by_target.get(hp) or _spec(hp, usable)
+        if spec is None:
+            warnings.append(f"{hp}: optima at {len(usable)} scale(s) do not vary in scale; no {hp} law")
+            continue
+        p = len(spec.inputs) + 1
+        if len(usable) <= p:
+            msg = f"{hp} ~ {' + '.join(spec.inputs)}: {len(usable)} usable scale(s) for {p} coefficients"
+            if hp in by_target:
+                raise InputError(msg + "; sweep more scales or use fewer scale variables.")
+            warnings.append(msg + "; no law fitted (sweep more scales)")
+            continue
+        law = fit_power_law(usable[hp].to_numpy(), {k: usable[k].to_numpy() for k in spec.inputs},
+                            target=hp, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+        hp_laws[hp] = law
+        if usable[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
+            warnings.append(f"{hp} law fitted on fewer than {MIN_SCALES} scales: do not trust it")
+        if validate:
+            v = leave_largest_out(str(spec), usable, spec.inputs, hp, _hp_refit(spec), kind="log10")
+            validation[hp] = v
+            if v.warning:
+                warnings.append(f"{hp} law validation: {v.warning}")
+
+    points = loss_points(frame, optima)
+    loss_law = None
+    spec = by_target.get("loss")
+    if spec is None:
+        inputs = _default_inputs(points, ("params", "tokens"))
+        spec = LawSpec("loss", inputs) if inputs else None
+    if spec is not None and len(points) > 2 * len(spec.inputs) + 1:
+        loss_law = fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
+                                n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+        if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
+            warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
+        if validate:
+            v = leave_largest_out(str(spec), points, spec.inputs, "loss", _loss_refit(spec, seed), kind="relative")
+            validation["loss"] = v
+            if v.warning:
+                warnings.append(f"loss law validation: {v.warning}")
+    elif "loss" in by_target:
+        raise InputError(f"--law {by_target['loss']}: {len(points)} point(s) for {2 * len(spec.inputs) + 1} coefficients; "
+                         f"give more scales.")
+    else:
+        warnings.append(f"loss law: {len(points)} scale point(s) is too few (or no scale varies); no loss law fitted")
+
+    if not hp_laws and loss_law is None:
+        n_scales = len(points.drop_duplicates(subset=[c for c in ("params", "tokens", "flops") if c in points]))
+        raise InputError(
+            f"{table.source}: nothing to fit — {n_scales} distinct scale(s) and no hyperparameter swept at 3+ values "
+            f"per scale; a law needs runs at several scales."
+        )
+    refs = tuple(r for name in compare or [] for r in reference_laws(name))
+    settings = {"n_bootstrap": n_bootstrap, "seed": seed, "band_pct": band_pct, "confidence": confidence,
+                "laws": [str(s) for s in specs]}
+    return ScalingFit(table=table, optima=tuple(optima), optima_frame=ofr, hp_laws=hp_laws, loss_law=loss_law,
+                      loss_points=points, validation=validation, references=refs, warnings=tuple(warnings),
+                      settings=settings)
+
+
+def _spec(hp: str, usable: pd.DataFrame) -> LawSpec | None:
+    inputs = _default_inputs(usable, DEFAULT_INPUTS[hp])
+    return LawSpec(hp, inputs) if inputs else None
+
+
+def _hp_refit(spec: LawSpec):
+    def refit(points: pd.DataFrame):
+        return fit_power_law(points[spec.target].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
+                             target=spec.target, n_bootstrap=0)
+    return refit
+
+
+def _loss_refit(spec: LawSpec, seed):
+    def refit(points: pd.DataFrame):
+        return fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
+                            n_bootstrap=0, seed=seed)
+    return refit

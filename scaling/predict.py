@@ -1,0 +1,118 @@
+"""Predict the large run's settings: optimal lr, batch size, weight decay and loss at a target scale.
+
+Notations
+---------
+target      params=N, tokens=D (then C = 6·N·D), or flops=C alone (then N, D come from the
+            loss law's compute-optimal allocation when it has one)
+interval    for a hyperparameter: where the optimum of one new scale should fall (the law's
+            mean interval widened by the residual scatter of the optima about the law);
+            for the loss: the bootstrap interval of the loss law at the target
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from trials.errors import InputError
+
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted optimum of each fitted quantity at one target scale: name -> (value, low, high)."""
+
+    target: dict[str, float]
+    derived: str | None
+    values: dict[str, tuple[float, float, float]]
+    confidence: float
+    extrapolation: dict[str, float]
+
+    def summary(self) -> dict:
+        return {"target": dict(self.target), "derived": self.derived, "confidence": self.confidence,
+                "predictions": {k: {"value": v, "interval": [lo, hi]} for k, (v, lo, hi) in self.values.items()},
+                "extrapolation_factor": dict(self.extrapolation)}
+
+    def report(self) -> str:
+        tgt = ", ".join(f"{k} = {v:.4g}" for k, v in self.target.items())
+        lines = [f"prediction at {tgt}" + (f" ({self.derived})" if self.derived else "") + ":"]
+        for k, (v, lo, hi) in self.values.items():
+            lines.append(f"    {k:<13} {v:.4g}   ({self.confidence:.0%} interval {lo:.4g} .. {hi:.4g})")
+        far = {k: f for k, f in self.extrapolation.items() if f > 10}
+        if far:
+            lines.append("    note: extrapolating " + ", ".join(f"{k} {f:.0f}× past the largest fitted" for k, f in far.items()))
+        return "\n".join(lines)
+
+
+def parse_target(text: str) -> dict[str, float]:
+    """'params=7e9,tokens=2e12' -> {'params': 7e9, 'tokens': 2e12}; one-line InputError otherwise."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in ("params", "tokens", "flops"):
+            raise InputError(f"--predict {text!r}: expected params=N,tokens=D or flops=C, got {part!r}.")
+        try:
+            v = float(value)
+        except ValueError:
+            raise InputError(f"--predict {text!r}: {key}={value!r} is not a number.") from None
+        if not (math.isfinite(v) and v > 0):
+            raise InputError(f"--predict {text!r}: {key} must be finite and > 0.")
+        out[key] = v
+    if not out:
+        raise InputError("--predict: give params=N,tokens=D or flops=C.")
+    return out
+
+
+def _complete_target(fit, target: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    t = dict(target)
+    derived = None
+    if "params" in t and "tokens" in t and "flops" not in t:
+        t["flops"] = FLOPS_PER_PARAM_TOKEN * t["params"] * t["tokens"]
+    elif set(t) == {"flops"} and fit.loss_law is not None and fit.loss_law.inputs == ("params", "tokens"):
+        opt = fit.loss_law.compute_optimal(t["flops"])
+        t["params"], t["tokens"] = float(opt["params"]), float(opt["tokens"])
+        derived = "params and tokens from the loss law's compute-optimal allocation"
+    elif "flops" in t and len(t) == 2:
+        known = "params" if "params" in t else "tokens"
+        other = "tokens" if known == "params" else "params"
+        t[other] = t["flops"] / (FLOPS_PER_PARAM_TOKEN * t[known])
+        derived = f"{other} = flops / (6 · {known})"
+    return t, derived
+
+
+def predict(fit, **target) -> Prediction:
+    """Every fitted law evaluated at `target`, each with its interval."""
+    t, derived = _complete_target(fit, target)
+    values: dict[str, tuple[float, float, float]] = {}
+    confidence = 0.95
+    for hp, law in fit.hp_laws.items():
+        missing = [k for k in law.inputs if k not in t]
+        if missing:
+            raise InputError(
+                f"--predict: the {hp} law needs {', '.join(law.inputs)}; give {', '.join(missing)} "
+                f"(e.g. --predict params=7e9,tokens=2e12)."
+            )
+        x = {k: t[k] for k in law.inputs}
+        lo, hi = law.predict_interval(observation=True, **x)
+        values[hp] = (float(law.predict(**x)[0]), float(lo[0]), float(hi[0]))
+        confidence = law.confidence
+    if fit.loss_law is not None:
+        law = fit.loss_law
+        missing = [k for k in law.inputs if k not in t]
+        if missing:
+            raise InputError(f"--predict: the loss law needs {', '.join(law.inputs)}; give {', '.join(missing)}.")
+        x = {k: t[k] for k in law.inputs}
+        value = float(law.predict(**x)[0])
+        if law.n_bootstrap:
+            lo, hi = law.predict_interval(**x)
+            values["loss"] = (value, float(lo[0]), float(hi[0]))
+        else:
+            values["loss"] = (value, math.nan, math.nan)
+        confidence = law.confidence
+    extrapolation = {}
+    for k in ("params", "tokens", "flops"):
+        if k in t and k in fit.loss_points.columns:
+            extrapolation[k] = float(t[k] / fit.loss_points[k].max())
+    return Prediction(target=t, derived=derived, values=values, confidence=confidence, extrapolation=extrapolation)

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from trials.cli import main
+from trials.store import read_trials
+from trials.transfer_check import run_transfer_check
+
+
+def test_coord_check_command_prints_slopes_and_writes_figure(tmp_path, capsys):
+    assert main(["coord-check", "--parametrization", "mup", "--widths", "32,64", "--steps", "2",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "readout" in out and (tmp_path / "coord-mup.png").exists()
+    assert set(json.loads((tmp_path / "coord-mup.json").read_text())["slopes"]) >= {"readout"}
+
+
+def test_check_commands_reject_misuse_with_one_line(tmp_path, capsys):
+    assert main(["coord-check", "--parametrization", "xyz", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'xyz' is unknown" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transfer-check", "--widths", "32,sixty", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected comma-separated integers" in err
+    assert main(["transfer-check", "--widths", "32", "--out", str(tmp_path)]) == 2
+    assert ">= 2 widths" in capsys.readouterr().err
+
+
+def test_transfer_check_end_to_end_stores_fits_plots_and_resumes(tmp_path):
+    kwargs = {
+        "parametrizations": ("sp", "mup"),
+        "widths": (32, 64),
+        "lrs": (1e-3, 4e-3, 1.6e-2, 6.4e-2),
+        "trial": {"steps": 12, "seq_len": 32, "batch_size": 8, "eval_batches": 2},
+    }
+    seen = []
+    result = run_transfer_check(tmp_path, on_trial=seen.append, **kwargs)
+    assert len(seen) == 16 and len(read_trials(tmp_path / "runs", validated=True)) == 16
+    assert set(result.drift_decades) == {"sp", "mup"}
+    assert all(d >= 0 for d in result.drift_decades.values())
+    assert {(o.parametrization, o.width) for o in result.optima} == {
+        (p, w) for p in ("sp", "mup") for w in (32, 64)
+    }
+    # both parametrizations are the same model at the base width
+    base = {o.parametrization: o.lr_opt for o in result.optima if o.width == 32}
+    assert base["sp"] == base["mup"]
+    assert (tmp_path / "transfer.png").stat().st_size > 0
+    assert json.loads((tmp_path / "transfer.json").read_text())["drift_decades"] == result.drift_decades
+    again = []
+    run_transfer_check(tmp_path, on_trial=again.append, **kwargs)
+    assert again == []  # every trial was already in the store

@@ -1,0 +1,97 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trials.errors import TunescaleError
+from trials.schema import TRIAL_SCHEMA
+from trials.store import TrialStore, read_curves, read_trials
+from trials.train import lr_factor, resolve_config, train_trial
+
+TINY = {"lr": 3e-3, "steps": 20}
+
+
+def test_tiny_trial_row_validates_and_is_stored(tmp_path):
+    seen = []
+    outcome = train_trial({**TINY, "hp_note": "x", "weight_decay": 0.1}, on_eval=seen.append)
+    row = outcome.row
+    assert row["status"] == "completed"
+    assert set(TRIAL_SCHEMA.names) - set(row) == {"trial_id", "sweep", "created_at"}
+    assert row["tokens"] == 20 * 16 * 64  # exact: steps x batch x seq_len
+    assert row["loss"] < math.log(256)  # learned something beyond uniform bytes
+    assert row["hp_note"] == "x" and math.isclose(row["hp_tau"], 1 / (3e-3 * 0.1))
+    assert [e["step"] for e in seen] == [4, 8, 12, 16, 20]
+    assert set(seen[0]) == {"step", "tokens", "train_loss", "eval_loss"}
+    TrialStore(tmp_path).write({**row, "trial_id": "t0", "sweep": "s"}, outcome.curves)
+    df = read_trials(tmp_path, validated=True)
+    assert df.loc[0, "loss"] == row["loss"] and df.loc[0, "flops"] == row["flops"]
+    assert set(read_curves(tmp_path)["metric"]) == {"train_loss", "eval_loss", "lr"}
+
+
+def test_same_seed_same_loss_other_seed_differs():
+    a, b = train_trial({**TINY, "steps": 10}), train_trial({**TINY, "steps": 10})
+    c = train_trial({**TINY, "steps": 10, "seed": 1})
+    assert a.row["loss"] == b.row["loss"] and a.row["train_loss"] == b.row["train_loss"]
+    assert c.row["loss"] != a.row["loss"]
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_absurd_lr_gives_a_diverged_row(tmp_path, optimizer):
+    outcome = train_trial({"lr": 1e4, "steps": 30, "optimizer": optimizer, "grad_clip": 0})
+    assert outcome.row["status"] == "diverged"
+    assert outcome.row["hp_steps_done"] < 30
+    TrialStore(tmp_path).write({**outcome.row, "trial_id": "d", "sweep": "s"}, outcome.curves)
+    assert read_trials(tmp_path, validated=True).loc[0, "status"] == "diverged"
+
+
+def test_mlp_trial_overfits_the_classification_set():
+    cfg = {"model": "mlp", "width": 128, "depth": 1, "lr": 1e-2, "steps": 300, "batch_size": 64}
+    row = train_trial(cfg).row
+    assert row["status"] == "completed" and row["depth"] == 1
+    assert row["train_loss"] < 0.5 * row["loss"]
+    assert row["tokens"] == 300 * 64
+
+
+def test_tokens_set_the_step_count():
+    cfg = resolve_config({"lr": 1e-3, "tokens": 10_000})
+    assert cfg["steps"] == math.ceil(10_000 / (16 * 64))
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"lr": 1e-3, "widht": 64}, "unknown trial config key 'widht'"),
+        ({}, "'lr' = None"),
+        ({"lr": 1e-3, "schedule": "step"}, "'schedule' = 'step'"),
+        ({"lr": 1e-3, "steps": 5, "tokens": 100}, "both 'steps' and 'tokens'"),
+        ({"lr": 1e-3, "parametrization": "xp"}, "parametrization 'xp' is unknown"),
+    ],
+)
+def test_bad_config_raises_naming_the_key(config, match):
+    with pytest.raises(TunescaleError, match=match):
+        train_trial(config)
+
+
+@given(
+    schedule=st.sampled_from(["cosine", "wsd", "constant"]),
+    steps=st.integers(1, 500),
+    warmup=st.floats(0, 0.5),
+    data=st.data(),
+)
+def test_lr_factor_stays_in_unit_interval_and_peaks_after_warmup(schedule, steps, warmup, data):
+    cfg = resolve_config({"lr": 1.0, "steps": steps, "schedule": schedule, "warmup_frac": warmup})
+    step = data.draw(st.integers(0, steps - 1))
+    f = lr_factor(step, cfg)
+    assert 0.0 <= f <= 1.0 + 1e-12
+    first_after_warmup = int(warmup * steps)
+    if first_after_warmup < steps and schedule != "wsd":
+        assert math.isclose(lr_factor(first_after_warmup, cfg), 1.0)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_to_the_eager_loss():
+    eager = train_trial({**TINY, "steps": 10})
+    compiled = train_trial({**TINY, "steps": 10, "compile": True})
+    assert compiled.row["status"] == "completed"
+    assert math.isclose(compiled.row["loss"], eager.row["loss"], rel_tol=1e-3)

@@ -1,0 +1,72 @@
+"""`tunescale coord-check` and `tunescale transfer-check`: is the parametrization right?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers like 32,64,128") from None
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers like 1e-3,3e-3") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "coord-check",
+        help="train a few steps at several widths; mean |activation| per layer vs width",
+    )
+    p.add_argument("--parametrization", default="mup", help="sp, mup, umup, ntk or mfp (default mup)")
+    p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
+    p.add_argument("--steps", type=int, default=None, help="training steps before measuring (default 4)")
+    p.add_argument("--lr", type=float, default=None, help="Adam LR (default 1e-2)")
+    p.add_argument("--out", default="out/coord-check", help="directory for the plot and JSON")
+    p.set_defaults(func=_coord)
+
+    p = subparsers.add_parser(
+        "transfer-check",
+        help="sweep LR at 4 widths for SP and muP; plot and report the drift of the optimal LR",
+    )
+    p.add_argument("--parametrizations", default="sp,mup", help="comma-separated (default sp,mup)")
+    p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
+    p.add_argument("--lrs", type=_floats, default=None, help="comma-separated LR grid (default 2^-13..2^-4)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per trial (default 200)")
+    p.add_argument("--out", default="out/transfer-check", help="directory for runs, plot and JSON")
+    p.set_defaults(func=_transfer)
+
+
+def _coord(args: argparse.Namespace) -> int:
+    from trials.coord_check import run_coord_check
+
+    kwargs = {k: v for k, v in (("widths", args.widths), ("steps", args.steps), ("lr", args.lr)) if v is not None}
+    result = run_coord_check(args.parametrization, out_dir=args.out, **kwargs)
+    print(result.report())
+    print(f"figure: {result.figure}")
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from trials.parametrization import check_parametrization
+    from trials.transfer_check import DEFAULT_TRIAL, run_transfer_check
+
+    names = [check_parametrization(n) for n in args.parametrizations.split(",")]
+    kwargs = {k: v for k, v in (("widths", args.widths), ("lrs", args.lrs)) if v is not None}
+    trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {})}
+
+    def progress(row: dict) -> None:
+        print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", flush=True)
+
+    result = run_transfer_check(args.out, parametrizations=names, trial=trial, on_trial=progress, **kwargs)
+    print(result.report())
+    print(json.dumps(result.drift_decades))
+    print(f"figure: {result.figure}")
+    return 0

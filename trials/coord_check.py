@@ -1,0 +1,161 @@
+"""Coordinate check (microsoft/mup's `coord_check`): activation scale vs width after training.
+
+Train the same tiny transformer for a few Adam steps at several widths, then record
+mean |activation| of each layer kind on a fixed batch: token embedding output, each
+block's output (the residual stream), and the readout logits. Fit the log-log slope of
+mean |activation| against width per layer. In a correct muP every slope is ~0 (the
+activations stay Θ(1)); under SP the updates grow with width, so the residual stream and
+the logits blow up (positive slopes).
+
+The readout is zero-initialised (muP's option) in every parametrization so the logits
+measured are what training put there, not the width-dependent init noise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_WIDTHS = (32, 64, 128, 256)
+DEFAULT_STEPS = 4  # a few steps: enough for SP's width-growing updates to show
+DEFAULT_LR = 1e-2  # an Adam LR near the base-width optimum of the tiny model
+N_SEEDS = 2  # average over seeds: the estimate of a slope from 4 widths is noisy
+
+
+@dataclass(frozen=True)
+class CoordResult:
+    """Mean |activation| per layer per width, and the fitted log-log slope per layer."""
+
+    parametrization: str
+    widths: tuple[int, ...]
+    layers: tuple[str, ...]
+    mean_abs: dict[str, tuple[float, ...]]
+    slopes: dict[str, float]
+    figure: str | None
+
+    def summary(self) -> dict:
+        return {
+            "parametrization": self.parametrization,
+            "widths": list(self.widths),
+            "mean_abs": {k: list(v) for k, v in self.mean_abs.items()},
+            "slopes": dict(self.slopes),
+            "figure": self.figure,
+        }
+
+    def report(self) -> str:
+        lines = [f"coord check ({self.parametrization}), widths {list(self.widths)}: log-log slope per layer"]
+        lines += [f"  {name:<12} {self.slopes[name]:+.3f}" for name in self.layers]
+        return "\n".join(lines)
+
+
+def measure(
+    parametrization: str,
+    width: int,
+    *,
+    base_width: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    depth: int = 2,
+    seq_len: int = 32,
+    batch_size: int = 8,
+) -> dict[str, float]:
+    """Mean |activation| per layer of a model trained `steps` Adam steps at `width`."""
+    import torch
+
+    from trials import parametrization as parametrizations
+    from trials.data.corpus import TokenBatches, load_corpus
+    from trials.models.transformer import build_transformer
+
+    torch.manual_seed(seed)
+    par = parametrizations.make(parametrization, width, base_width)
+    model = build_transformer(width=width, depth=depth, seq_len=seq_len, par=par, zero_readout=True)
+    opt = torch.optim.Adam(parametrizations.param_groups(model, par, lr=lr), lr=lr)
+    batches = TokenBatches(load_corpus().train, seq_len, batch_size, seed)
+    for _ in range(steps):
+        x, y = batches.next()
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    acts: dict[str, float] = {}
+    hooks = [model.tok_emb.register_forward_hook(_recorder(acts, "embedding"))]
+    hooks += [b.register_forward_hook(_recorder(acts, f"block{i}")) for i, b in enumerate(model.blocks)]
+    hooks.append(model.readout.register_forward_hook(_recorder(acts, "readout")))
+    x, _ = batches.next()
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return acts
+
+
+def _recorder(acts: dict[str, float], name: str):
+    def hook(_module, _inputs, output) -> None:
+        acts[name] = float(output.abs().mean())
+
+    return hook
+
+
+def run_coord_check(
+    parametrization: str = "mup",
+    *,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    steps: int = DEFAULT_STEPS,
+    lr: float = DEFAULT_LR,
+    base_width: int | None = None,
+    out_dir: str | Path | None = None,
+) -> CoordResult:
+    """Measure every width (averaged over N_SEEDS seeds), fit slopes, optionally plot."""
+    from trials.errors import InputError
+    from trials.parametrization import check_parametrization
+
+    check_parametrization(parametrization)
+    if len(widths) < 2:
+        raise InputError(f"coord check needs >= 2 widths to fit a slope; got {list(widths)}.")
+    base_width = base_width or min(widths)
+    per_width = []
+    for width in widths:
+        runs = [
+            measure(parametrization, width, base_width=base_width, steps=steps, lr=lr, seed=s)
+            for s in range(N_SEEDS)
+        ]
+        per_width.append({k: float(np.mean([r[k] for r in runs])) for k in runs[0]})
+    layers = tuple(per_width[0])
+    mean_abs = {k: tuple(p[k] for p in per_width) for k in layers}
+    log_w = np.log(np.asarray(widths, dtype=float))
+    slopes = {k: float(np.polyfit(log_w, np.log(v), 1)[0]) for k, v in mean_abs.items()}
+    figure = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        figure = str(_plot(parametrization, widths, mean_abs, slopes, out / f"coord-{parametrization}.png"))
+    result = CoordResult(parametrization, tuple(widths), layers, mean_abs, slopes, figure)
+    if out_dir is not None:
+        (Path(out_dir) / f"coord-{parametrization}.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    return result
+
+
+def _plot(name: str, widths, mean_abs: dict, slopes: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for layer, values in mean_abs.items():
+        ax.plot(widths, values, "o-", label=f"{layer} (slope {slopes[layer]:+.2f})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width")
+    ax.set_ylabel("mean |activation|")
+    ax.set_title(f"coord check: {name}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

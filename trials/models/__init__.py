@@ -1,0 +1,1 @@
+"""Proxy models (plain PyTorch) whose layers carry a parametrization role."""

@@ -1,0 +1,315 @@
+"""The training loop every proxy trial runs: `train_trial(config) -> TrialOutcome`.
+
+`config` is a flat mapping (see `DEFAULTS`; only `lr` is required). The loop:
+1) seeds torch and the data stream from `seed`; builds the model with its parametrization;
+2) builds parameter groups from the parametrization table (per-role LR and decay);
+3) trains for `steps` steps (or `tokens` / (batch_size·seq_len)) with warmup + a schedule,
+   gradient clipping, bf16 autocast on CUDA and optional torch.compile;
+4) evaluates the held-out loss every `eval_every` steps and at the end, calling
+   `on_eval` (so a Ray Tune trial can report to ASHA);
+5) stops early with status "diverged" when the training loss is NaN/inf or exceeds
+   `diverge_factor` x its first value — never raises for a diverging run.
+
+`TrialOutcome.row` holds every trial-row column of DESIGN.md but `trial_id` and `sweep`;
+`TrialOutcome.curves` holds {step, tokens, metric, value} rows (train_loss, eval_loss, lr).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from trials import parametrization
+from trials.errors import InputError
+from trials.schema import HP_PREFIX
+
+SCHEDULES = ("cosine", "wsd", "constant")
+OPTIMIZERS = ("adamw", "sgd")
+MODELS = ("transformer", "mlp")
+
+DEFAULTS: dict[str, Any] = {
+    "model": "transformer",
+    "width": 32,
+    "depth": 2,
+    "base_width": None,  # None: the trial's own width (muP then equals SP)
+    "parametrization": "sp",
+    "lr": None,  # required: peak LR before per-layer multipliers
+    "batch_size": 16,
+    "weight_decay": 0.0,
+    "wd_mode": "coupled",  # "coupled" (torch AdamW: lr·λ) or "independent" (λ, LR-free)
+    "wd_scaling": False,  # hidden matrices λ·sqrt(width_mult) (robust layerwise WD rule)
+    "steps": None,  # None: from `tokens`, or 50 when neither is given
+    "tokens": None,
+    "seq_len": 64,
+    "schedule": "cosine",
+    "warmup_frac": 0.1,
+    "min_lr_frac": 0.1,  # cosine floor as a fraction of the peak (Chinchilla-style)
+    "decay_frac": 0.2,  # WSD: share of steps spent decaying linearly to zero
+    "optimizer": "adamw",
+    "betas": (0.9, 0.95),  # GPT-3 / nanoGPT values for LM training
+    "eps": 1e-8,
+    "momentum": 0.9,  # SGD only
+    "grad_clip": 1.0,  # max global grad norm; 0 disables clipping
+    "eval_every": None,  # None: 5 evaluations over the run
+    "eval_batches": 4,
+    "seed": 0,
+    "device": "auto",  # "auto" picks CUDA when available
+    "compile": False,
+    "head_dim": 16,
+    "base_head_dim": None,  # None: head_dim (heads scale with width at fixed head size)
+    "zero_readout": False,
+    "diverge_factor": 3.0,  # loss above 3x its first value = blown up (ln 256 -> 16.6 nats)
+    "log_every": None,  # None: ~100 train-loss/LR curve points per run
+    "cache_dir": None,
+}
+DEFAULT_STEPS = 50
+
+
+@dataclass
+class TrialOutcome:
+    """A finished trial: the store row (minus trial_id/sweep) and its curve records."""
+
+    row: dict
+    curves: list[dict] = field(default_factory=list)
+
+
+def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and values checked; unknown keys raise naming the key."""
+    unknown = [k for k in config if k not in DEFAULTS and not k.startswith(HP_PREFIX)]
+    if unknown:
+        raise InputError(
+            f"unknown trial config key {unknown[0]!r}; expected one of {', '.join(DEFAULTS)} "
+            f"or an 'hp_*' pass-through key."
+        )
+    cfg = {**DEFAULTS, **config}
+    if cfg["lr"] is None or not (isinstance(cfg["lr"], int | float) and cfg["lr"] > 0):
+        raise InputError(f"trial config 'lr' = {cfg['lr']!r}; expected a positive number.")
+    for key, allowed in (("model", MODELS), ("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
+        if cfg[key] not in allowed:
+            raise InputError(f"trial config {key!r} = {cfg[key]!r}; expected one of {', '.join(allowed)}.")
+    for key in ("width", "depth", "batch_size", "seq_len", "eval_batches", "head_dim"):
+        if not isinstance(cfg[key], int) or cfg[key] < (0 if key == "depth" else 1):
+            raise InputError(f"trial config {key!r} = {cfg[key]!r}; expected a positive integer.")
+    if cfg["weight_decay"] < 0:
+        raise InputError(f"trial config 'weight_decay' = {cfg['weight_decay']!r}; expected >= 0.")
+    if cfg["steps"] is not None and cfg["tokens"] is not None:
+        raise InputError("trial config gives both 'steps' and 'tokens'; give one of them.")
+    per_step = cfg["batch_size"] * (cfg["seq_len"] if cfg["model"] == "transformer" else 1)
+    if cfg["steps"] is None:
+        cfg["steps"] = math.ceil(cfg["tokens"] / per_step) if cfg["tokens"] is not None else DEFAULT_STEPS
+    if not isinstance(cfg["steps"], int) or cfg["steps"] < 1:
+        raise InputError(f"trial config 'steps' = {cfg['steps']!r}; expected a positive integer.")
+    cfg["tokens_per_step"] = per_step
+    cfg["base_width"] = cfg["base_width"] or cfg["width"]
+    cfg["base_head_dim"] = cfg["base_head_dim"] or cfg["head_dim"]
+    cfg["eval_every"] = cfg["eval_every"] or max(1, cfg["steps"] // 5)
+    cfg["log_every"] = cfg["log_every"] or max(1, cfg["steps"] // 100)
+    if not 0 <= cfg["warmup_frac"] < 1:
+        raise InputError(f"trial config 'warmup_frac' = {cfg['warmup_frac']!r}; expected in [0, 1).")
+    return cfg
+
+
+def lr_factor(step: int, cfg: Mapping[str, Any]) -> float:
+    """LR multiplier at `step` (0-based): 1) linear warmup, 2) cosine / WSD / constant."""
+    steps = cfg["steps"]
+    warmup = int(cfg["warmup_frac"] * steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg["schedule"] == "constant":
+        return 1.0
+    if cfg["schedule"] == "wsd":
+        decay_start = steps - max(1, int(cfg["decay_frac"] * steps))
+        if step < decay_start:
+            return 1.0
+        return max(0.0, (steps - step) / (steps - decay_start))
+    progress = (step - warmup) / max(1, steps - warmup)
+    floor = cfg["min_lr_frac"]
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def tau(cfg: Mapping[str, Any]) -> float | None:
+    """Weight-decay timescale in steps (Wang & Aitchison): 1/(lr·λ), or 1/λ if independent."""
+    wd = cfg["weight_decay"]
+    if not wd:
+        return None
+    return 1.0 / wd if cfg["wd_mode"] == "independent" else 1.0 / (cfg["lr"] * wd)
+
+
+def train_trial(
+    config: Mapping[str, Any], *, on_eval: Callable[[dict], None] | None = None
+) -> TrialOutcome:
+    """Train one proxy model as `config` says; return its row and curves (see module doc)."""
+    cfg = resolve_config(config)
+    par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
+    device = _device(cfg["device"])
+    start = time.perf_counter()
+    torch.manual_seed(cfg["seed"])
+    model, next_batch, eval_set = _model_and_data(cfg, par)
+    model.to(device)
+    n_params = model.non_embedding_params()
+    flops_per_token = model.flops_per_token()
+    groups = parametrization.param_groups(
+        model,
+        par,
+        lr=cfg["lr"],
+        optimizer=cfg["optimizer"],
+        weight_decay=cfg["weight_decay"],
+        wd_mode=cfg["wd_mode"],
+        wd_scaling=cfg["wd_scaling"],
+    )
+    if cfg["optimizer"] == "adamw":
+        opt = torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
+    else:
+        opt = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
+    forward = torch.compile(model) if cfg["compile"] else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    curves: list[dict] = []
+    status, first_loss, eval_loss = "completed", None, float("nan")
+    window: list[float] = []  # train losses since the last evaluation
+    train_loss = float("nan")
+    step = 0
+    while step < cfg["steps"]:
+        x, y = (t.to(device, non_blocking=True) for t in next_batch())
+        model.train()
+        with autocast:
+            _, loss = forward(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        lr_now = cfg["lr"] * lr_factor(step, cfg)
+        opt.step()
+        sched.step()
+        step += 1
+        value = loss.item()
+        first_loss = value if first_loss is None else first_loss
+        tokens = step * cfg["tokens_per_step"]
+        if not math.isfinite(value) or value > cfg["diverge_factor"] * first_loss:
+            status, train_loss = "diverged", value
+            curves.append(_point(step, tokens, "train_loss", value))
+            break
+        window.append(value)
+        if step % cfg["log_every"] == 0 or step == cfg["steps"]:
+            curves.append(_point(step, tokens, "train_loss", value))
+            curves.append(_point(step, tokens, "lr", lr_now))
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            train_loss = sum(window) / len(window)
+            window = []
+            eval_loss = _evaluate(forward, model, eval_set, device, autocast)
+            curves.append(_point(step, tokens, "eval_loss", eval_loss))
+            if on_eval is not None:
+                on_eval({"step": step, "tokens": tokens, "train_loss": train_loss, "eval_loss": eval_loss})
+            if not math.isfinite(eval_loss):
+                status = "diverged"
+                break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    tokens = step * cfg["tokens_per_step"]
+    row = {
+        "status": status,
+        "params": n_params,
+        "tokens": float(tokens),
+        "flops": flops_per_token * tokens,
+        "width": cfg["width"],
+        "depth": cfg["depth"],
+        "parametrization": cfg["parametrization"],
+        "lr": float(cfg["lr"]),
+        "batch_size": cfg["batch_size"],
+        "weight_decay": float(cfg["weight_decay"]),
+        "loss": eval_loss if status == "completed" else float("nan"),
+        "train_loss": train_loss,
+        "seed": cfg["seed"],
+        "wall_time_s": time.perf_counter() - start,
+        **_hp_columns(cfg, step, device),
+    }
+    return TrialOutcome(row=row, curves=curves)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"trial config 'device' = {name!r} but CUDA is not available; use 'cpu' or 'auto'.")
+    return torch.device(name)
+
+
+def _model_and_data(cfg: Mapping[str, Any], par: parametrization.Parametrization):
+    """(model, next_batch(), fixed eval batches) for the configured model kind."""
+    if cfg["model"] == "transformer":
+        from trials.data.corpus import EVAL_SEED, TokenBatches, load_corpus
+        from trials.models.transformer import build_transformer
+
+        model = build_transformer(
+            width=cfg["width"],
+            depth=cfg["depth"],
+            seq_len=cfg["seq_len"],
+            par=par,
+            head_dim=cfg["head_dim"],
+            base_head_dim=cfg["base_head_dim"],
+            zero_readout=cfg["zero_readout"],
+        )
+        corpus = load_corpus(cfg["cache_dir"])
+        train = TokenBatches(corpus.train, cfg["seq_len"], cfg["batch_size"], cfg["seed"])
+        val = TokenBatches(corpus.val, cfg["seq_len"], cfg["batch_size"], EVAL_SEED)
+        return model, train.next, val.fixed(cfg["eval_batches"])
+
+    from trials.data.classification import load_classification
+    from trials.models.mlp import build_mlp
+
+    x_train, y_train, x_val, y_val = load_classification(seed=0)
+    model = build_mlp(
+        in_features=x_train.shape[1],
+        n_classes=int(y_train.max()) + 1,
+        width=cfg["width"],
+        depth=cfg["depth"],
+        par=par,
+        zero_readout=cfg["zero_readout"],
+    )
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    batch = min(cfg["batch_size"], len(x_train))
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(x_train), (batch,), generator=gen)
+        return x_train[idx], y_train[idx]
+
+    return model, next_batch, [(x_val, y_val)]
+
+
+@torch.no_grad()
+def _evaluate(forward, model: torch.nn.Module, eval_set, device: torch.device, autocast) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in eval_set:
+        with autocast:
+            _, loss = forward(x.to(device), y.to(device))
+        total += loss.item() * y.numel()
+        count += y.numel()
+    return total / count
+
+
+def _point(step: int, tokens: int, metric: str, value: float) -> dict:
+    return {"step": step, "tokens": float(tokens), "metric": metric, "value": float(value)}
+
+
+def _hp_columns(cfg: Mapping[str, Any], step: int, device: torch.device) -> dict[str, Any]:
+    """Every hyperparameter that is not a core column, as hp_*; user hp_* keys pass through."""
+    core = {"width", "depth", "parametrization", "lr", "batch_size", "weight_decay", "seed", "tokens"}
+    internal = {"tokens_per_step", "cache_dir", "device", "betas"}
+    hp = {
+        f"{HP_PREFIX}{k}": v
+        for k, v in cfg.items()
+        if k not in core and k not in internal and not k.startswith(HP_PREFIX)
+    }
+    hp[f"{HP_PREFIX}beta1"], hp[f"{HP_PREFIX}beta2"] = (float(b) for b in cfg["betas"])
+    hp[f"{HP_PREFIX}device"] = device.type
+    hp[f"{HP_PREFIX}tau"] = tau(cfg)
+    hp[f"{HP_PREFIX}steps_done"] = step
+    hp.update({k: v for k, v in cfg.items() if k.startswith(HP_PREFIX)})
+    return hp
