@@ -87,3 +87,18 @@ def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path
     run_sweep(_spec(tmp_path, **{**over, "num_samples": 6}), resume=True, out=None)
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
     assert len(ids) == len(set(ids)) == 6 and set(first["trial_id"]) <= set(ids)
+
+
+def test_real_proxy_transformer_sweep_in_transfer_mode(tmp_path, local_ray):
+    spec = parse_spec({
+        "name": "real", "algorithm": "grid", "mode": "transfer", "storage": str(tmp_path / "run"),
+        "model": {"family": "transformer", "widths": [16, 32], "depths": 1, "parametrization": "mup"},
+        "budget": {"steps": 8},
+        "space": {"lr": {"type": "choice", "values": [1e-2]}},
+        "fixed": {"batch_size": 4, "seq_len": 16},
+    })
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert sorted(df["width"]) == [16, 32] and set(df["status"]) == {"completed"}
+    assert (df["params"] > 0).all() and df["loss"].notna().all()
+    assert set(read_curves(spec.storage)["trial_id"]) == set(df["trial_id"])
