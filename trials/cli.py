@@ -18,6 +18,7 @@ from trials.errors import TunescaleError
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
     "trials.trials_cmd",
+    "trials.sweep_cmd",
     "trials.study_cmd",
     "trials.report_cmd",
     "scaling.cli",

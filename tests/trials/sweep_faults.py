@@ -1,0 +1,22 @@
+"""Trainables for sweep fault tests: they kill their own worker process on purpose.
+
+`dying_trial` SIGKILLs the Ray worker it runs in for its first `hp_die_times`
+attempts (attempts are counted as files in `hp_die_dir`, which outlive the process),
+then trains the synthetic bowl. `slow_trial` is the bowl with a pause per evaluation.
+"""
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+from trials.synthetic import quadratic_trial
+
+
+def dying_trial(config, *, on_eval=None):
+    attempts = Path(config["hp_die_dir"]) / str(config["lr"])
+    attempts.mkdir(parents=True, exist_ok=True)
+    (attempts / f"{os.getpid()}-{uuid.uuid4().hex}").touch()
+    if len(list(attempts.iterdir())) <= config["hp_die_times"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return quadratic_trial(config, on_eval=on_eval)

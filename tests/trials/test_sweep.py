@@ -1,0 +1,104 @@
+"""Real sweeps on a real local Ray (shared per session): store rows, resume, retries."""
+
+import pytest
+
+from trials.plan import plan
+from trials.spec import parse_spec
+from trials.store import read_curves, read_trials
+from trials.sweep import run_sweep
+
+
+def _spec(tmp_path, **over):
+    raw = {
+        "name": "t",
+        "algorithm": "grid",
+        "trainable": "trials.synthetic:quadratic_trial",
+        "storage": str(tmp_path / "run"),
+        "concurrency": 2,
+        "max_retries": 1,
+        "model": {"widths": [16, 32]},
+        "budget": {"steps": 10},
+        "space": {"lr": {"type": "log", "low": 1e-3, "high": 3e-3, "num": 2}},
+    }
+    raw.update(over)
+    return parse_spec(raw)
+
+
+def test_local_sweep_writes_every_trial_to_the_store_and_resume_runs_none(tmp_path, local_ray):
+    spec = _spec(tmp_path)
+    result = run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert sorted(df["trial_id"]) == sorted(t.trial_id for t in plan(spec))
+    assert set(df["status"]) == {"completed"} and set(df["width"]) == {16, 32}
+    assert result.statuses == {"completed": 4} and result.best["lr"] == pytest.approx(3e-3)
+    assert set(read_curves(spec.storage)["trial_id"]) == set(df["trial_id"])
+    again = run_sweep(spec, resume=True, out=None)
+    assert again.ran == 0 and again.resumed == 4
+
+
+def test_batched_mode_runs_the_same_plan(tmp_path, local_ray):
+    spec = _spec(tmp_path, trials_per_task=3, space={"lr": {"type": "log", "low": 1e-3, "high": 1e-1, "num": 4}})
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert sorted(df["trial_id"]) == sorted(t.trial_id for t in plan(spec))
+
+
+def test_killed_worker_is_retried_then_recorded(tmp_path, local_ray):
+    # Each trial SIGKILLs its worker on the first attempt; the retry completes it.
+    spec = _spec(
+        tmp_path,
+        trainable="tests.trials.sweep_faults:dying_trial",
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": [1e-3, 1e-2]}},
+        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
+        max_retries=1,
+    )
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True).set_index("lr")
+    assert set(df["status"]) == {"completed"} and len(df) == 2
+    assert len(list((tmp_path / "attempts" / "0.001").iterdir())) == 2
+
+
+def test_worker_dying_past_max_retries_is_recorded_failed(tmp_path, local_ray):
+    spec = _spec(
+        tmp_path,
+        trainable="tests.trials.sweep_faults:dying_trial",
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": [1e-2]}},
+        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 99},
+        max_retries=1,
+    )
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert list(df["status"]) == ["failed"]
+    assert "worker failed" in df["hp_reason"][0]
+    assert len(list((tmp_path / "attempts" / "0.01").iterdir())) == 2
+
+
+def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path, local_ray):
+    over = dict(algorithm="optuna", num_samples=4, model={"widths": 16},
+                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+                scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 2})
+    spec = _spec(tmp_path, **over)
+    run_sweep(spec, out=None)
+    first = read_trials(spec.storage, validated=True)
+    assert len(first) == 4 and set(first["status"]) <= {"completed", "pruned"}
+    assert "completed" in set(first["status"])
+    run_sweep(_spec(tmp_path, **{**over, "num_samples": 6}), resume=True, out=None)
+    ids = list(read_trials(spec.storage, validated=True)["trial_id"])
+    assert len(ids) == len(set(ids)) == 6 and set(first["trial_id"]) <= set(ids)
+
+
+def test_real_proxy_transformer_sweep_in_transfer_mode(tmp_path, local_ray):
+    spec = parse_spec({
+        "name": "real", "algorithm": "grid", "mode": "transfer", "storage": str(tmp_path / "run"),
+        "model": {"family": "transformer", "widths": [16, 32], "depths": 1, "parametrization": "mup"},
+        "budget": {"steps": 8},
+        "space": {"lr": {"type": "choice", "values": [1e-2]}},
+        "fixed": {"batch_size": 4, "seq_len": 16},
+    })
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert sorted(df["width"]) == [16, 32] and set(df["status"]) == {"completed"}
+    assert (df["params"] > 0).all() and df["loss"].notna().all()
+    assert set(read_curves(spec.storage)["trial_id"]) == set(df["trial_id"])

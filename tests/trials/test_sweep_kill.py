@@ -1,0 +1,60 @@
+"""SIGKILL the sweep driver mid-sweep, resume, and check every trial id appears exactly once."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from trials.plan import plan
+from trials.spec import load_spec
+from trials.store import read_trials
+from trials.sweep import run_sweep
+
+SPEC = """
+name = "k"
+algorithm = "grid"
+trainable = "trials.synthetic:quadratic_trial"
+storage = "{storage}"
+concurrency = 2
+[model]
+widths = 16
+[budget]
+steps = 10
+[space.lr]
+type = "log"
+low = 1e-4
+high = 1e-1
+num = 8
+[fixed]
+hp_sleep_s = 0.15
+"""
+
+
+def test_sigkilled_driver_resumes_without_losing_or_repeating_trials(tmp_path, local_ray):
+    spec_path = tmp_path / "k.toml"
+    spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
+    trials_dir = tmp_path / "run" / "trials"
+    root = Path(__file__).resolve().parents[2]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "trials.cli", "sweep", str(spec_path), "--num-cpus", "2", "--quiet"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(list(trials_dir.glob("*.parquet"))) < 2:
+            assert driver.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait()
+    before = set(read_trials(tmp_path / "run")["trial_id"])
+    spec = load_spec(spec_path)
+    assert 2 <= len(before) < len(plan(spec))
+    result = run_sweep(spec, resume=True, out=None)
+    ids = list(read_trials(tmp_path / "run", validated=True)["trial_id"])
+    assert sorted(ids) == sorted(t.trial_id for t in plan(spec))
+    assert len(ids) == len(set(ids))
+    assert result.resumed >= len(before)

@@ -1,0 +1,72 @@
+"""From a sweep spec to trial configs and their deterministic trial ids.
+
+A trial id is `<sweep>-<index>-<hash>` for planned (grid/random) trials and
+`<sweep>-<hash>` for adaptive (optuna) ones, where the hash covers the whole trial
+config. The same spec always yields the same ids, so a resumed sweep can subtract
+the ids the store already holds; a spec edited between runs yields new ids instead
+of silently reusing old rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trials.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    trial_id: str
+    config: dict
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Eight hex digits of a canonical JSON of the config (key order does not matter)."""
+    blob = json.dumps(dict(config), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+def base_config(spec: SweepSpec, width: int, depth: int) -> dict:
+    """The trainer config every trial at this shape shares: model, budget, seed, [fixed]."""
+    config = {
+        "model": spec.model.family,
+        "width": width,
+        "depth": depth,
+        "parametrization": spec.model.parametrization,
+        spec.budget_key: spec.budget,
+        "seed": spec.seed,
+        **spec.fixed,
+    }
+    if spec.model.base_width is not None:
+        config["base_width"] = spec.model.base_width
+    return config
+
+
+def hp_points(spec: SweepSpec) -> list[dict]:
+    """The hyperparameter settings a planned sweep visits at every shape."""
+    names = [d.name for d in spec.space]
+    if spec.algorithm == "grid":
+        return [dict(zip(names, values, strict=True)) for values in itertools.product(*(d.grid() for d in spec.space))]
+    rng = np.random.default_rng(spec.seed)
+    return [{d.name: d.sample(rng) for d in spec.space} for _ in range(spec.num_samples)]
+
+
+def plan(spec: SweepSpec) -> list[PlannedTrial]:
+    """Every trial of a grid/random sweep, in run order: each HP point at each shape.
+
+    In `mode = "transfer"` (and whenever several widths are given) the same HP points
+    run at every width, which is what a muTransfer check or `fit-scaling` compares.
+    """
+    points = hp_points(spec)
+    trials = []
+    for index, ((width, depth), hp) in enumerate(itertools.product(spec.shapes, points)):
+        config = {**base_config(spec, width, depth), **hp}
+        trials.append(PlannedTrial(f"{spec.name}-{index:04d}-{config_hash(config)}", config))
+    return trials

@@ -1,0 +1,380 @@
+"""The sweep spec: one TOML file that says what a `tunescale sweep` runs.
+
+`load_spec(path)` parses and validates the whole file before anything starts and
+raises one `SpecError` that lists every problem with its key name, so a user fixes
+a spec in one pass. The result is a tree of frozen dataclasses.
+
+    name = "tiny"                  # sweep name, written to every row
+    algorithm = "random"           # grid | random | optuna (TPE via Ray Tune's OptunaSearch)
+    num_samples = 8                # random/optuna: configs per model shape (grid: the grid)
+    concurrency = 2                # trials running at once
+    mode = "transfer"              # optional: same search at every width (muTransfer)
+    [model]    family, widths, depths, parametrization, base_width
+    [budget]   steps = 50  (or tokens = 1e6)
+    [space.lr] type = "log", low = 1e-4, high = 1e-1, num = 4 (grid points)
+    [scheduler] type = "asha" | "hyperband", grace_period, reduction_factor
+    [resources] cpus = 1, gpus = 0.25
+    [fixed]    any other trainer key (seq_len, schedule, ...), passed to every trial
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trials.errors import TunescaleError
+from trials.schema import PARAMETRIZATIONS
+
+ALGORITHMS = ("grid", "random", "optuna")
+SCHEDULERS = ("asha", "hyperband")
+SPACE_TYPES = ("log", "linear", "int", "choice")
+MODES = ("standard", "transfer")
+FAMILIES = ("transformer", "mlp")
+DEFAULT_TRAINABLE = "trials.train:train_trial"
+
+_TOP_KEYS = {
+    "name", "algorithm", "num_samples", "concurrency", "mode", "seed", "storage",
+    "max_retries", "trials_per_task", "trainable", "model", "budget", "space",
+    "scheduler", "resources", "fixed",
+}
+_MODEL_KEYS = {"family", "widths", "depths", "parametrization", "base_width"}
+_BUDGET_KEYS = {"steps", "tokens"}
+_SPACE_KEYS = {"type", "low", "high", "num", "values", "step"}
+_SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor", "max_t", "brackets"}
+_RESOURCE_KEYS = {"cpus", "gpus"}
+
+
+class SpecError(TunescaleError):
+    """The sweep spec has one or more problems; the message lists them all."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: its space type and bounds (or choices)."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    num: int | None = None  # grid points for log/linear under algorithm = "grid"
+    step: int = 1  # int spaces: spacing of the grid
+    values: tuple = ()
+
+    def grid(self) -> list:
+        """The values `algorithm = "grid"` visits, in order."""
+        if self.type == "choice":
+            return list(self.values)
+        if self.type == "int":
+            return list(range(int(self.low), int(self.high) + 1, self.step))
+        n = self.num
+        if n == 1:
+            return [self.low]
+        if self.type == "log":
+            a, b = math.log(self.low), math.log(self.high)
+            return [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
+        return [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
+
+    def sample(self, rng) -> Any:
+        """One random draw (numpy Generator `rng`) from this space."""
+        if self.type == "choice":
+            return self.values[int(rng.integers(len(self.values)))]
+        if self.type == "int":
+            k = (int(self.high) - int(self.low)) // self.step
+            return int(self.low) + self.step * int(rng.integers(k + 1))
+        if self.type == "log":
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    parametrization: str
+    base_width: int | None
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    type: str
+    grace_period: int = 1
+    reduction_factor: int = 3
+    max_t: float | None = None  # in the budget's unit (steps or tokens); default: the budget
+    brackets: int = 1
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec (see the module docstring for the TOML layout)."""
+
+    name: str
+    model: ModelSpec
+    budget_key: str  # "steps" or "tokens"
+    budget: float
+    space: tuple[Dimension, ...]
+    algorithm: str = "random"
+    num_samples: int = 8
+    concurrency: int = 2
+    mode: str = "standard"
+    seed: int = 0
+    storage: str = ""
+    max_retries: int = 2
+    trials_per_task: int = 1
+    trainable: str = DEFAULT_TRAINABLE
+    scheduler: SchedulerSpec | None = None
+    cpus: float = 1.0
+    gpus: float = 0.0
+    fixed: dict = field(default_factory=dict)
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """Every (width, depth) the search runs at; the same HP configs visit each."""
+        return [(w, d) for w in self.model.widths for d in self.model.depths]
+
+    @property
+    def batched(self) -> bool:
+        return self.trials_per_task > 1
+
+
+class _Problems:
+    """Collects every problem of a spec so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(f"'{key}': {message}")
+
+    def unknown(self, table: dict, allowed: set[str], prefix: str = "") -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean '{prefix}{close[0]}'?" if close else f"expected one of {', '.join(sorted(allowed))}"
+                self.add(prefix + key, f"unknown key; {hint}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _table(raw: dict, key: str, p: _Problems) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        p.add(key, f"expected a table [{key}], got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _int_field(raw: dict, key: str, default: int, p: _Problems, *, minimum: int, where: str = "") -> int:
+    v = raw.get(key, default)
+    if not _is_int(v) or v < minimum:
+        p.add(where + key, f"expected an integer >= {minimum}, got {v!r}")
+        return default
+    return v
+
+
+def _int_list(raw: dict, key: str, p: _Problems, where: str) -> tuple[int, ...]:
+    v = raw.get(key)
+    values = v if isinstance(v, list) else [v]
+    if v is None or not values or not all(_is_int(x) and x >= 1 for x in values):
+        p.add(where + key, f"expected a positive integer or a list of them, got {v!r}")
+        return ()
+    return tuple(values)
+
+
+def _dimension(name: str, raw: Any, algorithm: str, p: _Problems) -> Dimension | None:
+    key = f"space.{name}"
+    if not isinstance(raw, dict):
+        p.add(key, f"expected a table with 'type' (one of {', '.join(SPACE_TYPES)}), got {raw!r}")
+        return None
+    p.unknown(raw, _SPACE_KEYS, key + ".")
+    kind = raw.get("type")
+    if kind not in SPACE_TYPES:
+        p.add(key + ".type", f"expected one of {', '.join(SPACE_TYPES)}, got {kind!r}")
+        return None
+    if kind == "choice":
+        values = raw.get("values")
+        if not isinstance(values, list) or not values:
+            p.add(key + ".values", f"a choice needs a non-empty list of values, got {values!r}")
+            return None
+        return Dimension(name, kind, values=tuple(values))
+    low, high = raw.get("low"), raw.get("high")
+    ok = True
+    for bound, v in (("low", low), ("high", high)):
+        if not _is_num(v) or (kind == "int" and not _is_int(v)):
+            p.add(f"{key}.{bound}", f"expected a finite {'integer' if kind == 'int' else 'number'}, got {v!r}")
+            ok = False
+    if ok and not low < high:
+        p.add(key, f"needs low < high, got low={low!r} high={high!r}")
+        ok = False
+    if ok and kind == "log" and low <= 0:
+        p.add(f"{key}.low", f"a log space needs low > 0, got {low!r}; use type = \"linear\" for ranges from 0")
+        ok = False
+    num = raw.get("num")
+    if kind in ("log", "linear") and algorithm == "grid" and (not _is_int(num) or num < 1):
+        p.add(f"{key}.num", f"algorithm = \"grid\" needs the number of grid points (an integer >= 1), got {num!r}")
+        ok = False
+    step = _int_field(raw, "step", 1, p, minimum=1, where=key + ".")
+    if not ok:
+        return None
+    return Dimension(name, kind, low=low, high=high, num=num, step=step)
+
+
+def _scheduler(raw: dict, p: _Problems) -> SchedulerSpec | None:
+    if not raw:
+        return None
+    p.unknown(raw, _SCHEDULER_KEYS, "scheduler.")
+    kind = raw.get("type")
+    if kind not in SCHEDULERS:
+        p.add("scheduler.type", f"expected one of {', '.join(SCHEDULERS)}, got {kind!r}")
+        return None
+    max_t = raw.get("max_t")
+    if max_t is not None and (not _is_num(max_t) or max_t <= 0):
+        p.add("scheduler.max_t", f"expected a positive number, got {max_t!r}")
+        max_t = None
+    return SchedulerSpec(
+        type=kind,
+        grace_period=_int_field(raw, "grace_period", 1, p, minimum=1, where="scheduler."),
+        reduction_factor=_int_field(raw, "reduction_factor", 3, p, minimum=2, where="scheduler."),
+        max_t=max_t,
+        brackets=_int_field(raw, "brackets", 1, p, minimum=1, where="scheduler."),
+    )
+
+
+def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
+    """Validate a parsed TOML mapping; raise SpecError listing every problem."""
+    p = _Problems()
+    p.unknown(raw, _TOP_KEYS)
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+        p.add("name", f"expected a non-empty name of letters, digits, '-' or '_', got {name!r}")
+    algorithm = raw.get("algorithm", "random")
+    if algorithm not in ALGORITHMS:
+        p.add("algorithm", f"expected one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    mode = raw.get("mode", "standard")
+    if mode not in MODES:
+        p.add("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
+    num_samples = _int_field(raw, "num_samples", 8, p, minimum=1)
+    if algorithm == "grid" and "num_samples" in raw:
+        p.add("num_samples", "algorithm = \"grid\" runs the whole grid; remove num_samples")
+    concurrency = _int_field(raw, "concurrency", 2, p, minimum=1)
+    seed = _int_field(raw, "seed", 0, p, minimum=0)
+    max_retries = _int_field(raw, "max_retries", 2, p, minimum=0)
+    trials_per_task = _int_field(raw, "trials_per_task", 1, p, minimum=1)
+    storage = raw.get("storage", os.path.join("runs", name) if isinstance(name, str) else "")
+    if not isinstance(storage, str) or not storage:
+        p.add("storage", f"expected a directory path or URI, got {storage!r}")
+    trainable = raw.get("trainable", DEFAULT_TRAINABLE)
+    if not isinstance(trainable, str) or trainable.count(":") != 1:
+        p.add("trainable", f"expected 'package.module:function', got {trainable!r}")
+
+    model_raw = _table(raw, "model", p)
+    p.unknown(model_raw, _MODEL_KEYS, "model.")
+    family = model_raw.get("family", "transformer")
+    if family not in FAMILIES:
+        p.add("model.family", f"expected one of {', '.join(FAMILIES)}, got {family!r}")
+    widths = _int_list(model_raw, "widths", p, "model.")
+    depths = _int_list({"depths": model_raw.get("depths", 2)}, "depths", p, "model.")
+    parametrization = model_raw.get("parametrization", "sp")
+    if parametrization not in PARAMETRIZATIONS:
+        p.add("model.parametrization", f"expected one of {', '.join(PARAMETRIZATIONS)}, got {parametrization!r}")
+    base_width = model_raw.get("base_width")
+    if base_width is not None and (not _is_int(base_width) or base_width < 1):
+        p.add("model.base_width", f"expected a positive integer, got {base_width!r}")
+    if mode == "transfer":
+        if len(widths) < 2:
+            p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
+        if base_width is None and widths:
+            base_width = min(widths)  # muTransfer: multipliers relative to the smallest proxy
+
+    budget_raw = _table(raw, "budget", p)
+    p.unknown(budget_raw, _BUDGET_KEYS, "budget.")
+    given = [k for k in ("steps", "tokens") if k in budget_raw]
+    budget_key, budget = "steps", 0.0
+    if len(given) != 1:
+        p.add("budget", f"give exactly one of budget.steps or budget.tokens, got {given or 'neither'}")
+    else:
+        budget_key, budget = given[0], budget_raw[given[0]]
+        if budget_key == "steps" and (not _is_int(budget) or budget < 1):
+            p.add("budget.steps", f"expected an integer >= 1, got {budget!r}")
+        if budget_key == "tokens" and (not _is_num(budget) or budget <= 0):
+            p.add("budget.tokens", f"expected a positive number, got {budget!r}")
+
+    space_raw = _table(raw, "space", p)
+    space = []
+    for hp, dim_raw in space_raw.items():
+        dim = _dimension(hp, dim_raw, algorithm, p)
+        if dim is not None:
+            space.append(dim)
+    if not space_raw:
+        p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
+
+    scheduler = _scheduler(_table(raw, "scheduler", p), p)
+    resources = _table(raw, "resources", p)
+    p.unknown(resources, _RESOURCE_KEYS, "resources.")
+    cpus, gpus = resources.get("cpus", 1), resources.get("gpus", 0)
+    if not _is_num(cpus) or cpus <= 0:
+        p.add("resources.cpus", f"expected a positive number, got {cpus!r}")
+    if not _is_num(gpus) or gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
+        p.add("resources.gpus", f"expected 0, a fraction below 1, or a whole number of GPUs, got {gpus!r}")
+    fixed = _table(raw, "fixed", p)
+    reserved = {"model", "width", "depth", "parametrization", "base_width", "steps", "tokens", "seed"}
+    for key in fixed:
+        if key in reserved:
+            p.add(f"fixed.{key}", "is set by [model], [budget] or seed; remove it from [fixed]")
+        if key in space_raw:
+            p.add(f"fixed.{key}", f"is also searched in [space.{key}]; keep one")
+
+    if "lr" not in space_raw and "lr" not in fixed:
+        p.add("space.lr", "every trial needs a learning rate; search it in [space.lr] or set it in [fixed]")
+    if trials_per_task > 1 and algorithm == "optuna":
+        p.add("trials_per_task", "batched mode runs planned configs (grid/random); use trials_per_task = 1 with optuna")
+    if trials_per_task > 1 and scheduler is not None:
+        p.add("trials_per_task", "batched mode cannot prune early; drop [scheduler] or set trials_per_task = 1")
+
+    if p.items:
+        n = len(p.items)
+        raise SpecError(f"{source}: {n} problem{'s' * (n > 1)}: " + "; ".join(p.items))
+    return SweepSpec(
+        name=name,
+        model=ModelSpec(family, widths, depths, parametrization, base_width),
+        budget_key=budget_key,
+        budget=budget,
+        space=tuple(space),
+        algorithm=algorithm,
+        num_samples=num_samples,
+        concurrency=concurrency,
+        mode=mode,
+        seed=seed,
+        storage=storage,
+        max_retries=max_retries,
+        trials_per_task=trials_per_task,
+        trainable=trainable,
+        scheduler=scheduler,
+        cpus=float(cpus),
+        gpus=float(gpus),
+        fixed=dict(fixed),
+    )
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read and validate a TOML sweep spec file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc}).") from None
+    return parse_spec(raw, source=str(path))

@@ -1,0 +1,536 @@
+"""Run a sweep spec on Ray and write every trial to the trial store as it finishes.
+
+Two launch paths share one trial executor (`execute`):
+
+1) the default path runs each trial as a Ray Tune trial (`Tuner`, `reuse_actors=True`,
+   `FailureConfig(max_failures=max_retries)`, optional ASHA/HyperBand pruning through
+   `tune.report` at every evaluation, OptunaSearch for `algorithm = "optuna"`);
+2) batched mode (`trials_per_task > 1`) runs several planned trials per Ray task, for
+   tiny proxies whose training is shorter than a Tune trial's bookkeeping.
+
+The store is the source of truth. The worker that ran a trial writes its row (and
+curves) the moment it ends — completed, diverged, or failed by an exception — so a
+driver crash loses nothing that finished. The driver writes only what no worker
+could: `pruned` rows (Tune stopped the trial) and `failed` rows for trials whose
+worker process died more than `max_retries` times. Trial ids are deterministic
+(trials/plan.py), so `resume=True` runs exactly the planned ids the store lacks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, TextIO
+
+from trials.errors import InputError
+from trials.plan import PlannedTrial, base_config, config_hash, plan
+from trials.schema import HP_PREFIX, TRIAL_SCHEMA
+from trials.spec import Dimension, SweepSpec
+from trials.store import TrialStore, read_table
+
+# Trainer defaults used only to size rows the driver writes for trials that never
+# reported (see trials/train.py DEFAULTS): 16 sequences of 64 tokens per step.
+_DEFAULT_BATCH_SIZE = 16
+_DEFAULT_SEQ_LEN = 64
+_NOT_HP = set(TRIAL_SCHEMA.names) | {"model", "steps"}
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What a worker needs to run and store one trial; small and picklable."""
+
+    sweep: str
+    storage: str  # absolute local path of the store directory
+    trainable: str  # "module:function" with the train_trial contract
+    time_attr: str  # "step" or "tokens": the unit ASHA counts in
+    report_evals: bool = False  # report every evaluation to Tune (only a scheduler needs it)
+
+
+def open_store(storage: str) -> tuple[str, TrialStore]:
+    """Resolve a store path or URI to a local directory and open it.
+
+    The store renames each file into place, an atomic step POSIX filesystems give
+    and object stores do not; URIs must therefore name a filesystem path
+    (`file://...`, or a bucket mounted on every node, e.g. through gcsfuse/s3fs).
+    """
+    if "://" in storage:
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+
+        try:
+            fs, path = pafs.FileSystem.from_uri(storage)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise InputError(f"storage {storage!r}: pyarrow cannot open this URI ({exc}).") from None
+        if not isinstance(fs, pafs.LocalFileSystem):
+            raise InputError(
+                f"storage {storage!r}: the trial store needs atomic renames, which "
+                f"{fs.type_name} does not offer; mount it on every node and give the mount path."
+            )
+        storage = path
+    path = str(Path(storage).absolute())
+    return path, TrialStore(path)
+
+
+_STORES: dict[str, TrialStore] = {}
+
+
+def _worker_store(path: str) -> TrialStore:
+    if path not in _STORES:
+        _STORES[path] = TrialStore(path)
+    return _STORES[path]
+
+
+def _stored_ids(store: TrialStore) -> set[str]:
+    """Ids with a row file; plan ids are filename-safe, so the listing is the id set."""
+    return {p[: -len(".parquet")] for p in os.listdir(store.trials_dir) if p.endswith(".parquet")}
+
+
+def load_trainable(path: str) -> Callable:
+    module, _, name = path.partition(":")
+    try:
+        return getattr(import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"trainable {path!r}: cannot import it ({exc}).") from None
+
+
+def estimate_params(config: Mapping[str, Any]) -> int:
+    """Non-embedding parameter count for rows of trials that never finished.
+
+    Transformer: 12·depth·width² (Kaplan et al. 2020, eq. 2.1); MLP: depth·width².
+    """
+    width, depth = int(config.get("width", 1)), max(1, int(config.get("depth", 1)))
+    per_block = 12 if config.get("model", "transformer") == "transformer" else 1
+    return per_block * depth * width * width
+
+
+def planned_tokens(config: Mapping[str, Any]) -> float:
+    if config.get("tokens"):
+        return float(config["tokens"])
+    per_step = config.get("batch_size", _DEFAULT_BATCH_SIZE)
+    if config.get("model", "transformer") == "transformer":
+        per_step *= config.get("seq_len", _DEFAULT_SEQ_LEN)
+    return float(config.get("steps", 1) * per_step)
+
+
+def fallback_row(config: Mapping[str, Any], status: str, reason: str, last: Mapping | None = None) -> dict:
+    """A row for a trial that has no trainer row: pruned, or failed before finishing."""
+    last = last or {}
+    row = {
+        "status": status,
+        "params": estimate_params(config),
+        "tokens": float(last.get("tokens") or planned_tokens(config)),
+        "width": config.get("width"),
+        "depth": config.get("depth"),
+        "parametrization": config.get("parametrization"),
+        "lr": config.get("lr"),
+        "batch_size": config.get("batch_size"),
+        "weight_decay": config.get("weight_decay"),
+        "loss": last.get("eval_loss"),
+        "train_loss": last.get("train_loss"),
+        "seed": config.get("seed"),
+        "hp_reason": reason,
+        "hp_params_estimated": True,
+    }
+    for key, value in config.items():
+        if key not in _NOT_HP:
+            row[key if key.startswith(HP_PREFIX) else HP_PREFIX + key] = value
+    return row
+
+
+def execute(
+    ctx: SweepContext,
+    trial_id: str,
+    config: Mapping[str, Any],
+    on_eval: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run one trial in this process and store its row; return {trial_id, status, loss}.
+
+    An exception from the trainer becomes a `failed` row with the reason; a process
+    death (or Tune's SystemExit when a scheduler prunes) leaves no row here.
+    """
+    store = _worker_store(ctx.storage)
+    start = time.perf_counter()
+    try:
+        outcome = load_trainable(ctx.trainable)(dict(config), on_eval=on_eval)
+        row, curves = dict(outcome.row), list(outcome.curves)
+    except Exception as exc:  # the trainer's bug or bad config: record it, keep the sweep going
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        row, curves = fallback_row(config, "failed", f"{type(exc).__name__}: {first}"), []
+    row.update(trial_id=trial_id, sweep=ctx.sweep)
+    row.setdefault("wall_time_s", time.perf_counter() - start)
+    store.write(row, curves)
+    return {"trial_id": trial_id, "status": row["status"], "loss": row.get("loss")}
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Counts and best loss of a running sweep, printed as one line per change."""
+
+    name: str
+    total: int
+    out: TextIO | None = None
+    statuses: Counter = field(default_factory=Counter)
+    running: int = 0
+    best: tuple[float, str] | None = None
+
+    def finished(self, trial_id: str, status: str, loss: Any) -> None:
+        self.statuses[status] += 1
+        finite = status == "completed" and loss is not None and math.isfinite(loss)
+        if finite and (self.best is None or loss < self.best[0]):
+            self.best = (float(loss), trial_id)
+        self.show()
+
+    def show(self) -> None:
+        if self.out is None:
+            return
+        done = sum(self.statuses.values())
+        best = f"best loss {self.best[0]:.4g} ({self.best[1]})" if self.best else "best loss -"
+        self.out.write(
+            f"[{self.name}] {done}/{self.total} done · {self.running} running · "
+            f"{self.statuses['failed']} failed · {self.statuses['pruned']} pruned · {best}\n"
+        )
+        self.out.flush()
+
+
+# -- the Ray Tune path ------------------------------------------------------------------
+
+
+def _finite(value: Any) -> float:
+    return float(value) if value is not None and math.isfinite(value) else float("inf")
+
+
+def _tune_trial(
+    config: dict, ctx: SweepContext, planned: list[PlannedTrial] | None, base: dict | None
+) -> None:
+    """The Tune function trainable: one trial, reporting each evaluation to the scheduler."""
+    from ray import tune
+
+    trial_id, trial_config = _resolve(ctx.sweep, config, planned, base)
+    last: dict = {"step": 0, "tokens": 0.0}
+
+    def on_eval(metrics: dict) -> None:
+        last.update(metrics)
+        if ctx.report_evals:  # each report is a round trip to the driver: ~20 ms here
+            tune.report({**last, "eval_loss": _finite(metrics.get("eval_loss"))})
+
+    result = execute(ctx, trial_id, trial_config, on_eval)
+    tune.report(
+        {
+            **last,
+            "eval_loss": _finite(result["loss"]),
+            "tunescale_stored": True,
+            "tunescale_status": result["status"],
+        }
+    )
+
+
+def _resolve(sweep: str, config: Mapping, planned: list[PlannedTrial] | None, base: dict | None):
+    if planned is not None:
+        item = planned[config["plan_index"]]
+        return item.trial_id, item.config
+    trial_config = {**base, **config}
+    # Same rule as trials.plan.adaptive_trial_id: the config decides the id.
+    return f"{sweep}-{config_hash(trial_config)}", trial_config
+
+
+def _tune_space(dim: Dimension):
+    from ray import tune
+
+    if dim.type == "log":
+        return tune.loguniform(dim.low, dim.high)
+    if dim.type == "linear":
+        return tune.uniform(dim.low, dim.high)
+    if dim.type == "int" and dim.step == 1:
+        return tune.randint(int(dim.low), int(dim.high) + 1)
+    return tune.choice(dim.grid())
+
+
+def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, planned, base):
+    from ray.tune import Callback
+
+    class StoreCallback(Callback):
+        """Driver side: progress, plus the rows only the driver can write (pruned, dead workers)."""
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            progress.running += 1
+            progress.show()
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            progress.running -= 1
+            last = trial.last_result or {}
+            trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
+            if last.get("tunescale_stored"):
+                progress.finished(trial_id, last["tunescale_status"], last.get("eval_loss"))
+                return
+            row = fallback_row(config, "pruned", "stopped early by the scheduler", last)
+            store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep})
+            progress.finished(trial_id, "pruned", None)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            progress.running -= 1
+            trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
+            error = trial.get_pickled_error()
+            first = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "unknown"
+            reason = f"worker failed {trial.num_failures} time(s); last error: {type(error).__name__}: {first}"
+            store.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
+            progress.finished(trial_id, "failed", None)
+
+    return StoreCallback()
+
+
+def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress, *,
+               planned: list[PlannedTrial] | None, base: dict | None, num_samples: int,
+               search_alg=None) -> None:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+
+    scheduler = None
+    if spec.scheduler is not None:
+        # One past the budget: a scheduler stops trials that reach max_t, and a trial
+        # ending on its own must report its stored row before that happens.
+        max_t = spec.scheduler.max_t or math.ceil(spec.budget) + 1
+        if spec.scheduler.type == "asha":
+            scheduler = ASHAScheduler(
+                time_attr=ctx.time_attr, max_t=max_t, grace_period=spec.scheduler.grace_period,
+                reduction_factor=spec.scheduler.reduction_factor, brackets=spec.scheduler.brackets,
+            )
+        else:
+            scheduler = HyperBandScheduler(
+                time_attr=ctx.time_attr, max_t=max_t, reduction_factor=spec.scheduler.reduction_factor
+            )
+    if planned is not None:
+        param_space = {"plan_index": tune.grid_search(list(range(len(planned))))}
+    else:
+        param_space = {d.name: _tune_space(d) for d in spec.space}
+    trainable = tune.with_resources(
+        tune.with_parameters(_tune_trial, ctx=ctx, planned=planned, base=base),
+        {"cpu": spec.cpus, "gpu": spec.gpus},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric="eval_loss",
+            mode="min",
+            num_samples=num_samples,
+            max_concurrent_trials=_concurrency_limit(spec),
+            # One actor runs many trials: 0.1 s instead of ~1.5 s of setup per trial.
+            reuse_actors=True,
+            search_alg=search_alg,
+            scheduler=scheduler,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-{int(time.time() * 1000)}",
+            # Tune's own experiment files are scratch: the trial store is the record.
+            storage_path=str(Path(ctx.storage) / "_tune"),
+            failure_config=tune.FailureConfig(max_failures=spec.max_retries),
+            callbacks=[_make_callback(ctx, store, progress, planned, base)],
+            verbose=0,
+        ),
+    )
+    tuner.fit()
+
+
+def _concurrency_limit(spec: SweepSpec) -> int | None:
+    """`spec.concurrency` when it binds tighter than the cluster's resources, else None.
+
+    Tune's max_concurrent_trials also throttles how trials are queued: setting it when
+    resources already bound concurrency costs ~0.1 s per trivial trial here.
+    """
+    import ray
+
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1.0) / spec.cpus
+    if spec.gpus:
+        slots = min(slots, resources.get("GPU", 0.0) / spec.gpus)
+    return spec.concurrency if spec.concurrency < slots or spec.algorithm == "optuna" else None
+
+
+def _hp_value(row: Mapping, name: str) -> Any:
+    return row[name] if name in TRIAL_SCHEMA.names else row.get(HP_PREFIX + name)
+
+
+def _run_optuna(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress,
+                done_rows: list[dict]) -> None:
+    """TPE per model shape; stored trials of a shape are fed back so a resume continues its search."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    for width, depth in spec.shapes:
+        rows = [r for r in done_rows if r.get("width") == width and r.get("depth") == depth]
+        remaining = spec.num_samples - len(rows)
+        if remaining <= 0:
+            continue
+        seen = [r for r in rows if r["status"] == "completed" and r.get("loss") is not None]
+        points = [{d.name: _hp_value(r, d.name) for d in spec.space} for r in seen]
+        searcher = OptunaSearch(
+            points_to_evaluate=points or None,
+            evaluated_rewards=[r["loss"] for r in seen] or None,
+            # A fresh seed per resume: the same seed would replay the first run's
+            # random start-up points, i.e. the ids already stored.
+            seed=spec.seed + len(rows),
+        )
+        _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
+                   num_samples=remaining, search_alg=searcher)
+
+
+# -- batched mode -----------------------------------------------------------------------
+
+
+def _run_batch(ctx: SweepContext, items: list[PlannedTrial]) -> list[dict]:
+    """Run planned trials one after another in this worker, skipping stored ones (a retry)."""
+    stored = _stored_ids(_worker_store(ctx.storage))
+    return [execute(ctx, t.trial_id, t.config) for t in items if t.trial_id not in stored]
+
+
+def _run_batched(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress,
+                 pending: list[PlannedTrial]) -> None:
+    import ray
+
+    task = ray.remote(_run_batch).options(
+        num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.max_retries, retry_exceptions=False
+    )
+    size = spec.trials_per_task
+    queue = [pending[i : i + size] for i in range(0, len(pending), size)]
+    in_flight: dict = {}
+    while queue or in_flight:
+        while queue and len(in_flight) < spec.concurrency:
+            chunk = queue.pop(0)
+            in_flight[task.remote(ctx, chunk)] = chunk
+            progress.running += len(chunk)
+        (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+        chunk = in_flight.pop(ref)
+        progress.running -= len(chunk)
+        try:
+            results = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            # The task died past its retries (or raised). Trials run in order and stored
+            # ones are skipped, so the first unstored trial is the one that was running:
+            # record it failed and give the rest of the chunk a fresh task.
+            stored = _stored_ids(store)
+            rest = [t for t in chunk if t.trial_id not in stored]
+            results = [{"trial_id": t.trial_id, "status": "stored-before"} for t in chunk if t.trial_id in stored]
+            if rest:
+                first = str(exc).strip().splitlines()[0][:300]
+                culprit = rest.pop(0)
+                row = fallback_row(culprit.config, "failed",
+                                   f"task failed after {spec.max_retries} retries: {type(exc).__name__}: {first}")
+                store.write({**row, "trial_id": culprit.trial_id, "sweep": ctx.sweep})
+                progress.finished(culprit.trial_id, "failed", None)
+                if rest:
+                    queue.insert(0, rest)
+            results = [r for r in results if r["status"] != "stored-before"]
+        for r in results:
+            progress.finished(r["trial_id"], r["status"], r["loss"])
+
+
+# -- the entry point --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep run did, read back from the store at its end."""
+
+    name: str
+    storage: str
+    statuses: dict
+    ran: int  # trials this run executed
+    resumed: int  # trials already in the store when it started
+    wall_s: float
+    best: dict | None
+
+    def summary(self) -> dict:
+        """JSON-safe copy."""
+        return {
+            "name": self.name, "storage": self.storage, "statuses": dict(self.statuses),
+            "ran": self.ran, "resumed": self.resumed, "wall_s": self.wall_s, "best": self.best,
+        }
+
+    def report(self) -> str:
+        total = sum(self.statuses.values())
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
+        lines = [
+            f"sweep {self.name}: {total} trials in {self.storage} ({counts}); "
+            f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} were already stored"
+        ]
+        if self.best:
+            hps = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in self.best.items() if k not in ("trial_id", "loss"))
+            lines.append(f"best loss {self.best['loss']:.4g} by {self.best['trial_id']} ({hps})")
+        return "\n".join(lines)
+
+
+def _sweep_rows(storage: str, name: str) -> list[dict]:
+    table = read_table(storage)
+    rows = table.to_pylist()
+    others = sorted({r["sweep"] for r in rows} - {name})
+    if others:
+        raise InputError(
+            f"storage {storage}: holds trials of sweep {others[0]!r}, not {name!r}; "
+            f"give this sweep its own storage directory."
+        )
+    return rows
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    out: TextIO | None = sys.stderr,
+    num_cpus: int | None = None,
+) -> SweepResult:
+    """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc."""
+    from trials.ray_local import ray_session
+
+    storage, store = open_store(spec.storage)
+    done_rows = _sweep_rows(storage, spec.name)
+    if done_rows and not resume:
+        raise InputError(
+            f"storage {storage}: already holds {len(done_rows)} trials of sweep {spec.name!r}; "
+            f"pass --resume to continue it, or choose another storage."
+        )
+    done_ids = {r["trial_id"] for r in done_rows}
+    ctx = SweepContext(spec.name, storage, spec.trainable, "step" if spec.budget_key == "steps" else "tokens",
+                       report_evals=spec.scheduler is not None)
+    planned = plan(spec) if spec.algorithm != "optuna" else None
+    total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
+    progress = Progress(spec.name, total, out)
+    for r in done_rows:
+        progress.finished(r["trial_id"], r["status"], r.get("loss"))
+    start = time.perf_counter()
+    pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
+    if pending != []:
+        with ray_session(address, num_cpus=num_cpus):
+            if pending is None:
+                _run_optuna(spec, ctx, store, progress, done_rows)
+            elif spec.batched:
+                _run_batched(spec, ctx, store, progress, pending)
+            else:
+                _run_tuner(spec, ctx, store, progress, planned=pending, base=None, num_samples=1)
+    wall = time.perf_counter() - start
+    rows = _sweep_rows(storage, spec.name)
+    best_row = min((r for r in rows if r["status"] == "completed" and r.get("loss") is not None),
+                   key=lambda r: r["loss"], default=None)
+    best = None
+    if best_row is not None:
+        best = {"trial_id": best_row["trial_id"], "loss": best_row["loss"], "width": best_row.get("width")}
+        best.update({d.name: _hp_value(best_row, d.name) for d in spec.space})
+    return SweepResult(
+        name=spec.name,
+        storage=storage,
+        statuses=dict(Counter(r["status"] for r in rows)),
+        ran=len(rows) - len(done_ids & {r["trial_id"] for r in rows}),
+        resumed=len(done_ids),
+        wall_s=wall,
+        best=best,
+    )
