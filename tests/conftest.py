@@ -31,3 +31,14 @@ def valid_row(i: int = 0, **overrides) -> dict:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One loopback Ray instance shared by every Ray test of the session (a start costs ~4 s)."""
+    import ray
+
+    ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
+             configure_logging=False, log_to_driver=False)
+    yield
+    ray.shutdown()

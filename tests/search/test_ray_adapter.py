@@ -12,14 +12,6 @@ from search.ray_adapter import CarbsSearch  # noqa: E402
 from search.space import LinearParam, LogParam, Space  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def local_ray():
-    ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def trainable(config):
     if config["lr"] > 0.05:
         raise RuntimeError("diverged on purpose: lr too high")
