@@ -1,19 +1,21 @@
 """Per-trial orchestration overhead of `tunescale sweep` on a trivial trainable.
 
-Run: python benchmarks/sweep_overhead.py [--trials 30]
+Run: python benchmarks/sweep_overhead.py [--trials 30] [--repeats 3]
 
 Every method runs the same 30 trials of the synthetic bowl (trials/synthetic.py,
 microseconds of work each) on one local loopback Ray with 2 CPUs, so wall time per
 trial is orchestration overhead. Baselines in the same process: plain Ray Tune with
 default settings, plain Ray Tune with reuse_actors=True, and a plain Optuna loop.
 Goals (issue 5): default `tunescale sweep` <= 0.1 s/trial, batched <= 0.01 s/trial.
-Ray startup is excluded (one shared instance); each Ray method gets a warm-up run.
+Ray startup is excluded (one shared instance); each Ray method gets a warm-up run, and
+every figure is the median over --repeats runs, so one slow worker start does not set it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -75,7 +77,9 @@ def tunescale(n: int, trials_per_task: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
-    n = parser.parse_args().trials
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    n = args.trials
     import ray
 
     ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
@@ -84,15 +88,16 @@ def main() -> None:
     # Warm-up: the same run once, so worker processes have imported what they need.
     for warm in (lambda: tunescale(n, 1), lambda: tunescale(n, batch), lambda: plain_tune(n, True)):
         warm()
-    figures = {
-        "tunescale sweep (default, Ray Tune path)": tunescale(n, 1),
-        f"tunescale sweep (batched, {batch} trials/task)": tunescale(n, batch),
-        "plain Ray Tune, default settings": plain_tune(n, False),
-        "plain Ray Tune, reuse_actors=True": plain_tune(n, True),
-        "plain Optuna loop (no Ray)": plain_optuna(n),
+    methods = {
+        "tunescale sweep (default, Ray Tune path)": lambda: tunescale(n, 1),
+        f"tunescale sweep (batched, {batch} trials/task)": lambda: tunescale(n, batch),
+        "plain Ray Tune, default settings": lambda: plain_tune(n, False),
+        "plain Ray Tune, reuse_actors=True": lambda: plain_tune(n, True),
+        "plain Optuna loop (no Ray)": lambda: plain_optuna(n),
     }
+    figures = {name: statistics.median(run() for _ in range(args.repeats)) for name, run in methods.items()}
     ray.shutdown()
-    print(f"{n} trivial trials, 2-CPU local Ray (shared machine: timings are contended)")
+    print(f"{n} trivial trials, 2-CPU local Ray, median of {args.repeats} runs each")
     for name, s in figures.items():
         print(f"  {name:<45} {s:9.4f} s/trial")
     default = figures["tunescale sweep (default, Ray Tune path)"]

@@ -121,7 +121,8 @@ class LossLawResult:
     def theta(self) -> np.ndarray:
         K = len(self.inputs)
         c = np.array([self.coef[k] for k in _names(self.inputs)])
-        c[: K + 1] = np.log(c[: K + 1])
+        with np.errstate(divide="ignore"):  # E = 0 is a valid fit: log E = -inf, exp gives it back
+            c[: K + 1] = np.log(c[: K + 1])
         return c
 
     def _X(self, x: dict) -> np.ndarray:
@@ -157,7 +158,8 @@ class LossLawResult:
         A, B, alpha, beta = coef[..., 1], coef[..., 2], coef[..., 3], coef[..., 4]
         a = beta / (alpha + beta)
         b = alpha / (alpha + beta)
-        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        with np.errstate(invalid="ignore", divide="ignore"):  # degenerate resamples give NaN, dropped by nanpercentile
+            G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
         return a, b, G
 
     def compute_optimal(self, flops) -> dict:

@@ -505,8 +505,12 @@ def run_sweep(
     planned = plan(spec) if spec.algorithm != "optuna" else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
     progress = Progress(spec.name, total, out)
+    # A store may hold rows of other plans under this name (a study runs one plan per
+    # token budget); only this plan's rows count towards its total.
+    planned_ids = {t.trial_id for t in planned} if planned is not None else None
     for r in done_rows:
-        progress.finished(r["trial_id"], r["status"], r.get("loss"))
+        if planned_ids is None or r["trial_id"] in planned_ids:
+            progress.finished(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
     pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
     if pending != []:
