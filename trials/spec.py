@@ -22,13 +22,12 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from trials.errors import TunescaleError
 from trials.schema import PARAMETRIZATIONS
+from trials.toml_file import read_toml
 
 ALGORITHMS = ("grid", "random", "optuna")
 SCHEDULERS = ("asha", "hyperband")
@@ -370,11 +369,4 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
     """Read and validate a TOML sweep spec file."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such spec file.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc}).") from None
-    return parse_spec(raw, source=str(path))
+    return parse_spec(read_toml(path, SpecError), source=str(path))

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trials.errors import InputError
+from trials.toml_file import read_toml
 
 DATASETS = ("classification",)
 SPEC_KEYS = ("name", "out", "figure", "data", "data_seed", "train", "hyper")
@@ -127,14 +127,7 @@ def parse_spec(spec: Mapping, source: str = "spec") -> dict:
 
 
 def load_spec(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such spec file; give a TOML file (see `tunescale stn --help`).")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc}).") from None
-    return parse_spec(raw, str(path))
+    return parse_spec(read_toml(path), str(path))
 
 
 def curve_rows(trajectory: Sequence[Mapping[str, float]]) -> list[dict]:

@@ -22,13 +22,13 @@ import json
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
 from trials.errors import InputError, TunescaleError
+from trials.toml_file import read_toml
 
 
 class StudySpecError(TunescaleError):
@@ -92,12 +92,7 @@ def _positive_list(raw: dict, key: str, problems: list[str], where: str, kind=in
 def load_study_spec(path: str | os.PathLike) -> StudySpec:
     """Read and validate a study spec; one StudySpecError listing every problem."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StudySpecError(f"{path}: no such spec file.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StudySpecError(f"{path}: not valid TOML ({exc}).") from None
+    raw = read_toml(path, StudySpecError)
     problems: list[str] = []
 
     def tables(name: str, allowed: set[str]) -> dict:
