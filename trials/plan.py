@@ -1,7 +1,7 @@
 """From a sweep spec to trial configs and their deterministic trial ids.
 
 A trial id is `<sweep>-<index>-<hash>` for planned (grid/random) trials and
-`<sweep>-<hash>` for adaptive (optuna) ones, where the hash covers the whole trial
+`<sweep>-<hash>` for adaptive (optuna, carbs) ones, where the hash covers the whole trial
 config. The same spec always yields the same ids, so a resumed sweep can subtract
 the ids the store already holds; a spec edited between runs yields new ids instead
 of silently reusing old rows.

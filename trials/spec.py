@@ -6,7 +6,8 @@ a spec in one pass. The result is a tree of frozen dataclasses.
 
     name = "tiny"                  # sweep name, written to every row
     algorithm = "random"           # grid | random | optuna (TPE via Ray Tune's OptunaSearch)
-    num_samples = 8                # random/optuna: configs per model shape (grid: the grid)
+                                   #   | carbs (cost-aware CARBS, search/ray_adapter.py; log/linear/int spaces)
+    num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
     concurrency = 2                # trials running at once
     mode = "transfer"              # optional: same search at every width (muTransfer)
     [model]    family, widths, depths, parametrization, base_width
@@ -29,7 +30,8 @@ from trials.errors import TunescaleError
 from trials.schema import PARAMETRIZATIONS
 from trials.toml_file import read_toml
 
-ALGORITHMS = ("grid", "random", "optuna")
+ALGORITHMS = ("grid", "random", "optuna", "carbs")
+ADAPTIVE = ("optuna", "carbs")  # searchers that pick each config from the results so far
 SCHEDULERS = ("asha", "hyperband")
 SPACE_TYPES = ("log", "linear", "int", "choice")
 MODES = ("standard", "transfer")
@@ -316,6 +318,9 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         dim = _dimension(hp, dim_raw, algorithm, p)
         if dim is not None:
             space.append(dim)
+        if algorithm == "carbs" and dim is not None and (dim.type == "choice" or (dim.type == "int" and dim.step != 1)):
+            p.add(f"space.{hp}", "carbs searches log/linear/int (step 1) ranges, got a "
+                  f"{'choice' if dim.type == 'choice' else 'stepped int'}; use a range or another algorithm")
     if not space_raw:
         p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
 
@@ -337,8 +342,10 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
 
     if "lr" not in space_raw and "lr" not in fixed:
         p.add("space.lr", "every trial needs a learning rate; search it in [space.lr] or set it in [fixed]")
-    if trials_per_task > 1 and algorithm == "optuna":
-        p.add("trials_per_task", "batched mode runs planned configs (grid/random); use trials_per_task = 1 with optuna")
+    if trials_per_task > 1 and algorithm in ADAPTIVE:
+        p.add("trials_per_task", f"batched mode runs planned configs (grid/random); use trials_per_task = 1 with {algorithm}")
+    if algorithm == "carbs" and scheduler is not None:
+        p.add("scheduler", "carbs learns from each trial's final loss at its FLOPs; drop [scheduler] or use optuna")
     if trials_per_task > 1 and scheduler is not None:
         p.add("trials_per_task", "batched mode cannot prune early; drop [scheduler] or set trials_per_task = 1")
 

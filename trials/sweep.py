@@ -4,7 +4,8 @@ Two launch paths share one trial executor (`execute`):
 
 1) the default path runs each trial as a Ray Tune trial (`Tuner`, `reuse_actors=True`,
    `FailureConfig(max_failures=max_retries)`, optional ASHA/HyperBand pruning through
-   `tune.report` at every evaluation, OptunaSearch for `algorithm = "optuna"`);
+   `tune.report` at every evaluation, OptunaSearch for `algorithm = "optuna"`,
+   search/ray_adapter.py's CarbsSearch for `algorithm = "carbs"`, costed in FLOPs);
 2) batched mode (`trials_per_task > 1`) runs several planned trials per Ray task, for
    tiny proxies whose training is shorter than a Tune trial's bookkeeping.
 
@@ -32,7 +33,7 @@ from typing import Any, TextIO
 from trials.errors import InputError
 from trials.plan import PlannedTrial, base_config, config_hash, plan
 from trials.schema import HP_PREFIX, TRIAL_SCHEMA
-from trials.spec import Dimension, SweepSpec
+from trials.spec import ADAPTIVE, Dimension, SweepSpec
 from trials.store import TrialStore, read_table
 
 # Trainer defaults used only to size rows the driver writes for trials that never
@@ -166,7 +167,10 @@ def execute(
     row.update(trial_id=trial_id, sweep=ctx.sweep)
     row.setdefault("wall_time_s", time.perf_counter() - start)
     store.write(row, curves)
-    return {"trial_id": trial_id, "status": row["status"], "loss": row.get("loss")}
+    flops = row.get("flops")
+    if flops is None and row.get("params") and row.get("tokens"):
+        flops = 6.0 * float(row["params"]) * float(row["tokens"])  # the store's default, see TrialStore.write
+    return {"trial_id": trial_id, "status": row["status"], "loss": row.get("loss"), "flops": flops}
 
 
 # -- progress ---------------------------------------------------------------------------
@@ -228,6 +232,7 @@ def _tune_trial(
         {
             **last,
             "eval_loss": _finite(result["loss"]),
+            "flops": result["flops"],  # the cost CarbsSearch reads
             "tunescale_stored": True,
             "tunescale_status": result["status"],
         }
@@ -290,7 +295,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
 
 def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress, *,
                planned: list[PlannedTrial] | None, base: dict | None, num_samples: int,
-               search_alg=None) -> None:
+               search_alg=None, param_space: dict | None = None) -> None:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
 
@@ -310,8 +315,6 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             )
     if planned is not None:
         param_space = {"plan_index": tune.grid_search(list(range(len(planned))))}
-    else:
-        param_space = {d.name: _tune_space(d) for d in spec.space}
     trainable = tune.with_resources(
         tune.with_parameters(_tune_trial, ctx=ctx, planned=planned, base=base),
         {"cpu": spec.cpus, "gpu": spec.gpus},
@@ -353,34 +356,56 @@ def _concurrency_limit(spec: SweepSpec) -> int | None:
     slots = resources.get("CPU", 1.0) / spec.cpus
     if spec.gpus:
         slots = min(slots, resources.get("GPU", 0.0) / spec.gpus)
-    return spec.concurrency if spec.concurrency < slots or spec.algorithm == "optuna" else None
+    return spec.concurrency if spec.concurrency < slots or spec.algorithm in ADAPTIVE else None
 
 
 def _hp_value(row: Mapping, name: str) -> Any:
     return row[name] if name in TRIAL_SCHEMA.names else row.get(HP_PREFIX + name)
 
 
-def _run_optuna(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress,
-                done_rows: list[dict]) -> None:
-    """TPE per model shape; stored trials of a shape are fed back so a resume continues its search."""
+def _optuna_searcher(space: dict, seen: list[dict], seed: int):
+    """TPE over Tune's `space`, told the stored results as evaluated points."""
     from ray.tune.search.optuna import OptunaSearch
 
+    points = [{name: _hp_value(r, name) for name in space} for r in seen]
+    searcher = OptunaSearch(points_to_evaluate=points or None,
+                            evaluated_rewards=[r["loss"] for r in seen] or None, seed=seed)
+    return searcher, space
+
+
+def _carbs_searcher(space: dict, seen: list[dict], seed: int):
+    """CARBS owns the space (so Tune gets none); stored results become its observations.
+
+    The cost is the trial's FLOPs, which `_tune_trial` reports under "flops".
+    """
+    from search.base import Observation
+    from search.ray_adapter import CarbsSearch
+    from search.space_convert import from_tune
+
+    searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed)
+    for r in seen:
+        searcher.ask_tell.observe(Observation({name: _hp_value(r, name) for name in space}, r["loss"], r["flops"]))
+    return searcher, {}
+
+
+_SEARCHERS = {"optuna": _optuna_searcher, "carbs": _carbs_searcher}
+
+
+def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress,
+                  done_rows: list[dict]) -> None:
+    """One adaptive search per model shape; its stored trials are fed back so a resume continues it."""
+    space = {d.name: _tune_space(d) for d in spec.space}
     for width, depth in spec.shapes:
         rows = [r for r in done_rows if r.get("width") == width and r.get("depth") == depth]
         remaining = spec.num_samples - len(rows)
         if remaining <= 0:
             continue
         seen = [r for r in rows if r["status"] == "completed" and r.get("loss") is not None]
-        points = [{d.name: _hp_value(r, d.name) for d in spec.space} for r in seen]
-        searcher = OptunaSearch(
-            points_to_evaluate=points or None,
-            evaluated_rewards=[r["loss"] for r in seen] or None,
-            # A fresh seed per resume: the same seed would replay the first run's
-            # random start-up points, i.e. the ids already stored.
-            seed=spec.seed + len(rows),
-        )
+        # A fresh seed per resume: the same seed would replay the first run's
+        # random start-up points, i.e. the ids already stored.
+        searcher, param_space = _SEARCHERS[spec.algorithm](space, seen, spec.seed + len(rows))
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
-                   num_samples=remaining, search_alg=searcher)
+                   num_samples=remaining, search_alg=searcher, param_space=param_space)
 
 
 # -- batched mode -----------------------------------------------------------------------
@@ -502,7 +527,7 @@ def run_sweep(
     done_ids = {r["trial_id"] for r in done_rows}
     ctx = SweepContext(spec.name, storage, spec.trainable, "step" if spec.budget_key == "steps" else "tokens",
                        report_evals=spec.scheduler is not None)
-    planned = plan(spec) if spec.algorithm != "optuna" else None
+    planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
     progress = Progress(spec.name, total, out)
     # A store may hold rows of other plans under this name (a study runs one plan per
@@ -516,7 +541,7 @@ def run_sweep(
     if pending != []:
         with ray_session(address, num_cpus=num_cpus):
             if pending is None:
-                _run_optuna(spec, ctx, store, progress, done_rows)
+                _run_adaptive(spec, ctx, store, progress, done_rows)
             elif spec.batched:
                 _run_batched(spec, ctx, store, progress, pending)
             else:

@@ -3,9 +3,9 @@
 import pytest
 
 from trials.plan import plan
-from trials.spec import parse_spec
+from trials.spec import SpecError, parse_spec
 from trials.store import read_curves, read_trials
-from trials.sweep import run_sweep
+from trials.sweep import _carbs_searcher, _tune_space, run_sweep
 
 
 def _spec(tmp_path, **over):
@@ -87,6 +87,31 @@ def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path
     run_sweep(_spec(tmp_path, **{**over, "num_samples": 6}), resume=True, out=None)
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
     assert len(ids) == len(set(ids)) == 6 and set(first["trial_id"]) <= set(ids)
+
+
+def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, local_ray):
+    over = dict(algorithm="carbs", num_samples=3, model={"widths": 16},
+                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    spec = _spec(tmp_path, **over)
+    result = run_sweep(spec, out=None)
+    first = read_trials(spec.storage, validated=True)
+    assert len(first) == 3 and set(first["status"]) == {"completed"}
+    assert first["lr"].between(1e-4, 1e-1).all() and first["lr"].nunique() == 3
+    assert (first["flops"] > 0).all() and result.best["loss"] == first["loss"].min()
+    searcher, tune_space = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"), 0)
+    assert tune_space == {} and len(searcher.ask_tell.observations) == 3
+    resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
+    ids = list(read_trials(spec.storage, validated=True)["trial_id"])
+    assert resumed.resumed == 3 and resumed.ran == 2
+    assert len(ids) == len(set(ids)) == 5 and set(first["trial_id"]) <= set(ids)
+
+
+def test_carbs_spec_rejects_what_it_cannot_search(tmp_path):
+    with pytest.raises(SpecError, match=r"space\.lr.*carbs"):
+        _spec(tmp_path, algorithm="carbs", space={"lr": {"type": "choice", "values": [1e-2]}})
+    with pytest.raises(SpecError, match="scheduler"):
+        _spec(tmp_path, algorithm="carbs", space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+              scheduler={"type": "asha"})
 
 
 def test_real_proxy_transformer_sweep_in_transfer_mode(tmp_path, local_ray):
