@@ -67,7 +67,7 @@ def open_store(storage: str) -> tuple[str, TrialStore]:
 
         try:
             fs, path = pafs.FileSystem.from_uri(storage)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        except (pa.ArrowException, OSError) as exc:  # any URI pyarrow cannot open
             raise InputError(f"storage {storage!r}: pyarrow cannot open this URI ({exc}).") from None
         if not isinstance(fs, pafs.LocalFileSystem):
             raise InputError(
