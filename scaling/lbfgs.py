@@ -58,59 +58,65 @@ def minimize_batched(
     """
     x = np.array(x0, dtype=float)
     n_prob, p = x.shape
-    all_rows = np.arange(n_prob)
-    f, g = fun_grad(x, all_rows)
+    f, g = fun_grad(x, np.arange(n_prob))
+    converged = np.zeros(n_prob, bool)
+    # state of the active problems only, compacted whenever some finish; the curvature
+    # pairs live in a ring shared by all of them (they take one step per iteration together)
+    rows = np.arange(n_prob)
+    xa, fa, ga = x.copy(), f.copy(), g.copy()
     S = np.zeros((memory, n_prob, p))
     Y = np.zeros((memory, n_prob, p))
     rho = np.zeros((memory, n_prob))
-    active = np.ones(n_prob, bool)
-    converged = np.zeros(n_prob, bool)
     n_iter = 0
-    while n_iter < max_iter:
-        rows = np.flatnonzero(active)
-        if rows.size == 0:
-            break
+    while n_iter < max_iter and rows.size:
+        newest_first = [(n_iter - 1 - j) % memory for j in range(memory)]
         n_iter += 1
-        d = -_two_loop(g[rows], S[:, rows], Y[:, rows], rho[:, rows])
-        slope = np.einsum("bp,bp->b", d, g[rows])
+        d = -_two_loop(ga, S, Y, rho, newest_first)
+        slope = np.einsum("bp,bp->b", d, ga)
         uphill = slope >= 0
         if uphill.any():  # memory gave no descent direction: restart from steepest descent
-            d[uphill] = -g[rows][uphill]
-            rho[:, rows[uphill]] = 0.0
-            slope = np.einsum("bp,bp->b", d, g[rows])
-        fresh = ~np.any(rho[:, rows] != 0, axis=0)  # no curvature pairs yet: scale the first step
-        step = np.where(fresh, 1.0 / np.maximum(np.abs(g[rows]).sum(axis=1), 1e-300), 1.0)
+            d[uphill] = -ga[uphill]
+            rho[:, uphill] = 0.0
+            slope = np.einsum("bp,bp->b", d, ga)
+        fresh = ~np.any(rho != 0, axis=0)  # no curvature pairs yet: scale the first step
+        step = np.where(fresh, 1.0 / np.maximum(np.abs(ga).sum(axis=1), 1e-300), 1.0)
 
-        x_new, f_new, g_new = x[rows].copy(), f[rows].copy(), g[rows].copy()
+        x_new, f_new, g_new = xa.copy(), fa.copy(), ga.copy()
         pending = np.arange(rows.size)
         for _ in range(max_backtracks):
-            trial = x[rows[pending]] + step[pending, None] * d[pending]
+            trial = xa[pending] + step[pending, None] * d[pending]
             ft, gt = fun_grad(trial, rows[pending])
-            ok = np.isfinite(ft) & (ft <= f[rows[pending]] + 1e-4 * step[pending] * slope[pending])
+            ok = np.isfinite(ft) & (ft <= fa[pending] + 1e-4 * step[pending] * slope[pending])
             done = pending[ok]
             x_new[done], f_new[done], g_new[done] = trial[ok], ft[ok], gt[ok]
             fail, f_fail = pending[~ok], ft[~ok]
             pending = fail
             if pending.size == 0:
                 break
-            step[pending] = _backtrack(step[pending], slope[pending], f_fail - f[rows[pending]])
+            step[pending] = _backtrack(step[pending], slope[pending], f_fail - fa[pending])
         stuck = np.zeros(rows.size, bool)
         stuck[pending] = True
 
-        s, y = x_new - x[rows], g_new - g[rows]
+        s, y = x_new - xa, g_new - ga
         sy = np.einsum("bp,bp->b", s, y)
-        S[:, rows], Y[:, rows], rho[:, rows] = np.roll(S[:, rows], 1, 0), np.roll(Y[:, rows], 1, 0), np.roll(rho[:, rows], 1, 0)
         good = sy > 1e-12 * np.sqrt(np.einsum("bp,bp->b", s, s) * np.einsum("bp,bp->b", y, y))
-        S[0, rows], Y[0, rows] = s, y
-        rho[0, rows] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)
+        slot = newest_first[-1]  # the oldest pair is replaced
+        S[slot], Y[slot] = s, y
+        rho[slot] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)
 
-        small_f = (f[rows] - f_new) <= ftol * np.maximum(np.maximum(np.abs(f[rows]), np.abs(f_new)), 1.0)
+        small_f = (fa - f_new) <= ftol * np.maximum(np.maximum(np.abs(fa), np.abs(f_new)), 1.0)
         small_g = np.abs(g_new).max(axis=1) <= gtol
-        x[rows], f[rows], g[rows] = x_new, f_new, g_new
+        xa, fa, ga = x_new, f_new, g_new
         finished = (small_f & ~stuck) | small_g
+        leaving = finished | stuck
         converged[rows[finished]] = True
-        active[rows[finished | stuck]] = False
         converged[rows[stuck]] = small_g[stuck]
+        if leaving.any():
+            x[rows[leaving]], f[rows[leaving]], g[rows[leaving]] = xa[leaving], fa[leaving], ga[leaving]
+            keep = ~leaving
+            rows, xa, fa, ga = rows[keep], xa[keep], fa[keep], ga[keep]
+            S, Y, rho = S[:, keep], Y[:, keep], rho[:, keep]
+    x[rows], f[rows], g[rows] = xa, fa, ga
     return BatchedMinimum(x=x, fun=f, converged=converged, n_iter=n_iter)
 
 
@@ -126,21 +132,26 @@ def _backtrack(step: np.ndarray, slope: np.ndarray, rise: np.ndarray) -> np.ndar
     return np.clip(quad, 0.1 * step, 0.5 * step)
 
 
-def _two_loop(g: np.ndarray, S: np.ndarray, Y: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """H·g for the L-BFGS inverse-Hessian estimate H of each problem; pairs with rho = 0 are skipped."""
+def _two_loop(g: np.ndarray, S: np.ndarray, Y: np.ndarray, rho: np.ndarray, newest_first: list[int]) -> np.ndarray:
+    """H·g for the L-BFGS inverse-Hessian estimate H of each problem; pairs with rho = 0 are skipped.
+
+    S, Y (m, b, p) and rho (m, b) are a ring of pairs; `newest_first` lists its slots by age.
+    """
     q = g.copy()
-    alphas = np.zeros(rho.shape)
-    for j in range(rho.shape[0]):  # newest pair first
-        alphas[j] = rho[j] * np.einsum("bp,bp->b", S[j], q)
-        q -= alphas[j][:, None] * Y[j]
-    newest = np.argmax(rho != 0, axis=0)  # the first stored pair with usable curvature
+    alphas = np.zeros((len(newest_first), g.shape[0]))
+    for j, slot in enumerate(newest_first):
+        alphas[j] = rho[slot] * np.einsum("bp,bp->b", S[slot], q)
+        q -= alphas[j][:, None] * Y[slot]
+    by_age = rho[newest_first] != 0
+    newest = np.asarray(newest_first)[np.argmax(by_age, axis=0)]  # the newest pair with usable curvature
     idx = np.arange(g.shape[0])
     s0, y0 = S[newest, idx], Y[newest, idx]
-    has = np.any(rho != 0, axis=0)
+    has = by_age.any(axis=0)
     yy = np.einsum("bp,bp->b", y0, y0)
     gamma = np.where(has, np.einsum("bp,bp->b", s0, y0) / np.where(has, yy, 1.0), 1.0)
     r = gamma[:, None] * q
-    for j in range(rho.shape[0] - 1, -1, -1):
-        beta = rho[j] * np.einsum("bp,bp->b", Y[j], r)
-        r += S[j] * (alphas[j] - beta)[:, None]
+    for j in range(len(newest_first) - 1, -1, -1):
+        slot = newest_first[j]
+        beta = rho[slot] * np.einsum("bp,bp->b", Y[slot], r)
+        r += S[slot] * (alphas[j] - beta)[:, None]
     return r
