@@ -237,6 +237,9 @@ def fit_scaling(
                                 n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
         if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
+        loose = loss_law.poorly_determined()
+        if loose:
+            warnings.append(f"loss law poorly determined: {'; '.join(loose)}; add scales (wider N and D ranges)")
         if validate:
             v = leave_largest_out(str(spec), points, spec.inputs, "loss", _loss_refit(spec, seed), kind="relative")
             validation["loss"] = v

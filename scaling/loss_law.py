@@ -135,7 +135,8 @@ def _names(inputs: tuple[str, ...]) -> list[str]:
 def _theta_to_coef(theta: np.ndarray, K: int) -> np.ndarray:
     """(E, A_k.., α_k..) from θ, row-wise."""
     out = np.array(theta, dtype=float, copy=True)
-    out[..., : K + 1] = np.exp(out[..., : K + 1])
+    with np.errstate(over="ignore"):  # a degenerate bootstrap refit may run A off to inf; its interval says so
+        out[..., : K + 1] = np.exp(out[..., : K + 1])
     return out
 
 
@@ -229,6 +230,17 @@ class LossLawResult:
             tail = 50 * (1 - self.confidence)
             out["a_interval"] = [float(v) for v in np.nanpercentile(ba, [tail, 100 - tail])]
             out["b_interval"] = [float(v) for v in np.nanpercentile(bb, [tail, 100 - tail])]
+        return out
+
+    def poorly_determined(self) -> list[str]:
+        """E and exponents whose interval is wider than their value: the data do not pin them down."""
+        out = []
+        for k in ("E", *EXPONENT_NAMES[: len(self.inputs)]):
+            if k in self.intervals:
+                lo, hi = self.intervals[k]
+                if hi - lo > abs(self.coef[k]):
+                    out.append(f"{k} = {self.coef[k]:.4g} has a {self.confidence:.0%} interval {lo:.4g} .. {hi:.4g}, "
+                               f"wider than its value")
         return out
 
     def formula(self) -> str:

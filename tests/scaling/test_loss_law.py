@@ -101,3 +101,16 @@ def test_bad_loss_law_input():
         fit_loss_law([2.0, 2.1, 2.2], {"flops": [1e18, 1e19, 1e20]})
     with pytest.raises(InputError, match="same params"):
         fit_loss_law(np.linspace(2, 3, 8), {"params": np.full(8, 1e8), "tokens": np.geomspace(1e9, 1e11, 8)})
+
+
+def test_poorly_determined_law_is_flagged_and_a_good_one_is_not():
+    rng = np.random.default_rng(5)
+    N, D, L = _draw(rng, 1.8, 480.0, 2000.0, 0.34, 0.37, 0.003)
+    good = fit_loss_law(L, {"params": N, "tokens": D}, n_bootstrap=200, n_starts=30)
+    assert good.poorly_determined() == []
+    # eight points over half a decade of N and D at 3% noise cannot separate E from the terms
+    N = np.exp(rng.uniform(np.log(1e8), np.log(3e8), 8))
+    D = np.exp(rng.uniform(np.log(1e10), np.log(3e10), 8))
+    L = (1.8 + 480.0 / N**0.34 + 2000.0 / D**0.37) * np.exp(rng.normal(0, 0.03, 8))
+    loose = fit_loss_law(L, {"params": N, "tokens": D}, n_bootstrap=200, n_starts=30).poorly_determined()
+    assert loose and all("wider than its value" in m for m in loose)
