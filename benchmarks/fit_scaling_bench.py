@@ -8,9 +8,11 @@ Chinchilla fit's residuals, a paraboloid loss bowl around the optimum, per-run n
 written to Parquet and read back through `scaling.columns.load` like the CLI does.
 
 Ours: `scaling.fit.fit_scaling` — joint (lr, batch) optimum per scale with 1,000 resamples
-as one batch of weighted least squares, both HP laws with a batched bootstrap over
-scales, the loss law from a batch of 200 starts and 1,000 bootstrap refits as one batched
-L-BFGS, and the leave-largest-out refits.
+(each resample's per-run draw counts times the per-run normal-equation terms, one matrix
+product per batch of resamples), both HP laws with a batched bootstrap over scales, the
+loss law from a batch of 200 starts and 1,000 bootstrap refits as one batched L-BFGS, and
+the leave-largest-out refits. The same point-level bootstrap as the baseline: every
+resample draws n runs with replacement.
 
 Naive baseline (same process, same data, same window and kernel weights): the textbook
 loop — per scale and per resample, `scipy.optimize.curve_fit` of the paraboloid; per
