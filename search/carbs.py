@@ -75,7 +75,6 @@ class Carbs(AskTellSearcher):
             raise ValueError(
                 f"outstanding_fantasy = {self.config.outstanding_fantasy!r}, expected 'believer' or 'thompson'."
             )
-        self.space.warn_unreachable_integers(self.config.search_radius_in_basic)
         self._lo = np.array([b[0] for b in space.bounds_in_basic])
         self._hi = np.array([b[1] for b in space.bounds_in_basic])
 
@@ -131,15 +130,30 @@ class Carbs(AskTellSearcher):
         _, _, member = min(counts, key=lambda c: (c[0], c[1]))
         return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
 
-    def _candidates(self, rng: np.random.Generator, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates around the origins (rounded, clipped) and their locality weight."""
+    def _radii(self, origins: np.ndarray) -> np.ndarray:
+        """Per-origin, per-dimension standard deviation of the search distribution.
+
+        An integer parameter whose neighbouring values are farther apart than the search
+        radius (width 16 -> 32 on a log scale) would almost never move, so along that
+        dimension the radius widens to the gap: the next value is one deviation away.
+        """
         radius = self.config.search_radius_in_basic
+        gaps = np.array([self.space.integer_gaps_in_basic(o) for o in origins])
+        return np.maximum(radius, gaps)
+
+    def _candidates(self, rng: np.random.Generator, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates around the origins (rounded, clipped) and their locality weight.
+
+        The locality is the search-distribution density of the raw draw, before rounding
+        (as in the paper), relative to its peak, max over origins.
+        """
         n = self.config.n_candidates_per_dim * self.space.dim
-        picks = origins[rng.integers(len(origins), size=n)]
-        raw = np.clip(picks + rng.normal(0.0, radius, size=picks.shape), self._lo, self._hi)
+        radii = self._radii(origins)
+        pick = rng.integers(len(origins), size=n)
+        raw = np.clip(origins[pick] + rng.normal(size=(n, self.space.dim)) * radii[pick], self._lo, self._hi)
         X = np.array([self.space.round_in_basic(x) for x in raw])
-        dist = np.linalg.norm(X[:, None, :] - origins[None, :, :], axis=-1).min(axis=1)
-        locality = np.exp(-0.5 * (dist / radius) ** 2)
+        z2 = (((raw[:, None, :] - origins[None, :, :]) / radii[None, :, :]) ** 2).sum(axis=-1)
+        locality = np.exp(-0.5 * z2).max(axis=1)
         return X, locality
 
     def _bayes(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
@@ -226,6 +240,6 @@ class Carbs(AskTellSearcher):
         if labels.min() == 1.0:
             return np.ones(len(X))
         X_all = np.array([self.space.to_basic(o.config) for o in self.observations])
-        mean, _ = GaussianProcess.fit(X_all, labels).predict(X)
+        mean, _ = GaussianProcess.fit(X_all, labels, trend=False).predict(X)
         # A small floor keeps the ranking informative where every candidate looks risky.
         return np.clip(mean, 1e-3, 1.0)

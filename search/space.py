@@ -16,7 +16,6 @@ round to multiples of ``rounding_factor`` in param space.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -109,15 +108,23 @@ class _RealParam:
         hi = math.inf if self.max is None else self.to_basic(self.max)
         return lo, hi
 
-    def integer_step_in_basic(self) -> float | None:
-        """Basic-space distance from the centre to the next allowed integer value above it."""
+    def integer_gap_in_basic(self, value_in_basic: float) -> float:
+        """Basic-space distance from a value to the farther of its neighbouring allowed
+        integer values (0.0 for a real parameter): the smallest move that changes it."""
         if not self.is_integer:
-            return None
-        centre = self.round(self.search_center)
-        nxt = centre + self.rounding_factor
-        if self.max is not None and nxt > self.max:
-            nxt = centre - self.rounding_factor
-        return abs(self.to_basic(nxt) - self.to_basic(centre))
+            return 0.0
+        here = self.round(self.from_basic(value_in_basic))
+        neighbours = [n for n in (here - self.rounding_factor, here + self.rounding_factor)
+                      if (self.min is None or n >= self.min) and (self.max is None or n <= self.max)
+                      and self._in_domain(n)]
+        return max((abs(self.to_basic(n) - self.to_basic(here)) for n in neighbours), default=0.0)
+
+    def _in_domain(self, value_in_param: float) -> bool:
+        try:
+            self._check_domain(value_in_param, "value")
+        except InputError:
+            return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, **asdict(self)}
@@ -247,20 +254,10 @@ class Space:
     def bounds_in_basic(self) -> list[tuple[float, float]]:
         return [p.bounds_in_basic for p in self.searched]
 
-    def warn_unreachable_integers(self, search_radius_in_basic: float) -> list[str]:
-        """Warn for integer parameters whose next value lies beyond two search radii (rarely sampled)."""
-        names = []
-        for p in self.searched:
-            step = p.integer_step_in_basic()
-            if step is not None and step > 2 * search_radius_in_basic:
-                names.append(p.name)
-                warnings.warn(
-                    f"parameter '{p.name}': the next integer value is {step:.3g} away in basic space, "
-                    f"more than 2 x search radius {search_radius_in_basic:.3g}; the search will rarely move "
-                    f"it. Lower its scale or rounding_factor, or raise the search radius.",
-                    stacklevel=2,
-                )
-        return names
+    def integer_gaps_in_basic(self, vector_in_basic: Sequence[float]) -> list[float]:
+        """Per searched parameter, the smallest basic-space move that changes its value
+        (0.0 for real parameters); see `_RealParam.integer_gap_in_basic`."""
+        return [p.integer_gap_in_basic(v) for p, v in zip(self.searched, vector_in_basic, strict=True)]
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [p.to_dict() for p in self.params]

@@ -363,28 +363,40 @@ def _hp_value(row: Mapping, name: str) -> Any:
     return row[name] if name in TRIAL_SCHEMA.names else row.get(HP_PREFIX + name)
 
 
-def _optuna_searcher(space: dict, seen: list[dict], seed: int):
-    """TPE over Tune's `space`, told the stored results as evaluated points."""
+def _is_completed(row: Mapping) -> bool:
+    return row["status"] == "completed" and row.get("loss") is not None
+
+
+def _optuna_searcher(space: dict, rows: list[dict], seed: int):
+    """TPE over Tune's `space`, told the stored completed results as evaluated points."""
     from ray.tune.search.optuna import OptunaSearch
 
+    seen = [r for r in rows if _is_completed(r)]
     points = [{name: _hp_value(r, name) for name in space} for r in seen]
     searcher = OptunaSearch(points_to_evaluate=points or None,
                             evaluated_rewards=[r["loss"] for r in seen] or None, seed=seed)
     return searcher, space
 
 
-def _carbs_searcher(space: dict, seen: list[dict], seed: int):
-    """CARBS owns the space (so Tune gets none); stored results become its observations.
+def _carbs_searcher(space: dict, rows: list[dict], seed: int):
+    """CARBS owns the space (so Tune gets none); stored rows become its observations.
 
-    The cost is the trial's FLOPs, which `_tune_trial` reports under "flops".
+    The cost is the trial's FLOPs, which `_tune_trial` reports under "flops". Diverged
+    and failed rows go back as failures, so the resumed search keeps avoiding that region
+    (its success model) instead of proposing it again; pruned rows are not outcomes of
+    the configuration and are left out.
     """
-    from search.base import Observation
+    from search.base import FAILURE_STATUSES, Observation
     from search.ray_adapter import CarbsSearch
     from search.space_convert import from_tune
 
     searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed)
-    for r in seen:
-        searcher.ask_tell.observe(Observation({name: _hp_value(r, name) for name in space}, r["loss"], r["flops"]))
+    for r in rows:
+        config = {name: _hp_value(r, name) for name in space}
+        if _is_completed(r):
+            searcher.ask_tell.observe(Observation(config, r["loss"], r["flops"]))
+        elif r["status"] in FAILURE_STATUSES:
+            searcher.ask_tell.observe(Observation(config, None, None, r["status"]))
     return searcher, {}
 
 
@@ -400,10 +412,9 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
         remaining = spec.num_samples - len(rows)
         if remaining <= 0:
             continue
-        seen = [r for r in rows if r["status"] == "completed" and r.get("loss") is not None]
         # A fresh seed per resume: the same seed would replay the first run's
         # random start-up points, i.e. the ids already stored.
-        searcher, param_space = _SEARCHERS[spec.algorithm](space, seen, spec.seed + len(rows))
+        searcher, param_space = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows))
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
                    num_samples=remaining, search_alg=searcher, param_space=param_space)
 

@@ -6,7 +6,9 @@
 3) trains for `steps` steps (or `tokens` / (batch_size·seq_len)) with warmup + a schedule,
    gradient clipping, bf16 autocast on CUDA and optional torch.compile;
 4) evaluates the held-out loss every `eval_every` steps and at the end, calling
-   `on_eval` (so a Ray Tune trial can report to ASHA);
+   `on_eval` (so a Ray Tune trial can report to ASHA); an `on_eval` that returns True
+   stops the run there with status "pruned" (an in-process scheduler's early stop), and
+   the row's tokens and FLOPs are what was actually trained;
 5) stops early with status "diverged" when the training loss is NaN/inf or exceeds
    `diverge_factor` x its first value — never raises for a diverging run.
 
@@ -141,7 +143,7 @@ def tau(cfg: Mapping[str, Any]) -> float | None:
 
 
 def train_trial(
-    config: Mapping[str, Any], *, on_eval: Callable[[dict], None] | None = None
+    config: Mapping[str, Any], *, on_eval: Callable[[dict], bool | None] | None = None
 ) -> TrialOutcome:
     """Train one proxy model as `config` says; return its row and curves (see module doc)."""
     cfg = resolve_config(config)
@@ -204,10 +206,13 @@ def train_trial(
             window = []
             eval_loss = _evaluate(forward, model, eval_set, device, autocast)
             curves.append(_point(step, tokens, "eval_loss", eval_loss))
-            if on_eval is not None:
-                on_eval({"step": step, "tokens": tokens, "train_loss": train_loss, "eval_loss": eval_loss})
+            metrics = {"step": step, "tokens": tokens, "train_loss": train_loss, "eval_loss": eval_loss}
+            stop = on_eval is not None and on_eval(metrics)
             if not math.isfinite(eval_loss):
                 status = "diverged"
+                break
+            if stop and step < cfg["steps"]:
+                status = "pruned"
                 break
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -81,6 +81,20 @@ def test_search_improves_and_spreads_over_cost():
     assert front[-1].cost / front[0].cost > 10  # the front covers more than a decade of cost
 
 
+def test_coarse_integer_parameter_still_moves():
+    # Width 16 -> 32 is 1.33 basic units on this scale, over 4 search radii: with a plain
+    # radius the search would almost never leave the width it starts from.
+    space = Space([LogParam("width", 16, scale=math.log(8) / 4, min=16, max=128, is_integer=True,
+                            rounding_factor=16), LogParam("lr", 1e-3, min=1e-5, max=1.0)])
+    searcher = Carbs(space, seed=0, config=CarbsConfig(n_sobol=0, n_candidates_per_dim=30, resample_frequency=0))
+    for _ in range(8):
+        s = searcher.suggest()
+        c = s.config
+        searcher.observe(Observation(c, 3.0 - math.log(c["width"]) / 4 + 0.1 * math.log(c["lr"] / 3e-3) ** 2,
+                                     c["width"] ** 2, suggestion_id=s.suggestion_id))
+    assert max(o.config["width"] for o in searcher.observations) >= 32
+
+
 def test_resampling_repeats_a_pareto_member_with_a_new_seed():
     searcher = Carbs(contract_space(), seed=0, config=CarbsConfig(n_sobol=3, n_candidates_per_dim=30,
                                                                   resample_frequency=4))

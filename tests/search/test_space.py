@@ -1,5 +1,4 @@
 import math
-import warnings
 
 import pytest
 from hypothesis import given, settings
@@ -71,13 +70,12 @@ def test_invalid_specs_name_the_parameter():
         Space([LinearParam("x", 0.0), LinearParam("x", 1.0)])
 
 
-def test_warns_when_radius_cannot_reach_next_integer():
-    space = Space([LinearParam("layers", 4, scale=1.0, is_integer=True), LogParam("lr", 1e-3)])
-    with pytest.warns(UserWarning, match="'layers'.*next integer value"):
-        assert space.warn_unreachable_integers(0.3) == ["layers"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert space.warn_unreachable_integers(0.6) == []
+def test_integer_gap_is_the_smallest_move_that_changes_the_value():
+    scale = math.log(8) / 4
+    width = LogParam("width", 32, scale=scale, min=16, max=128, is_integer=True, rounding_factor=16)
+    assert width.integer_gap_in_basic(width.to_basic(16)) == pytest.approx(math.log(2) / scale)  # only 32 above
+    assert width.integer_gap_in_basic(width.to_basic(64)) == pytest.approx(math.log(64 / 48) / scale)
+    assert LogParam("lr", 1e-3).integer_gap_in_basic(-4.0) == 0.0
 
 
 def _bounded_space():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from trials import sweep as sweep_module
 from trials.plan import plan
 from trials.spec import SpecError, parse_spec
 from trials.store import read_curves, read_trials
@@ -104,6 +105,32 @@ def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, loca
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
     assert resumed.resumed == 3 and resumed.ran == 2
     assert len(ids) == len(set(ids)) == 5 and set(first["trial_id"]) <= set(ids)
+
+
+def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray, monkeypatch):
+    # The bowl diverges at lr >= 1: CARBS starts at lr = 3.2 and spreads around it, so the
+    # first run stores both completed and diverged rows.
+    over = dict(algorithm="carbs", num_samples=4, model={"widths": 16},
+                space={"lr": {"type": "log", "low": 0.1, "high": 100.0}})
+    run_sweep(_spec(tmp_path, **over), resume=False, out=None)
+    first = read_trials(_spec(tmp_path, **over).storage, validated=True)
+    diverged = sorted(first.loc[first["status"] == "diverged", "lr"])
+    assert diverged and "completed" in set(first["status"])
+
+    built = []
+
+    def recording(space, rows, seed):
+        searcher, tune_space = _carbs_searcher(space, rows, seed)
+        built.append(list(searcher.ask_tell.observations))
+        return searcher, tune_space
+
+    monkeypatch.setitem(sweep_module._SEARCHERS, "carbs", recording)
+    resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
+    assert resumed.resumed == 4 and resumed.ran == 1
+    (told,) = built
+    assert len(told) == 4
+    assert sorted(o.config["lr"] for o in told if o.status == "diverged") == pytest.approx(diverged)
+    assert sum(o.success for o in told) == (first["status"] == "completed").sum()
 
 
 def test_carbs_spec_rejects_what_it_cannot_search(tmp_path):

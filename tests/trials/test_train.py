@@ -45,6 +45,13 @@ def test_absurd_lr_gives_a_diverged_row(tmp_path, optimizer):
     assert read_trials(tmp_path, validated=True).loc[0, "status"] == "diverged"
 
 
+def test_on_eval_returning_true_prunes_and_charges_only_the_steps_trained():
+    full = train_trial({**TINY, "steps": 20, "eval_every": 5}).row
+    pruned = train_trial({**TINY, "steps": 20, "eval_every": 5}, on_eval=lambda m: m["step"] >= 10).row
+    assert pruned["status"] == "pruned" and pruned["hp_steps_done"] == 10
+    assert pruned["flops"] == pytest.approx(full["flops"] / 2) and math.isnan(pruned["loss"])
+
+
 def test_mlp_trial_overfits_the_classification_set():
     cfg = {"model": "mlp", "width": 128, "depth": 1, "lr": 1e-2, "steps": 300, "batch_size": 64}
     row = train_trial(cfg).row
