@@ -1,24 +1,28 @@
 """(b) CARBS against Optuna TPE, Optuna GP, random search and ASHA on real tiny proxy training.
 
-    python benchmarks/carbs_proxy_bench.py [--seeds 2] [--max-trials 12] [--budget-centres 12]
+    python benchmarks/carbs_proxy_bench.py [--seeds 3] [--max-trials 400] [--budget-centres 150]
+        [--methods carbs,asha] [--carbs-config '{"search_radius_in_basic": 0.8}'] [--json runs.json]
 
 Each trial trains a tiny transformer with `trials.train.train_trial` on CPU (one thread)
-and costs its reported training FLOPs (6·N·D). Searched: width (16..128, multiples of the 16-wide head),
-steps (20..200) and lr (1e-4..0.1, log). Every method gets the same compute budget,
-`--budget-centres` times the FLOPs of the search-centre trial, and at most --max-trials;
-a method starts trials while it has spent less than the budget, so its last trial may
-overshoot it. ASHA searches width and lr at random with steps as its resource (see
-`run_asha`); a trial it prunes is charged the FLOPs it trained and has no final loss.
-The answer is not known here, so the target loss is the best final loss any run reached
-plus 0.05; reported: FLOPs to reach it (geometric mean over seeds, a run that never
-does, or first does on the trial that overshoots, counts as the whole budget), the mean
-best final loss (nan: a seed finished no trial) and the Pareto hypervolume in
-(log10 FLOPs, loss) with reference (budget, 6.0). Timings are contended.
+and costs its reported training FLOPs (6·N·D). Searched: width (16..128, multiples of the
+16-wide head), steps (20..200) and lr (1e-4..0.1, log). Every method gets the same compute
+budget, `--budget-centres` times the FLOPs of the search-centre trial (the widest, longest
+trial costs ~52 of those, an average random one ~6, so 150 leaves room for a search), and
+at most --max-trials. A method starts trials while it has spent less than the budget;
+the trial that takes it past the budget is not counted (equal total compute).
+ASHA searches width and lr at random with steps as its resource (see `run_asha`); a trial
+it prunes is charged the FLOPs it trained and has no final loss.
+The answer is not known here, so the target loss is the best final loss any counted run
+reached plus 0.05; reported: FLOPs to reach it (geometric mean over seeds, a run that
+never does counts as the whole budget), the mean best final loss (nan: a seed finished no
+trial) and the Pareto hypervolume in (log10 FLOPs, loss) with reference (budget, 6.0).
+Timings are contended.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -53,14 +57,33 @@ def space() -> Space:
     ])
 
 
+def within_budget(trials: list[tuple[float, float | None]], budget: float) -> list[tuple[float, float | None]]:
+    """The trials that finished before the method's spend passed the budget.
+
+    Every method may start a trial while under budget, so its last one can overshoot by
+    up to one whole trial (for a random draw at the widest, longest corner, several times
+    the budget); counting it would compare methods at unequal compute.
+    """
+    spent, out = 0.0, []
+    for cost, loss in trials:
+        spent += cost
+        if spent > budget:
+            break
+        out.append((cost, loss))
+    return out
+
+
 def train(config: dict, seed: int) -> tuple[str, float | None, float]:
     row = train_trial({**config, "seed": seed}).row
     loss = row["loss"] if row["status"] == "completed" else None
     return row["status"], loss, float(row["flops"])
 
 
+CARBS_CONFIG = {"n_sobol": 3}  # --carbs-config updates it
+
+
 def run_carbs(seed: int, budget: float, max_trials: int) -> list[tuple[float, float | None]]:
-    searcher, trials, spent = Carbs(space(), seed=seed, config=CarbsConfig(n_sobol=3)), [], 0.0
+    searcher, trials, spent = Carbs(space(), seed=seed, config=CarbsConfig(**CARBS_CONFIG)), [], 0.0
     while spent < budget and len(trials) < max_trials:
         s = searcher.suggest()
         status, loss, cost = train(s.config, s.seed)
@@ -131,12 +154,16 @@ METHODS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--max-trials", type=int, default=12)
-    parser.add_argument("--budget-centres", type=float, default=12.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-trials", type=int, default=400)
+    parser.add_argument("--budget-centres", type=float, default=150.0)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--json", type=Path, help="write every method's (cost, loss) per trial here")
+    parser.add_argument("--carbs-config", type=json.loads, default={},
+                        help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
     args = parser.parse_args()
     torch.set_num_threads(1)
+    CARBS_CONFIG.update(args.carbs_config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -150,6 +177,10 @@ def main() -> None:
         runs[name] = [METHODS[name](seed, budget, args.max_trials) for seed in range(args.seeds)]
         print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
 
+    if args.json:
+        args.json.write_text(json.dumps({"budget": budget, "runs": runs}))
+    # equal total compute: a trial that takes a method past the budget is not counted
+    runs = {name: [within_budget(r, budget) for r in rs] for name, rs in runs.items()}
     best = min(loss for rs in runs.values() for r in rs for _, loss in r if loss is not None)
     target = best + 0.05
 
@@ -169,7 +200,7 @@ def main() -> None:
         return float(np.exp(np.mean(np.log(xs))))
 
     print(f"target loss {target:.4f} (best of all runs {best:.4f} + 0.05)\n")
-    print(f"{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'best loss':>10s} "
+    print(f"{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'per seed':>32s} {'best loss':>10s} "
           f"{'hypervolume':>12s} {'trials':>7s}")
     summary = {}
     for name, rs in runs.items():
@@ -178,7 +209,8 @@ def main() -> None:
         h = statistics.mean(hv(r) for r in rs)
         bl = statistics.mean(min((y for _, y in r if y is not None), default=math.nan) for r in rs)
         summary[name] = (g, h)
-        print(f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {bl:>10.4f} {h:>12.3f} "
+        per_seed = " ".join(f"{to_target(r):.2e}" for r in rs)
+        print(f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {per_seed:>32s} {bl:>10.4f} {h:>12.3f} "
               f"{statistics.mean(len(r) for r in rs):>7.1f}")
     peers = [m for m in summary if m != "carbs"]
     if "carbs" in summary and peers:
