@@ -22,6 +22,7 @@ Timings are contended.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -79,11 +80,10 @@ def train(config: dict, seed: int) -> tuple[str, float | None, float]:
     return row["status"], loss, float(row["flops"])
 
 
-CARBS_CONFIG = {"n_sobol": 3}  # --carbs-config updates it
-
-
-def run_carbs(seed: int, budget: float, max_trials: int) -> list[tuple[float, float | None]]:
-    searcher, trials, spent = Carbs(space(), seed=seed, config=CarbsConfig(**CARBS_CONFIG)), [], 0.0
+def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = None) -> list[tuple[float, float | None]]:
+    """CARBS with 3 Sobol starts, plus the `config` fields (--carbs-config)."""
+    searcher = Carbs(space(), seed=seed, config=CarbsConfig(**{"n_sobol": 3, **(config or {})}))
+    trials, spent = [], 0.0
     while spent < budget and len(trials) < max_trials:
         s = searcher.suggest()
         status, loss, cost = train(s.config, s.seed)
@@ -163,7 +163,7 @@ def main() -> None:
                         help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
     args = parser.parse_args()
     torch.set_num_threads(1)
-    CARBS_CONFIG.update(args.carbs_config)
+    methods = {**METHODS, "carbs": functools.partial(run_carbs, config=args.carbs_config)}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -174,7 +174,7 @@ def main() -> None:
     runs: dict[str, list[list[tuple[float, float | None]]]] = {}
     for name in args.methods.split(","):
         t0 = time.perf_counter()
-        runs[name] = [METHODS[name](seed, budget, args.max_trials) for seed in range(args.seeds)]
+        runs[name] = [methods[name](seed, budget, args.max_trials) for seed in range(args.seeds)]
         print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
 
     if args.json:

@@ -12,9 +12,9 @@ scipy's L-BFGS-B solves one problem per call, so a bootstrap with it is a Python
 of B calls, each paying interpreter overhead on every iteration. Here every iteration
 is a handful of numpy operations across all B problems: the two-loop recursion is
 vectorised, each problem keeps its own step length (backtracking until the Armijo
-condition holds, by safeguarded quadratic interpolation) and its own convergence test, and converged problems stop being
-evaluated. It is the textbook algorithm (Nocedal & Wright, Algorithm 7.4 with a
-backtracking line search), nothing more.
+condition holds, by safeguarded quadratic interpolation) and its own convergence
+test, and converged problems stop being evaluated. It is the textbook algorithm
+(Nocedal & Wright, Algorithm 7.4 with a backtracking line search), nothing more.
 """
 
 from __future__ import annotations
@@ -89,8 +89,7 @@ def minimize_batched(
             ok = np.isfinite(ft) & (ft <= fa[pending] + 1e-4 * step[pending] * slope[pending])
             done = pending[ok]
             x_new[done], f_new[done], g_new[done] = trial[ok], ft[ok], gt[ok]
-            fail, f_fail = pending[~ok], ft[~ok]
-            pending = fail
+            f_fail, pending = ft[~ok], pending[~ok]
             if pending.size == 0:
                 break
             step[pending] = _backtrack(step[pending], slope[pending], f_fail - fa[pending])

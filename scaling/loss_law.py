@@ -76,7 +76,7 @@ def _log_model(theta: np.ndarray, X: np.ndarray, work: _Workspace | None = None)
         np.multiply(theta[:, K + 1 + k, None], X[None, :, k], out=shares[1 + k])
         np.subtract(theta[:, 1 + k, None], shares[1 + k], out=shares[1 + k])
     top = work.get("top", (b, n))
-    np.maximum(shares[0], shares[1], out=top) if K else np.copyto(top, shares[0])
+    np.maximum(shares[0], shares[1], out=top)  # K >= 1: fit_loss_law takes one or two scale variables
     for k in range(2, K + 1):
         np.maximum(top, shares[k], out=top)
     np.subtract(shares, top, out=shares)

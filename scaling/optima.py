@@ -56,18 +56,29 @@ def _band(h: np.ndarray, loss: np.ndarray, band_pct: float) -> tuple[float, floa
     return float(h[near].min()), float(h[near].max())
 
 
-def _solve_normal(G: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Solve G c = r for each of the B systems; a ridge of 1e-10 of the trace keeps resamples
-    that drew too few distinct points solvable (their vertex is then clipped to the window
-    like any other degenerate resample)."""
-    ridge = 1e-10 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[1])
-    return np.linalg.solve(G + ridge, r[..., None])[..., 0]
+def _normal_terms(design: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per-run terms (n, p(p+1)/2 + p) of the weighted normal equations: the upper triangle
+    of w_i·d_i·d_iᵀ, then w_i·L_i·d_i. Summed with weights k_i (1 for the fit itself, the
+    draw counts for a bootstrap resample) they give that fit's equations."""
+    iu, ju = np.triu_indices(design.shape[1])
+    return np.hstack([w[:, None] * design[:, iu] * design[:, ju], (w * L)[:, None] * design])
+
+
+def _solve_normal(sums: np.ndarray, p: int) -> np.ndarray:
+    """Coefficients (B, p) from summed `_normal_terms` (B, ·); a ridge of 1e-10 of the trace
+    keeps resamples that drew too few distinct points solvable (their vertex is then
+    clipped to the window like any other degenerate resample)."""
+    iu, ju = np.triu_indices(p)
+    G = np.empty((sums.shape[0], p, p))
+    G[:, iu, ju] = sums[:, : iu.size]
+    G[:, ju, iu] = sums[:, : iu.size]
+    ridge = 1e-10 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(p)
+    return np.linalg.solve(G + ridge, sums[:, iu.size:, None])[..., 0]
 
 
 def _weighted_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares coefficients (p,) of L on the design columns."""
-    G = np.einsum("i,ij,ik->jk", w, design, design)
-    return _solve_normal(G[None], (w * L) @ design[None])[0]
+    return _solve_normal(_normal_terms(design, L, w).sum(axis=0)[None], design.shape[1])[0]
 
 
 # Point draws are counted in blocks of about this many (the counts then stay in L2 cache,
@@ -81,17 +92,15 @@ def _bootstrap_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray, rng: np.r
                      n_bootstrap: int) -> np.ndarray:
     """Weighted least squares refitted on `n_bootstrap` resamples of the n runs: shape (B, p).
 
-    A resample that draws run i k_i times has normal equations Σ k_i·w_i·d_i·d_iᵀ and
-    Σ k_i·w_i·L_i·d_i, so a batch of resamples is one matrix product of their counts
-    (b, n) with the per-run terms (n, p(p+1)/2 + p): no per-draw gathers, and memory
-    bounded by the batch, not by B·n.
+    A resample that draws run i k_i times sums the per-run normal-equation terms with
+    weights k_i, so a batch of resamples is one matrix product of their counts (b, n)
+    with the terms: no per-draw gathers, and memory bounded by the batch, not by B·n.
     """
-    n, p = design.shape
-    iu, ju = np.triu_indices(p)
-    terms = np.hstack([(w[:, None] * design[:, iu] * design[:, ju]), (w * L)[:, None] * design])
+    n = design.shape[0]
+    terms = _normal_terms(design, L, w)
     sums = np.empty((n_bootstrap, terms.shape[1]))
-    block = max(1, min(n_bootstrap, _DRAWS_PER_COUNT_BLOCK // max(n, 1)))
-    batch = block * max(1, _COUNTS_PER_PRODUCT // (block * max(n, 1)))
+    block = max(1, min(n_bootstrap, _DRAWS_PER_COUNT_BLOCK // n))
+    batch = block * max(1, _COUNTS_PER_PRODUCT // (block * n))
     counts = np.empty((min(batch, n_bootstrap), n))
     offsets = (n * np.arange(block, dtype=np.intp))[:, None]
     for first in range(0, n_bootstrap, batch):
@@ -102,10 +111,10 @@ def _bootstrap_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray, rng: np.r
             draws += offsets[:b]  # resample j counts into bins j·n .. j·n + n - 1
             counts[start:start + b] = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
         sums[first:first + rows] = counts[:rows] @ terms
-    G = np.empty((n_bootstrap, p, p))
-    G[:, iu, ju] = sums[:, : iu.size]
-    G[:, ju, iu] = sums[:, : iu.size]
-    return _solve_normal(G, sums[:, iu.size:])
+    return _solve_normal(sums, design.shape[1])
+
+
+_EDGE_NOTE = "  [optimum at edge of grid: widen the sweep]"
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,7 @@ class OptimumResult:
         }
 
     def report(self) -> str:
-        edge = "  [optimum at edge of grid: widen the sweep]" if self.at_edge else ""
+        edge = _EDGE_NOTE if self.at_edge else ""
         return (
             f"{self.hp}* = {self.value:.4g}  ({self.confidence:.0%} interval {self.low:.4g} .. {self.high:.4g}; "
             f"{self.band_pct:g}% band {self.band_low:.4g} .. {self.band_high:.4g}; {self.n_points} runs, "
@@ -290,7 +299,7 @@ class JointOptimumResult:
         }
 
     def report(self) -> str:
-        edge = "  [optimum at edge of grid: widen the sweep]" if self.at_edge else ""
+        edge = _EDGE_NOTE if self.at_edge else ""
         return (
             f"lr* = {self.lr:.4g} ({self.lr_low:.4g} .. {self.lr_high:.4g}), "
             f"batch_size* = {self.batch_size:.4g} ({self.batch_size_low:.4g} .. {self.batch_size_high:.4g}); "
