@@ -218,7 +218,8 @@ def main() -> None:
         print(f"\nCARBS compute to target / best peer ({best_peer}): "
               f"{summary['carbs'][0] / summary[best_peer][0]:.3f}  (goal <= 1)")
         hv_peer = max(peers, key=lambda m: summary[m][1])
-        print(f"CARBS hypervolume / best peer's ({hv_peer}): {summary['carbs'][1] / summary[hv_peer][1]:.3f}")
+        ratio = f"{summary['carbs'][1] / summary[hv_peer][1]:.3f}" if summary[hv_peer][1] > 0 else "n/a (no peer finished a trial within budget)"
+        print(f"CARBS hypervolume / best peer's ({hv_peer}): {ratio}")
 
 
 if __name__ == "__main__":
