@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "study",
         help="tune muP proxies, fit scaling laws, predict and verify a wider target model",
-        description="Without SPEC runs the shipped default (about 10 minutes on 2 CPU cores) into runs/study. "
+        description="Without SPEC runs the shipped default (about 2 minutes on 2 CPU cores) into runs/study. "
         "SPEC is a TOML file or a shipped spec name (study_default.toml, study_gpu.toml, study_tiny.toml).",
     )
     p.add_argument("spec", metavar="SPEC", nargs="?", help="study spec (default: the shipped study_default.toml)")
