@@ -38,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
 from search import Carbs, CarbsConfig, Observation, hypervolume_2d
 from search.space import FixedParam, LogParam, Space
-from search.space_convert import to_optuna
+from search.space_convert import DECADE_IN_BASIC, to_optuna
 from trials.train import train_trial
 
 REF_LOSS = 6.0
@@ -48,12 +48,13 @@ ASHA_MIN_STEPS = 20  # its first rung: the space's smallest step count, also the
 
 
 def space() -> Space:
-    # scale = ln(max/min) / 4: the bounds span 4 basic units, as for spaces converted from
-    # Ray Tune or Optuna (search.space_convert.RANGE_IN_BASIC), so every method sees one prior.
+    # One basic unit per decade for every log parameter, as `search.space_convert` gives
+    # `tunescale sweep` (the CARBS reference convention): the default radius 0.3 is a
+    # factor of 2. Optuna, random search and ASHA see only the bounds.
     return Space([
-        LogParam("width", 32, scale=math.log(8) / 4, min=16, max=128, is_integer=True, rounding_factor=16),
-        LogParam("steps", 40, scale=math.log(10) / 4, min=20, max=200, is_integer=True),
-        LogParam("lr", 1e-3, scale=math.log(1000) / 4, min=1e-4, max=0.1),
+        LogParam("width", 32, scale=DECADE_IN_BASIC, min=16, max=128, is_integer=True, rounding_factor=16),
+        LogParam("steps", 40, scale=DECADE_IN_BASIC, min=20, max=200, is_integer=True),
+        LogParam("lr", 1e-3, scale=DECADE_IN_BASIC, min=1e-4, max=0.1),
         *[FixedParam(k, v) for k, v in FIXED.items()],
     ])
 

@@ -4,7 +4,9 @@ Ray Tune and Optuna need bounded domains and know no logit transform, so:
 - converting *to* them requires bounds on every searched parameter (InputError
   otherwise) and sends logit parameters as uniform on their bounds;
 - converting *from* them puts the search centre at the middle of the transformed
-  range and sets ``scale = (transformed range) / RANGE_IN_BASIC``.
+  range. A log parameter gets one basic unit per decade (``scale = ln 10``, the CARBS
+  reference code's ``LogSpace`` default), so the default search radius 0.3 is a factor
+  of 2 whatever the bounds; a linear one gets ``scale = (range) / RANGE_IN_BASIC``.
 Ray and Optuna are imported inside the functions, so importing this module stays light.
 """
 
@@ -17,9 +19,13 @@ from typing import Any
 from search.space import FixedParam, LinearParam, LogParam, Param, Space
 from trials.errors import InputError
 
-# A bounded range spans this many basic units: with the default search radius 0.3 a
-# typical step then covers ~1/13 of the range, local enough to follow a Pareto front.
+# A bounded linear range spans this many basic units: with the default search radius 0.3
+# a typical step then covers ~1/13 of the range, local enough to follow a Pareto front.
 RANGE_IN_BASIC = 4.0
+# One basic unit of a log parameter: a decade. Scaling log ranges by RANGE_IN_BASIC
+# instead made a radius-0.3 step of a width searched over 16..128 a factor of 1.17, so
+# CARBS needed ~10 trials to climb the cost axis (benchmarks/carbs_proxy_bench.py).
+DECADE_IN_BASIC = math.log(10)
 
 
 def _require_bounds(p: Param, target: str) -> tuple[float, float]:
@@ -58,7 +64,8 @@ def to_tune(space: Space) -> dict[str, Any]:
 def _centre_and_scale(cls: type, lo: float, hi: float) -> tuple[float, float]:
     probe = cls(name="probe", search_center=lo, min=lo, max=hi)
     a, b = probe._forward(lo), probe._forward(hi)
-    return probe._inverse((a + b) / 2), (b - a) / RANGE_IN_BASIC
+    scale = DECADE_IN_BASIC if cls is LogParam else (b - a) / RANGE_IN_BASIC
+    return probe._inverse((a + b) / 2), scale
 
 
 def from_tune(param_space: Mapping[str, Any]) -> Space:

@@ -103,6 +103,15 @@ def test_optuna_round_trip_keeps_types_bounds_and_steps():
     assert _signature(from_optuna(to_optuna(space))) == _signature(space)
 
 
+def test_converted_spaces_centre_the_range_and_measure_log_params_in_decades():
+    for space in (from_tune(to_tune(_bounded_space())), from_optuna(to_optuna(_bounded_space()))):
+        lr, wd = space.params[0], space.params[1]
+        assert lr.search_center == pytest.approx(1e-3)  # geometric middle of 1e-5..1e-1
+        assert lr.to_basic(1e-2) - lr.to_basic(1e-3) == pytest.approx(1.0)  # a decade is one unit
+        assert wd.search_center == pytest.approx(0.15)
+        assert wd.to_basic(0.3) - wd.to_basic(0.0) == pytest.approx(4.0)  # RANGE_IN_BASIC
+
+
 def test_unbounded_parameter_cannot_go_to_tune():
     with pytest.raises(InputError, match="'lr'.*needs both min and max"):
         to_tune(Space([LogParam("lr", 1e-3)]))
