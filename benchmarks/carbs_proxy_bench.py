@@ -93,8 +93,7 @@ def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = N
         status, loss, cost = train(s.config, s.seed)
         spent += cost
         trials.append((cost, loss))
-        searcher.observe(Observation(s.config, loss, cost, "completed" if loss is not None else status,
-                                     s.seed, s.suggestion_id))
+        searcher.observe(Observation(s.config, loss, cost, status, s.seed, s.suggestion_id))
     return trials
 
 
@@ -209,11 +208,12 @@ def main() -> None:
     summary = {}
     for name, rs in runs.items():
         reached = sum(any(y is not None and y <= target for _, y in r) for r in rs)
-        g = geomean([min(to_target(r), budget) for r in rs])
+        spent = [to_target(r) for r in rs]
+        g = geomean(spent)
         h = statistics.mean(hv(r) for r in rs)
         bl = statistics.mean(min((y for _, y in r if y is not None), default=math.nan) for r in rs)
         summary[name] = (g, h)
-        per_seed = " ".join(f"{to_target(r):.2e}" for r in rs)
+        per_seed = " ".join(f"{x:.2e}" for x in spent)
         print(f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {per_seed:>32s} {bl:>10.4f} {h:>12.3f} "
               f"{statistics.mean(len(r) for r in rs):>7.1f}")
     peers = [m for m in summary if m != "carbs"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ import numpy as np
 from scipy.stats import norm, qmc
 
 from search.base import AskTellSearcher
-from search.pareto import ParetoFront, ParetoGroup, group_observations, pareto_groups
+from search.pareto import ParetoFront, ParetoGroup, config_key, group_observations, pareto_groups
 from search.space import Space
 
 
@@ -120,13 +121,10 @@ class Carbs(AskTellSearcher):
 
     def _resample(self) -> tuple[str, list[float], dict[str, float]]:
         """Re-run the Pareto member with the fewest runs (observed + outstanding)."""
-        counts = []
-        for g in self.pareto_set():
-            pending = sum(
-                1 for s in self.outstanding.values()
-                if np.allclose(self.space.to_basic(s.config), g.vector_in_basic)
-            )
-            counts.append((len(g.observations) + pending, g.cost, g))
+        pending = Counter(config_key(self.space.to_basic(s.config)) for s in self.outstanding.values())
+        counts = [
+            (len(g.observations) + pending[config_key(g.vector_in_basic)], g.cost, g) for g in self.pareto_set()
+        ]
         _, _, member = min(counts, key=lambda c: (c[0], c[1]))
         return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
 
@@ -160,11 +158,14 @@ class Carbs(AskTellSearcher):
         front_groups = self.pareto_set()
         origins = np.array([g.vector_in_basic for g in front_groups])
         X, locality = self._candidates(rng, origins)
-        taken = {tuple(np.round(self.space.to_basic(s.config), 9)) for s in self.outstanding.values()}
-        taken |= {tuple(np.round(self.space.to_basic(o.config), 9)) for o in self.observations}
-        fresh = np.array([tuple(np.round(x, 9)) not in taken for x in X])
+        # Every observation and outstanding suggestion in basic space, converted once here.
+        X_obs = np.array([self.space.to_basic(o.config) for o in self.observations])
+        success = np.array([o.success for o in self.observations])
+        X_pending = np.array([self.space.to_basic(s.config) for s in self.outstanding.values()])
+        taken = {config_key(x) for x in (*X_obs, *X_pending)}
+        fresh = np.array([config_key(x) not in taken for x in X])
         try:
-            score, parts = self._acquisition(rng, X, front_groups)
+            score, parts = self._acquisition(rng, X, front_groups, X_obs, success, X_pending)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
             # GP fitting can fail numerically (e.g. a singular kernel on repeated points).
             warnings.warn(
@@ -188,19 +189,21 @@ class Carbs(AskTellSearcher):
         return "bayes", X[best].tolist(), info
 
     def _acquisition(
-        self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup]
+        self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup],
+        X_obs: np.ndarray, success: np.ndarray, X_pending: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Score candidates X; X_obs/success are the observations in basic space and their
+        success mask, X_pending the outstanding suggestions (see `_bayes`)."""
         from search.surrogates import GaussianProcess
 
         ok = self.successes
-        X_ok = np.array([self.space.to_basic(o.config) for o in ok])
+        X_ok = X_obs[success]
         y_out = np.array([o.output for o in ok])
         y_logc = np.log([o.cost for o in ok])
 
         # 1) surrogates
         out_gp = GaussianProcess.fit(X_ok, y_out)
         cost_gp = GaussianProcess.fit(X_ok, y_logc)
-        X_pending = np.array([self.space.to_basic(s.config) for s in self.outstanding.values()])
         if len(X_pending):
             if self.config.outstanding_fantasy == "believer":
                 fantasy = out_gp.predict(X_pending)[0]
@@ -209,7 +212,7 @@ class Carbs(AskTellSearcher):
             out_gp = out_gp.condition(X_pending, fantasy)
         mu, sigma = out_gp.predict(X)
         logc, logc_std = cost_gp.predict(X)
-        p_success = self._success_probability(X)
+        p_success = self._success_probability(X, X_obs, success)
 
         # 2) target: the front at the candidate's cost, clamped by the front at a random cost
         front = ParetoFront.from_groups(front_groups)
@@ -233,13 +236,12 @@ class Carbs(AskTellSearcher):
         }
         return ei * p_success * p_cheap, parts
 
-    def _success_probability(self, X: np.ndarray) -> np.ndarray:
+    def _success_probability(self, X: np.ndarray, X_obs: np.ndarray, success: np.ndarray) -> np.ndarray:
         from search.surrogates import GaussianProcess
 
-        labels = np.array([1.0 if o.success else 0.0 for o in self.observations])
-        if labels.min() == 1.0:
+        if success.all():
             return np.ones(len(X))
-        X_all = np.array([self.space.to_basic(o.config) for o in self.observations])
-        mean, _ = GaussianProcess.fit(X_all, labels, trend=False).predict(X)
+        labels = success.astype(float)
+        mean, _ = GaussianProcess.fit(X_obs, labels, trend=False).predict(X)
         # A small floor keeps the ranking informative where every candidate looks risky.
         return np.clip(mean, 1e-3, 1.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,11 +28,11 @@ class ParetoGroup:
     vector_in_basic: tuple[float, ...]
     observations: tuple[Observation, ...]
 
-    @property
+    @cached_property
     def output(self) -> float:
         return float(np.mean([o.output for o in self.observations]))
 
-    @property
+    @cached_property
     def cost(self) -> float:
         return float(np.mean([o.cost for o in self.observations]))
 
@@ -40,17 +41,20 @@ class ParetoGroup:
         return self.observations[0].config
 
 
-def _key(vector_in_basic: Sequence[float]) -> tuple[float, ...]:
+def config_key(vector_in_basic: Sequence[float]) -> tuple[float, ...]:
+    """The identity of a configuration: its basic vector rounded to 9 digits, so that the
+    float noise of a round trip through param space never splits one configuration in two."""
     return tuple(round(float(v), 9) for v in vector_in_basic)
 
 
 def group_observations(observations: Sequence[Observation], space: Space) -> list[ParetoGroup]:
     """Group successful observations by configuration (order of first appearance)."""
-    groups: dict[tuple[float, ...], list[Observation]] = {}
+    groups: dict[tuple[float, ...], tuple[list[float], list[Observation]]] = {}
     for obs in observations:
         if obs.success:
-            groups.setdefault(_key(space.to_basic(obs.config)), []).append(obs)
-    return [ParetoGroup(tuple(space.to_basic(v[0].config)), tuple(v)) for v in groups.values()]
+            vector_in_basic = space.to_basic(obs.config)
+            groups.setdefault(config_key(vector_in_basic), (vector_in_basic, []))[1].append(obs)
+    return [ParetoGroup(tuple(vector), tuple(members)) for vector, members in groups.values()]
 
 
 def pareto_groups(groups: Sequence[ParetoGroup], min_cost_fraction: float = 0.0) -> list[ParetoGroup]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from search.base import AskTellSearcher, Observation
+from search.base import AskTellSearcher, Observation, Suggestion
 from search.carbs import Carbs, CarbsConfig
 from search.random_search import RandomSearch
 from search.space import Space
@@ -52,8 +52,7 @@ class CarbsSearch(Searcher):
         self.ask_tell = ask_tell
         if ask_tell is None and space is not None:
             self.ask_tell = Carbs(space, seed=seed, config=config)
-        self._suggestion_of_trial: dict[str, str] = {}
-        self._config_of_trial: dict[str, dict[str, Any]] = {}
+        self._suggestion_of_trial: dict[str, Suggestion] = {}
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         if self.ask_tell is not None:
@@ -74,14 +73,12 @@ class CarbsSearch(Searcher):
         config = dict(suggestion.config)
         if self.seed_key:
             config[self.seed_key] = suggestion.seed
-        self._suggestion_of_trial[trial_id] = suggestion.suggestion_id
-        self._config_of_trial[trial_id] = suggestion.config
+        self._suggestion_of_trial[trial_id] = suggestion
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        suggestion_id = self._suggestion_of_trial.pop(trial_id, None)
-        config = self._config_of_trial.pop(trial_id, None)
-        if suggestion_id is None:
+        suggestion = self._suggestion_of_trial.pop(trial_id, None)
+        if suggestion is None:
             return
         result = result or {}
         value = result.get(self._metric)
@@ -100,8 +97,8 @@ class CarbsSearch(Searcher):
             status = "completed"
         output = None if value is None else float(value) * (1 if self._mode == "min" else -1)
         self.ask_tell.observe(Observation(
-            config, output, cost, status, seed=result.get(self.seed_key) if self.seed_key else None,
-            suggestion_id=suggestion_id,
+            suggestion.config, output, cost, status, seed=result.get(self.seed_key) if self.seed_key else None,
+            suggestion_id=suggestion.suggestion_id,
         ))
 
     def get_state(self) -> dict[str, Any]:

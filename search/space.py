@@ -73,11 +73,10 @@ class _RealParam:
         """Map a param-space value into basic space."""
         return self._forward(float(value_in_param)) / self.scale
 
-    def from_basic(self, value_in_basic: float, rounded: bool = True) -> float | int:
+    def from_basic(self, value_in_basic: float) -> float | int:
         """Map a basic-space value back to param space, clipped to bounds and rounded."""
         value_in_param = self._inverse(float(value_in_basic) * self.scale)
-        value_in_param = self.clip(value_in_param)
-        return self.round(value_in_param) if rounded else value_in_param
+        return self.round(self.clip(value_in_param))
 
     def clip(self, value_in_param: float) -> float:
         if self.min is not None:
@@ -99,10 +98,6 @@ class _RealParam:
         return int(rounded)
 
     @property
-    def search_center_in_basic(self) -> float:
-        return self.to_basic(self.search_center)
-
-    @property
     def bounds_in_basic(self) -> tuple[float, float]:
         lo = -math.inf if self.min is None else self.to_basic(self.min)
         hi = math.inf if self.max is None else self.to_basic(self.max)
@@ -113,7 +108,7 @@ class _RealParam:
         integer values (0.0 for a real parameter): the smallest move that changes it."""
         if not self.is_integer:
             return 0.0
-        here = self.round(self.from_basic(value_in_basic))
+        here = self.from_basic(value_in_basic)
         neighbours = [n for n in (here - self.rounding_factor, here + self.rounding_factor)
                       if (self.min is None or n >= self.min) and (self.max is None or n <= self.max)
                       and self._in_domain(n)]
@@ -222,10 +217,6 @@ class Space:
             raise InputError("search space: no searched parameter; add at least one Linear/Log/LogitParam.")
 
     @property
-    def names(self) -> list[str]:
-        return [p.name for p in self.searched]
-
-    @property
     def dim(self) -> int:
         return len(self.searched)
 
@@ -235,9 +226,9 @@ class Space:
             raise InputError(f"configuration {dict(config_in_param)!r} lacks searched parameter(s) {missing}.")
         return [p.to_basic(config_in_param[p.name]) for p in self.searched]
 
-    def from_basic(self, vector_in_basic: Sequence[float], rounded: bool = True) -> dict[str, Any]:
+    def from_basic(self, vector_in_basic: Sequence[float]) -> dict[str, Any]:
         config: dict[str, Any] = {
-            p.name: p.from_basic(v, rounded) for p, v in zip(self.searched, vector_in_basic, strict=True)
+            p.name: p.from_basic(v) for p, v in zip(self.searched, vector_in_basic, strict=True)
         }
         config.update({p.name: p.value for p in self.fixed})
         return config

@@ -37,6 +37,13 @@ def _require_bounds(p: Param, target: str) -> tuple[float, float]:
     return p.min, p.max
 
 
+def _int_bounds(p: Param) -> tuple[int, int]:
+    """The outermost multiples of the rounding factor inside [min, max]: Tune's and Optuna's
+    stepped integer ranges must start and end on a step. Call after `_require_bounds`."""
+    q = p.rounding_factor
+    return math.ceil(p.min / q) * q, math.floor(p.max / q) * q
+
+
 def to_tune(space: Space) -> dict[str, Any]:
     """A Ray Tune ``param_space`` dict (fixed parameters become constants)."""
     from ray import tune
@@ -49,7 +56,7 @@ def to_tune(space: Space) -> dict[str, Any]:
         lo, hi = _require_bounds(p, "Ray Tune")
         q = p.rounding_factor
         if p.is_integer:
-            ilo, ihi = math.ceil(lo / q) * q, math.floor(hi / q) * q
+            ilo, ihi = _int_bounds(p)
             if isinstance(p, LogParam):
                 out[p.name] = tune.qlograndint(ilo, ihi, q) if q > 1 else tune.lograndint(ilo, ihi + 1)
             else:
@@ -113,7 +120,7 @@ def to_optuna(space: Space) -> dict[str, Any]:
         log = isinstance(p, LogParam)
         if p.is_integer:
             q = p.rounding_factor
-            ilo, ihi = math.ceil(lo / q) * q, math.floor(hi / q) * q
+            ilo, ihi = _int_bounds(p)
             # Optuna forbids step != 1 together with log: keep the step (every value valid)
             # and give up the log prior for such parameters.
             out[p.name] = IntDistribution(ilo, ihi, log=log and q == 1, step=q)
