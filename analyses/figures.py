@@ -39,6 +39,17 @@ def new_figure(ncols: int = 1, width: float = 5.2, height: float = 3.8):
     return fig, list(axes[0])
 
 
+def draw_law(ax, law: dict, x_target: float, label: str) -> None:
+    """A law from fit.json drawn the same way in every section: each curve with its interval
+    band, and the prediction at the target as a star with its interval."""
+    for curve in law["curves"]:
+        (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
+        ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
+    pred = law["prediction"]
+    ax.errorbar([x_target], [pred["value"]], yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
+                fmt="*", ms=11, color="crimson", capsize=3, label=label)
+
+
 def save(fig, out_dir: Path, name: str) -> Path:
     """Write `name`.png and `name`.pdf into out_dir; return the PNG path (the one the HTML embeds)."""
     out_dir.mkdir(parents=True, exist_ok=True)

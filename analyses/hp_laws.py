@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses.figures import Section, new_figure, save, script_main
+from analyses.figures import Section, draw_law, new_figure, save, script_main
 from analyses.rundir import StudyRun
 
 
@@ -26,13 +26,8 @@ def make(run: StudyRun, out_dir: Path) -> Section:
             yerr=[[p["value"] - p["low"] for p in pts], [p["high"] - p["value"] for p in pts]],
             fmt="o", ms=4, capsize=2, label="optimum per proxy scale",
         )
-        for curve in law["curves"]:
-            (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
-            ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
+        draw_law(ax, law, run.fit["target"][axis], "prediction at target")
         pred = law["prediction"]
-        ax.errorbar([run.fit["target"][axis]], [pred["value"]],
-                    yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
-                    fmt="*", ms=11, color="crimson", capsize=3, label="prediction at target")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(axis)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun, verification
+from analyses.figures import Section, draw_law, new_figure, save, script_main
+from analyses.rundir import StudyRun
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:
@@ -19,14 +19,9 @@ def make(run: StudyRun, out_dir: Path) -> Section:
     fig, (ax,) = new_figure(width=5.6)
     pts = law["points"]
     ax.plot([p[axis] for p in pts], [p["loss"] for p in pts], "o", ms=4, label="best proxy loss per scale")
-    for curve in law["curves"]:
-        (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
-        ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
-    pred = law["prediction"]
     x_t = run.fit["target"][axis]
-    ax.errorbar([x_t], [pred["value"]], yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
-                fmt="*", ms=11, color="crimson", capsize=3, label="predicted loss at target")
-    v = verification(run)
+    draw_law(ax, law, x_t, "predicted loss at target")
+    v = run.verification
     if v["best_of_grid_loss"] is not None:
         ax.plot([x_t], [v["best_of_grid_loss"]], "s", mfc="none", color="black", label="best of target grid")
     if v["loss_at_predicted"] is not None:

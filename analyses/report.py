@@ -47,7 +47,7 @@ def _section_html(s: Section) -> str:
     return "\n".join(parts)
 
 
-def headline(run: StudyRun, numbers: dict) -> list[list]:
+def headline(numbers: dict) -> list[list]:
     v, inv = numbers["verification"], numbers["inventory"]
     drift = numbers["transfer"].get("lr_drift_decades", {})
     return [
@@ -61,10 +61,14 @@ def headline(run: StudyRun, numbers: dict) -> list[list]:
     ]
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Draw every figure of the study in RUN_DIR into OUT_DIR and write report.html; return its path."""
-    run = StudyRun.load(run_dir)
-    out_dir = Path(out_dir)
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Draw every figure of the study in RUN_DIR into OUT_DIR (default RUN_DIR/report) and
+    write report.html; return its path."""
+    return render_report(StudyRun.load(run_dir), Path(out_dir) if out_dir else Path(run_dir) / "report")
+
+
+def render_report(run: StudyRun, out_dir: Path) -> Path:
+    """`write_report` for a study already loaded (the `python -m analyses.report` CLI loads it first)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = {mod.__name__.rsplit(".", 1)[1]: mod.make(run, out_dir) for mod in SECTIONS}
     numbers = {name: s.numbers for name, s in sections.items()}
@@ -78,7 +82,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path) -> Path:
             f"<h1>tunescale study: {html.escape(str(run.run_dir))}</h1>",
             f"<p>Target: width {target.get('width')}, N = {fmt(target['params'])} parameters, "
             f"D = {fmt(target['tokens'])} tokens. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
-            _table(["", "value"], headline(run, numbers), cls="headline"),
+            _table(["", "value"], headline(numbers), cls="headline"),
             *(_section_html(s) for s in sections.values()),
             "</body></html>",
         ]
@@ -90,8 +94,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path) -> Path:
 
 
 def _make_all(run: StudyRun, out_dir: Path) -> Section:
-    path = write_report(run.run_dir, out_dir)
-    return Section(title="Study report", caption="", figures=[path.with_suffix(".html")])
+    return Section(title="Study report", caption="", figures=[render_report(run, out_dir)])
 
 
 if __name__ == "__main__":

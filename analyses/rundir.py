@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -66,8 +67,12 @@ class StudyRun:
             fit=fit,
         )
 
+    @cached_property
     def target_rows(self) -> pd.DataFrame:
-        """Target trials with a `role` column: 'predicted' for the run at the predicted settings, else 'grid'."""
+        """Target trials with a `role` column: 'predicted' for the run at the predicted settings, else 'grid'.
+
+        Cached (like `verification`) because several report sections read it; treat it as read-only.
+        """
         df = self.target.copy()
         s = self.fit["target_settings"]
         is_pred = df["lr"].map(lambda v: math.isclose(v, s["lr"], rel_tol=1e-9))
@@ -77,32 +82,33 @@ class StudyRun:
         df["role"] = ["predicted" if p else "grid" for p in is_pred]
         return df
 
+    @cached_property
+    def verification(self) -> dict:
+        """Predicted vs achieved at the target: the numbers of the verification table.
 
-def verification(run: StudyRun) -> dict:
-    """Predicted vs achieved at the target: the numbers of the verification table.
-
-    `best_of_grid` is the lowest completed loss among all target runs (the predicted
-    setting included, since it is the grid's centre); the gap is relative to it.
-    """
-    df = run.target_rows()
-    done = df[df["status"] == "completed"]
-    pred = done[done["role"] == "predicted"]
-    best = done.loc[done["loss"].idxmin()] if len(done) else None
-    out = {
-        "predicted_loss": run.fit["prediction"].get("loss"),
-        "loss_at_predicted": float(pred["loss"].min()) if len(pred) else None,
-        "best_of_grid_loss": float(best["loss"]) if best is not None else None,
-        "best_of_grid_lr": float(best["lr"]) if best is not None else None,
-        "best_of_grid_batch_size": int(best["batch_size"]) if best is not None and pd.notna(best["batch_size"]) else None,
-        "best_of_grid_weight_decay": float(best["weight_decay"]) if best is not None and pd.notna(best["weight_decay"]) else None,
-        "n_grid": int(len(df)),
-        "n_grid_completed": int(len(done)),
-    }
-    if out["loss_at_predicted"] is not None and out["best_of_grid_loss"] is not None:
-        out["gap_pct"] = 100.0 * (out["loss_at_predicted"] / out["best_of_grid_loss"] - 1.0)
-    else:
-        out["gap_pct"] = None
-    return out
+        `best_of_grid` is the lowest completed loss among all target runs (the predicted
+        setting included, since it is the grid's centre); the gap is relative to it.
+        Cached: the verification and loss-law sections both show it.
+        """
+        df = self.target_rows
+        done = df[df["status"] == "completed"]
+        pred = done[done["role"] == "predicted"]
+        best = done.loc[done["loss"].idxmin()] if len(done) else None
+        out = {
+            "predicted_loss": self.fit["prediction"].get("loss"),
+            "loss_at_predicted": float(pred["loss"].min()) if len(pred) else None,
+            "best_of_grid_loss": float(best["loss"]) if best is not None else None,
+            "best_of_grid_lr": float(best["lr"]) if best is not None else None,
+            "best_of_grid_batch_size": int(best["batch_size"]) if best is not None and pd.notna(best["batch_size"]) else None,
+            "best_of_grid_weight_decay": float(best["weight_decay"]) if best is not None and pd.notna(best["weight_decay"]) else None,
+            "n_grid": int(len(df)),
+            "n_grid_completed": int(len(done)),
+        }
+        if out["loss_at_predicted"] is not None and out["best_of_grid_loss"] is not None:
+            out["gap_pct"] = 100.0 * (out["loss_at_predicted"] / out["best_of_grid_loss"] - 1.0)
+        else:
+            out["gap_pct"] = None
+        return out
 
 
 def inventory(run: StudyRun) -> dict:

@@ -23,13 +23,6 @@ def lr_optima(run: StudyRun) -> list[dict]:
     return sorted((o for o in run.fit["optima"] if o["hp"] == "lr"), key=lambda o: (o["tokens"], o["width"]))
 
 
-def _fixed_mask(df, fixed: dict):
-    mask = np.ones(len(df), dtype=bool)
-    for col, want in fixed.items():
-        mask &= np.isclose(df[col].astype(float).to_numpy(), float(want), rtol=1e-9)
-    return mask
-
-
 def make(run: StudyRun, out_dir: Path) -> Section:
     optima = lr_optima(run)
     budgets = sorted({o["tokens"] for o in optima})
@@ -40,7 +33,7 @@ def make(run: StudyRun, out_dir: Path) -> Section:
     df = run.proxies
     for ax, tokens in zip(axes, budgets, strict=False):
         for o in (o for o in optima if o["tokens"] == tokens):
-            sel = df[(df["width"] == o["width"]) & np.isclose(df["tokens"], tokens) & _fixed_mask(df, o.get("fixed", {}))]
+            sel = df[(df["width"] == o["width"]) & np.isclose(df["tokens"], tokens)]
             done = sel[sel["status"] == "completed"].sort_values("lr")
             c = colors[o["width"]]
             ax.plot(done["lr"], done["loss"], "o-", color=c, ms=3, lw=1, label=f"width {o['width']}")

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun, verification
+from analyses.rundir import StudyRun
 
 GOAL_PCT = 0.5  # issue 8: loss at the predicted settings within 0.5% of the best of the grid
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:
-    df = run.target_rows()
-    v = verification(run)
+    df = run.target_rows
+    v = run.verification
     pred = run.fit["prediction"]
     fig, (ax,) = new_figure(width=5.6)
     done = df[df["status"] == "completed"]

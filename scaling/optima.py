@@ -76,11 +76,6 @@ def _solve_normal(sums: np.ndarray, p: int) -> np.ndarray:
     return np.linalg.solve(G + ridge, sums[:, iu.size:, None])[..., 0]
 
 
-def _weighted_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least-squares coefficients (p,) of L on the design columns."""
-    return _solve_normal(_normal_terms(design, L, w).sum(axis=0)[None], design.shape[1])[0]
-
-
 # Point draws are counted in blocks of about this many (the counts then stay in L2 cache,
 # ~4x faster than one pass) and summed into normal equations in batches of about this
 # many counts (one large matrix product instead of many small ones; 32 MB of float64).
@@ -88,16 +83,14 @@ _DRAWS_PER_COUNT_BLOCK = 32_768
 _COUNTS_PER_PRODUCT = 1 << 22
 
 
-def _bootstrap_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray, rng: np.random.Generator,
-                     n_bootstrap: int) -> np.ndarray:
+def _bootstrap_lstsq(terms: np.ndarray, p: int, rng: np.random.Generator, n_bootstrap: int) -> np.ndarray:
     """Weighted least squares refitted on `n_bootstrap` resamples of the n runs: shape (B, p).
 
-    A resample that draws run i k_i times sums the per-run normal-equation terms with
-    weights k_i, so a batch of resamples is one matrix product of their counts (b, n)
+    A resample that draws run i k_i times sums the per-run normal-equation terms (n, ·)
+    with weights k_i, so a batch of resamples is one matrix product of their counts (b, n)
     with the terms: no per-draw gathers, and memory bounded by the batch, not by B·n.
     """
-    n = design.shape[0]
-    terms = _normal_terms(design, L, w)
+    n = terms.shape[0]
     sums = np.empty((n_bootstrap, terms.shape[1]))
     block = max(1, min(n_bootstrap, _DRAWS_PER_COUNT_BLOCK // n))
     batch = block * max(1, _COUNTS_PER_PRODUCT // (block * n))
@@ -111,7 +104,7 @@ def _bootstrap_lstsq(design: np.ndarray, L: np.ndarray, w: np.ndarray, rng: np.r
             draws += offsets[:b]  # resample j counts into bins j·n .. j·n + n - 1
             counts[start:start + b] = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
         sums[first:first + rows] = counts[:rows] @ terms
-    return _solve_normal(sums, design.shape[1])
+    return _solve_normal(sums, p)
 
 
 _EDGE_NOTE = "  [optimum at edge of grid: widen the sweep]"
@@ -219,14 +212,15 @@ def fit_optimum(
     kernel = np.exp(-0.5 * ((xw - grid[best]) / half_width) ** 2)
     u = (xw - grid[best]) / half_width  # centred and scaled: keeps the normal equations well conditioned
     design = np.stack([np.ones_like(u), u, u * u], axis=1)
-    coef_u = _weighted_lstsq(design, Lw, kernel)
+    terms = _normal_terms(design, Lw, kernel)  # shared by the fit and its bootstrap
+    coef_u = _solve_normal(terms.sum(axis=0)[None], design.shape[1])[0]
     if coef_u[2] <= 0:
         return _fallback(grid, best, float(mean_loss[best]), **common)
     coef = _unscale_parabola(coef_u, grid[best], half_width)
     x_star = float(np.clip(-coef[1] / (2 * coef[2]), grid[lo_i], grid[hi_i]))
 
     rng = np.random.default_rng(seed)
-    boot = _bootstrap_lstsq(design, Lw, kernel, rng, n_bootstrap)
+    boot = _bootstrap_lstsq(terms, design.shape[1], rng, n_bootstrap)
     with np.errstate(divide="ignore", invalid="ignore"):
         vertices = np.where(boot[:, 2] > 0, grid[best] - half_width * boot[:, 1] / (2 * boot[:, 2]), grid[best])
     vertices = np.clip(vertices, grid[lo_i], grid[hi_i])
@@ -364,7 +358,8 @@ def fit_joint_optimum(
     kernel = np.exp(-0.5 * (((xw - gx[bx]) / sx) ** 2 + ((yw - gy[by]) / sy) ** 2))
     u, v = (xw - gx[bx]) / sx, (yw - gy[by]) / sy  # centred and scaled for conditioning
     design = _paraboloid_design(u, v)
-    coef_uv = _weighted_lstsq(design, Lw, kernel)[None]
+    terms = _normal_terms(design, Lw, kernel)  # shared by the fit and its bootstrap
+    coef_uv = _solve_normal(terms.sum(axis=0)[None], design.shape[1])
     vx, vy, ok = _vertices(coef_uv)
     vx, vy = gx[bx] + sx * vx, gy[by] + sy * vy
     if not ok[0]:
@@ -374,7 +369,7 @@ def fit_joint_optimum(
     x_star, y_star = float(np.clip(vx[0], x_lo, x_hi)), float(np.clip(vy[0], y_lo, y_hi))
 
     rng = np.random.default_rng(seed)
-    bvx, bvy, bok = _vertices(_bootstrap_lstsq(design, Lw, kernel, rng, n_bootstrap))
+    bvx, bvy, bok = _vertices(_bootstrap_lstsq(terms, design.shape[1], rng, n_bootstrap))
     bvx, bvy = gx[bx] + sx * bvx, gy[by] + sy * bvy
     bvx = np.clip(np.where(bok, bvx, gx[bx]), x_lo, x_hi)
     bvy = np.clip(np.where(bok, bvy, gy[by]), y_lo, y_hi)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from analyses.report import write_report
 
-    out = Path(args.out) if args.out else Path(args.run_dir) / "report"
-    path = write_report(args.run_dir, out)
+    path = write_report(args.run_dir, args.out)
     print(f"wrote {path} (figures as PNG and PDF beside it)")
     return 0

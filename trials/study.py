@@ -237,7 +237,7 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
     """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
     spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
 
-    from analyses.rundir import StudyRun, verification
+    from analyses.rundir import StudyRun, inventory
     from trials.ray_local import check_address, ray_session
     from trials.spec import parse_spec
     from trials.study_fit import fit_study, lr_drift_by_tokens, settings_at
@@ -278,14 +278,13 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
                          {"lr": {"type": "choice", "values": lrs}}, target_fixed)
         say(run_sweep(parse_spec(raw, source="study target"), resume=True, out=stream).report())
     run = StudyRun.load(run_dir)
-    v = verification(run)
-    statuses = {stage: {k: int(n) for k, n in df["status"].value_counts().items()}
-                for stage, df in (("proxies", run.proxies), ("target", run.target))}
+    v, counts = run.verification, inventory(run)
     result = StudyResult(
         run_dir=str(run_dir), prediction=fit["prediction"], target_settings=settings,
         loss_at_predicted=v["loss_at_predicted"], best_of_grid_loss=v["best_of_grid_loss"], gap_pct=v["gap_pct"],
-        lr_drift_decades=lr_drift_by_tokens(fit["optima"]), proxy_flops=float(run.proxies["flops"].fillna(0).sum()),
-        target_run_flops=target["flops"], wall_s=time.perf_counter() - start, statuses=statuses,
+        lr_drift_decades=lr_drift_by_tokens(fit["optima"]), proxy_flops=counts["proxies"]["flops"],
+        target_run_flops=target["flops"], wall_s=time.perf_counter() - start,
+        statuses={stage: counts[stage]["by_status"] for stage in ("proxies", "target")},
     )
     (run_dir / "study.json").write_text(json.dumps(result.summary(), indent=1, default=float))
     return result

@@ -23,15 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from trials.study import run_study, spec_path
 
     result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume)
     if not args.no_report:
         from analyses.report import write_report
 
-        page = write_report(result.run_dir, Path(result.run_dir) / "report")
+        page = write_report(result.run_dir)
         print(f"report: {page}")
     print(json.dumps(result.summary(), indent=1, default=float) if args.json else result.report())
     return 0

@@ -3,11 +3,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
+
 DATA = REPO / "tests" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"  # CI checks out shared/ beside the clone
 
