@@ -16,3 +16,10 @@ class SchemaError(TunescaleError):
 
 class InputError(TunescaleError):
     """A path, file or option given by the user cannot be used."""
+
+
+def first_line(exc: BaseException | None, default: str = "") -> str:
+    """The first line of an exception's message, or `default` when it has none: reasons
+    stored in rows and errors printed by the CLI stay one line."""
+    text = str(exc).strip() if exc is not None else ""
+    return text.splitlines()[0] if text else default

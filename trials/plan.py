@@ -33,6 +33,11 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
+def adaptive_trial_id(sweep: str, config: Mapping[str, Any]) -> str:
+    """The id of an adaptive (optuna, carbs) trial: no index, so the config alone decides it."""
+    return f"{sweep}-{config_hash(config)}"
+
+
 def base_config(spec: SweepSpec, width: int, depth: int) -> dict:
     """The trainer config every trial at this shape shares: model, budget, seed, [fixed]."""
     config = {

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from trials.errors import InputError
+from trials.errors import InputError, first_line
 
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9.\-]+:\d{1,5}$")
 
@@ -54,7 +54,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         try:
             ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, type(exc).__name__)
             raise InputError(
                 f"--address {address}: cannot join the Ray cluster ({first}); start one with "
                 f"'ray start --head --node-ip-address=127.0.0.1' or drop --address to run locally."

@@ -58,6 +58,8 @@ POSITIVE_COLUMNS = ("params", "tokens", "flops", "lr", "batch_size")
 # weight_decay = 0 means "no decay", a legitimate setting; only negatives are rejected.
 NON_NEGATIVE_COLUMNS = ("weight_decay",)
 HP_PREFIX = "hp_"
+# Config keys a row already encodes elsewhere (the model kind by its params, steps by tokens).
+_ENCODED_CONFIG_KEYS = frozenset(TRIAL_SCHEMA.names) | {"model", "steps"}
 
 _KIND_CHECKS = {
     "string": (pa.types.is_string, pa.types.is_large_string),
@@ -159,6 +161,13 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
             arrays.append(table.column(name))
             fields.append(table.schema.field(name))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def hp_columns(config: Mapping) -> dict:
+    """The config's settings that have no column of their own, as ``hp_`` columns, so a
+    stored row keeps everything the trial was run with."""
+    return {k if k.startswith(HP_PREFIX) else HP_PREFIX + k: v
+            for k, v in config.items() if k not in _ENCODED_CONFIG_KEYS}
 
 
 def rows_to_table(rows: Iterable[Mapping], schema: pa.Schema) -> pa.Table:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trials.errors import InputError, SchemaError
+from trials.errors import InputError, SchemaError, first_line
 from trials.schema import (
     CURVE_SCHEMA,
     TRIAL_SCHEMA,
@@ -109,8 +109,8 @@ class TrialStore:
         same `trial_id` again replaces the earlier row, which makes retries idempotent.
         """
         row = dict(row)
-        if row.get("flops") is None and row.get("params") and row.get("tokens"):
-            row["flops"] = 6.0 * float(row["params"]) * float(row["tokens"])
+        if row.get("flops") is None:
+            row["flops"] = default_flops(row)
         row.setdefault("created_at", dt.datetime.now(dt.UTC))
         table = validate(rows_to_table([row], TRIAL_SCHEMA), where=f"trial {row.get('trial_id')!r}")
         name = _safe_name(str(row["trial_id"])) + ".parquet"
@@ -127,9 +127,21 @@ class TrialStore:
         _atomic_write(table, final, self.trials_dir / _TMP)
         return final
 
+    def stored_ids(self) -> set[str]:
+        """Ids with a row file, from the directory listing alone (no Parquet read): exact
+        for ids that are already safe file names, as planned trial ids are."""
+        return {p.stem for p in _parquet_files(self.trials_dir)}
+
     def completed_ids(self) -> set[str]:
         """Trial ids already stored (any status): what a resumed sweep must not run again."""
         return {str(t) for t in read_table(self.run_dir).column("trial_id").to_pylist()}
+
+
+def default_flops(row: Mapping) -> float | None:
+    """6·params·tokens (Kaplan et al. 2020), the cost of a row that reports no FLOPs."""
+    if row.get("params") and row.get("tokens"):
+        return 6.0 * float(row["params"]) * float(row["tokens"])
+    return None
 
 
 def _parquet_files(directory: Path) -> list[Path]:
@@ -163,7 +175,7 @@ def _read_file(path: Path) -> pa.Table:
             opts = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
             return pacsv.read_csv(path, parse_options=opts)
     except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]}).") from None
+        raise InputError(f"{path}: cannot read it as {suffix[1:]} ({first_line(exc)}).") from None
     raise InputError(f"{path}: unsupported file type '{suffix}'; give a .parquet, .csv or a sweep directory.")
 
 

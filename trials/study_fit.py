@@ -43,7 +43,7 @@ def _optima(fit: ScalingFit, widths: dict[float, int]) -> list[dict]:
     return out
 
 
-def _curves(law, fit_points: pd.DataFrame, target: dict, *, observation: bool | None) -> list[dict]:
+def _curves(law, fit_points: pd.DataFrame, target: dict) -> list[dict]:
     """The law along params, from the smallest proxy to the target, at each token budget it sees."""
     x = np.geomspace(fit_points["params"].min(), target["params"], CURVE_POINTS)
     budgets = sorted(set(fit_points["tokens"]) | {target["tokens"]}) if "tokens" in law.inputs else [None]
@@ -52,7 +52,7 @@ def _curves(law, fit_points: pd.DataFrame, target: dict, *, observation: bool | 
         kw = {"params": x} | ({"tokens": np.full_like(x, tokens)} if tokens is not None else {})
         if "flops" in law.inputs:
             kw = {"flops": 6.0 * x * (tokens or target["tokens"])}
-        low, high = law.predict_interval(**kw) if observation is None else law.predict_interval(observation=False, **kw)
+        low, high = law.predict_interval(**kw)
         curves.append({"label": f"law at {tokens:.3g} tokens" if tokens is not None else "law", "x": x.tolist(),
                        "value": np.asarray(law.predict(**kw)).tolist(), "low": low.tolist(), "high": high.tolist()})
     return curves
@@ -88,14 +88,14 @@ def fit_study(proxies_dir: str | Path, target: dict, *, n_bootstrap: int = 200) 
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
         v, lo, hi = pred.values[hp]
         laws[hp] = {"form": f"{hp} ~ {' + '.join(law.inputs)}", "axis": "params", "r2": law.r2, "n_scales": law.n,
-                    "curves": _curves(law, usable, target, observation=False),
+                    "curves": _curves(law, usable, target),
                     "points": [{"params": r["params"], "tokens": r["tokens"], "value": r[hp], "low": r[f"{hp}_low"],
                                 "high": r[f"{hp}_high"]} for _, r in usable.iterrows()],
                     "prediction": {"value": v, "low": lo, "high": hi}}
     ll = fit.loss_law
     v, lo, hi = pred.values["loss"]
     pts = fit.loss_points
-    loss_law = {"form": ll.formula(), "axis": "params", "curves": _curves(ll, pts, target, observation=None),
+    loss_law = {"form": ll.formula(), "axis": "params", "curves": _curves(ll, pts, target),
                 "points": [{"params": float(r["params"]), "tokens": float(r["tokens"]), "loss": float(r["loss"])}
                            for _, r in pts.iterrows()],
                 "prediction": {"value": v, "low": lo, "high": hi},

@@ -20,7 +20,6 @@ worker process died more than `max_retries` times. Trial ids are deterministic
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections import Counter
@@ -30,17 +29,16 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, TextIO
 
-from trials.errors import InputError
-from trials.plan import PlannedTrial, base_config, config_hash, plan
-from trials.schema import HP_PREFIX, TRIAL_SCHEMA
+from trials.errors import InputError, first_line
+from trials.plan import PlannedTrial, adaptive_trial_id, base_config, plan
+from trials.schema import HP_PREFIX, TRIAL_SCHEMA, hp_columns
 from trials.spec import ADAPTIVE, Dimension, SweepSpec
-from trials.store import TrialStore, read_table
+from trials.store import TrialStore, default_flops, read_table
 
 # Trainer defaults used only to size rows the driver writes for trials that never
 # reported (see trials/train.py DEFAULTS): 16 sequences of 64 tokens per step.
 _DEFAULT_BATCH_SIZE = 16
 _DEFAULT_SEQ_LEN = 64
-_NOT_HP = set(TRIAL_SCHEMA.names) | {"model", "steps"}
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,6 @@ def _worker_store(path: str) -> TrialStore:
     if path not in _STORES:
         _STORES[path] = TrialStore(path)
     return _STORES[path]
-
-
-def _stored_ids(store: TrialStore) -> set[str]:
-    """Ids with a row file; plan ids are filename-safe, so the listing is the id set."""
-    return {p[: -len(".parquet")] for p in os.listdir(store.trials_dir) if p.endswith(".parquet")}
 
 
 def load_trainable(path: str) -> Callable:
@@ -139,10 +132,7 @@ def fallback_row(config: Mapping[str, Any], status: str, reason: str, last: Mapp
         "hp_reason": reason,
         "hp_params_estimated": True,
     }
-    for key, value in config.items():
-        if key not in _NOT_HP:
-            row[key if key.startswith(HP_PREFIX) else HP_PREFIX + key] = value
-    return row
+    return row | hp_columns(config)
 
 
 def execute(
@@ -162,14 +152,14 @@ def execute(
         outcome = load_trainable(ctx.trainable)(dict(config), on_eval=on_eval)
         row, curves = dict(outcome.row), list(outcome.curves)
     except Exception as exc:  # the trainer's bug or bad config: record it, keep the sweep going
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc)
         row, curves = fallback_row(config, "failed", f"{type(exc).__name__}: {first}"), []
     row.update(trial_id=trial_id, sweep=ctx.sweep)
     row.setdefault("wall_time_s", time.perf_counter() - start)
     store.write(row, curves)
     flops = row.get("flops")
-    if flops is None and row.get("params") and row.get("tokens"):
-        flops = 6.0 * float(row["params"]) * float(row["tokens"])  # the store's default, see TrialStore.write
+    if flops is None:
+        flops = default_flops(row)
     return {"trial_id": trial_id, "status": row["status"], "loss": row.get("loss"), "flops": flops}
 
 
@@ -244,8 +234,7 @@ def _resolve(sweep: str, config: Mapping, planned: list[PlannedTrial] | None, ba
         item = planned[config["plan_index"]]
         return item.trial_id, item.config
     trial_config = {**base, **config}
-    # Same rule as trials.plan.adaptive_trial_id: the config decides the id.
-    return f"{sweep}-{config_hash(trial_config)}", trial_config
+    return adaptive_trial_id(sweep, trial_config), trial_config
 
 
 def _tune_space(dim: Dimension):
@@ -285,7 +274,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             progress.running -= 1
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
             error = trial.get_pickled_error()
-            first = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "unknown"
+            first = first_line(error, "unknown")
             reason = f"worker failed {trial.num_failures} time(s); last error: {type(error).__name__}: {first}"
             store.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "failed", None)
@@ -424,7 +413,7 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
 
 def _run_batch(ctx: SweepContext, items: list[PlannedTrial]) -> list[dict]:
     """Run planned trials one after another in this worker, skipping stored ones (a retry)."""
-    stored = _stored_ids(_worker_store(ctx.storage))
+    stored = _worker_store(ctx.storage).stored_ids()
     return [execute(ctx, t.trial_id, t.config) for t in items if t.trial_id not in stored]
 
 
@@ -452,11 +441,11 @@ def _run_batched(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress
             # The task died past its retries (or raised). Trials run in order and stored
             # ones are skipped, so the first unstored trial is the one that was running:
             # record it failed and give the rest of the chunk a fresh task.
-            stored = _stored_ids(store)
+            stored = store.stored_ids()
             rest = [t for t in chunk if t.trial_id not in stored]
-            results = [{"trial_id": t.trial_id, "status": "stored-before"} for t in chunk if t.trial_id in stored]
+            results = []
             if rest:
-                first = str(exc).strip().splitlines()[0][:300]
+                first = first_line(exc)[:300]
                 culprit = rest.pop(0)
                 row = fallback_row(culprit.config, "failed",
                                    f"task failed after {spec.max_retries} retries: {type(exc).__name__}: {first}")
@@ -464,7 +453,6 @@ def _run_batched(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress
                 progress.finished(culprit.trial_id, "failed", None)
                 if rest:
                     queue.insert(0, rest)
-            results = [r for r in results if r["status"] != "stored-before"]
         for r in results:
             progress.finished(r["trial_id"], r["status"], r["loss"])
 
@@ -569,7 +557,7 @@ def run_sweep(
         name=spec.name,
         storage=storage,
         statuses=dict(Counter(r["status"] for r in rows)),
-        ran=len(rows) - len(done_ids & {r["trial_id"] for r in rows}),
+        ran=len(rows) - len(done_ids),
         resumed=len(done_ids),
         wall_s=wall,
         best=best,

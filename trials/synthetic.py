@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trials.schema import HP_PREFIX, TRIAL_SCHEMA
+from trials.schema import hp_columns
 
 OPTIMAL_LOG10_LR = -2.5
 EVALS = 5  # evaluations per trial, as the real trainer's default
@@ -76,7 +76,4 @@ def quadratic_trial(
         "seed": int(config.get("seed", 0)),
         "wall_time_s": time.perf_counter() - start,
     }
-    for key, value in config.items():
-        if key not in TRIAL_SCHEMA.names and key not in ("steps", "model"):
-            row[key if key.startswith(HP_PREFIX) else HP_PREFIX + key] = value
-    return SyntheticOutcome(row, curves)
+    return SyntheticOutcome(row | hp_columns(config), curves)

@@ -6,4 +6,3 @@ import torch
 def _one_thread():
     """The machine is shared: keep torch to one thread in these tests."""
     torch.set_num_threads(1)
-

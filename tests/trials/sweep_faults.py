@@ -1,8 +1,8 @@
-"""Trainables for sweep fault tests: they kill their own worker process on purpose.
+"""A trainable for sweep fault tests: it kills its own worker process on purpose.
 
 `dying_trial` SIGKILLs the Ray worker it runs in for its first `hp_die_times`
 attempts (attempts are counted as files in `hp_die_dir`, which outlive the process),
-then trains the synthetic bowl. `slow_trial` is the bowl with a pause per evaluation.
+then trains the synthetic bowl.
 """
 
 import os

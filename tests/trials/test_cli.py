@@ -11,9 +11,9 @@ from tests.conftest import REPO, valid_row
 from trials.store import TrialStore
 
 
-def tunescale(*args: str) -> subprocess.CompletedProcess:
+def tunescale(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "trials.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "trials.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.analyses.test_report import check_report_matches_store
-from tests.conftest import REPO
+from tests.trials.test_cli import tunescale
 from trials.store import read_trials
 from trials.study import StudySpecError, load_study_spec, spec_path
 
 
-def tunescale(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trials.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def test_tiny_study_end_to_end_report_matches_store(tmp_path):
-    pytest.importorskip("trials.sweep", reason="the sweep machinery (branch 'sweep') is not merged into this tree")
     run_dir = tmp_path / "study"
-    done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json")
+    done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])
     fit = json.loads((run_dir / "fit.json").read_text())

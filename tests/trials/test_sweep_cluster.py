@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from trials.store import read_trials
 
 SPEC = """
@@ -39,31 +40,30 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_sweep_on_a_two_node_loopback_cluster(tmp_path):
     ray_bin = str(Path(sys.executable).with_name("ray"))
-    root = Path(__file__).resolve().parents[2]
     port = _free_port()
     address = f"127.0.0.1:{port}"
     # Own temp dir and process group: teardown ends exactly this cluster, not others on the machine.
     temp = Path("/tmp") / f"rt{port}"
-    env = {**os.environ, "PYTHONPATH": str(root), "RAY_AUTH_MODE": "token"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "token"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block"]
     head = subprocess.Popen([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                             f"--temp-dir={temp}", *common], env=env, cwd=root, start_new_session=True,
+                             f"--temp-dir={temp}", *common], env=env, cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = None
     try:
         subprocess.run([sys.executable, "-c", f"import ray,time\nfor _ in range(60):\n  try:\n    ray.init(address='{address}'); break\n  except Exception: time.sleep(1)"],
-                       env=env, cwd=root, check=True, timeout=120, capture_output=True)
-        worker = subprocess.Popen([ray_bin, "start", f"--address={address}", *common], env=env, cwd=root,
+                       env=env, cwd=REPO, check=True, timeout=120, capture_output=True)
+        worker = subprocess.Popen([ray_bin, "start", f"--address={address}", *common], env=env, cwd=REPO,
                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         spec_path = tmp_path / "c.toml"
         spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
         nodes = subprocess.run(
             [sys.executable, "-c", f"import ray,time\nray.init(address='{address}')\n"
              "for _ in range(60):\n  n=len([x for x in ray.nodes() if x['Alive']])\n  if n==2: break\n  time.sleep(1)\nprint(n)"],
-            env=env, cwd=root, capture_output=True, text=True, timeout=120)
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert nodes.stdout.strip().endswith("2"), nodes.stderr[-500:]
         run = subprocess.run([sys.executable, "-m", "trials.cli", "sweep", str(spec_path), "--address", address,
-                              "--quiet", "--json"], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+                              "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
         df = read_trials(tmp_path / "run", validated=True)
         assert len(df) == 4 and set(df["status"]) == {"completed"}

@@ -5,8 +5,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from tests.conftest import REPO
 from trials.plan import plan
 from trials.spec import load_spec
 from trials.store import read_trials
@@ -36,10 +36,9 @@ def test_sigkilled_driver_resumes_without_losing_or_repeating_trials(tmp_path, l
     spec_path = tmp_path / "k.toml"
     spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
     trials_dir = tmp_path / "run" / "trials"
-    root = Path(__file__).resolve().parents[2]
     driver = subprocess.Popen(
         [sys.executable, "-m", "trials.cli", "sweep", str(spec_path), "--num-cpus", "2", "--quiet"],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
