@@ -143,7 +143,7 @@ class SweepSpec:
         return self.trials_per_task > 1
 
 
-class _Problems:
+class Problems:
     """Collects every problem of a spec so the user sees them all at once."""
 
     def __init__(self) -> None:
@@ -160,6 +160,11 @@ class _Problems:
                 self.add(prefix + key, f"unknown key; {hint}")
 
 
+def is_name(v: Any) -> bool:
+    """Letters, digits, '-' and '_' only: names become directory and trial-id prefixes."""
+    return isinstance(v, str) and v.replace("-", "").replace("_", "").isalnum()
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -168,7 +173,7 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _table(raw: dict, key: str, p: _Problems) -> dict:
+def table_field(raw: dict, key: str, p: Problems) -> dict:
     value = raw.get(key, {})
     if not isinstance(value, dict):
         p.add(key, f"expected a table [{key}], got {type(value).__name__}")
@@ -176,7 +181,7 @@ def _table(raw: dict, key: str, p: _Problems) -> dict:
     return value
 
 
-def _int_field(raw: dict, key: str, default: int, p: _Problems, *, minimum: int, where: str = "") -> int:
+def int_field(raw: dict, key: str, default: int, p: Problems, *, minimum: int, where: str = "") -> int:
     v = raw.get(key, default)
     if not _is_int(v) or v < minimum:
         p.add(where + key, f"expected an integer >= {minimum}, got {v!r}")
@@ -184,7 +189,7 @@ def _int_field(raw: dict, key: str, default: int, p: _Problems, *, minimum: int,
     return v
 
 
-def _int_list(raw: dict, key: str, p: _Problems, where: str) -> tuple[int, ...]:
+def _int_list(raw: dict, key: str, p: Problems, where: str) -> tuple[int, ...]:
     v = raw.get(key)
     values = v if isinstance(v, list) else [v]
     if v is None or not values or not all(_is_int(x) and x >= 1 for x in values):
@@ -193,7 +198,7 @@ def _int_list(raw: dict, key: str, p: _Problems, where: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _dimension(name: str, raw: Any, algorithm: str, p: _Problems) -> Dimension | None:
+def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | None:
     key = f"space.{name}"
     if not isinstance(raw, dict):
         p.add(key, f"expected a table with 'type' (one of {', '.join(SPACE_TYPES)}), got {raw!r}")
@@ -225,13 +230,13 @@ def _dimension(name: str, raw: Any, algorithm: str, p: _Problems) -> Dimension |
     if kind in ("log", "linear") and algorithm == "grid" and (not _is_int(num) or num < 1):
         p.add(f"{key}.num", f"algorithm = \"grid\" needs the number of grid points (an integer >= 1), got {num!r}")
         ok = False
-    step = _int_field(raw, "step", 1, p, minimum=1, where=key + ".")
+    step = int_field(raw, "step", 1, p, minimum=1, where=key + ".")
     if not ok:
         return None
     return Dimension(name, kind, low=low, high=high, num=num, step=step)
 
 
-def _scheduler(raw: dict, p: _Problems) -> SchedulerSpec | None:
+def _scheduler(raw: dict, p: Problems) -> SchedulerSpec | None:
     if not raw:
         return None
     p.unknown(raw, _SCHEDULER_KEYS, "scheduler.")
@@ -245,20 +250,20 @@ def _scheduler(raw: dict, p: _Problems) -> SchedulerSpec | None:
         max_t = None
     return SchedulerSpec(
         type=kind,
-        grace_period=_int_field(raw, "grace_period", 1, p, minimum=1, where="scheduler."),
-        reduction_factor=_int_field(raw, "reduction_factor", 3, p, minimum=2, where="scheduler."),
+        grace_period=int_field(raw, "grace_period", 1, p, minimum=1, where="scheduler."),
+        reduction_factor=int_field(raw, "reduction_factor", 3, p, minimum=2, where="scheduler."),
         max_t=max_t,
-        brackets=_int_field(raw, "brackets", 1, p, minimum=1, where="scheduler."),
+        brackets=int_field(raw, "brackets", 1, p, minimum=1, where="scheduler."),
     )
 
 
 def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     """Validate a parsed TOML mapping; raise SpecError listing every problem."""
-    p = _Problems()
+    p = Problems()
     p.unknown(raw, _TOP_KEYS)
 
     name = raw.get("name")
-    if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+    if not is_name(name):
         p.add("name", f"expected a non-empty name of letters, digits, '-' or '_', got {name!r}")
     algorithm = raw.get("algorithm", "random")
     if algorithm not in ALGORITHMS:
@@ -266,13 +271,13 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     mode = raw.get("mode", "standard")
     if mode not in MODES:
         p.add("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
-    num_samples = _int_field(raw, "num_samples", 8, p, minimum=1)
+    num_samples = int_field(raw, "num_samples", 8, p, minimum=1)
     if algorithm == "grid" and "num_samples" in raw:
         p.add("num_samples", "algorithm = \"grid\" runs the whole grid; remove num_samples")
-    concurrency = _int_field(raw, "concurrency", 2, p, minimum=1)
-    seed = _int_field(raw, "seed", 0, p, minimum=0)
-    max_retries = _int_field(raw, "max_retries", 2, p, minimum=0)
-    trials_per_task = _int_field(raw, "trials_per_task", 1, p, minimum=1)
+    concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
+    seed = int_field(raw, "seed", 0, p, minimum=0)
+    max_retries = int_field(raw, "max_retries", 2, p, minimum=0)
+    trials_per_task = int_field(raw, "trials_per_task", 1, p, minimum=1)
     storage = raw.get("storage", os.path.join("runs", name) if isinstance(name, str) else "")
     if not isinstance(storage, str) or not storage:
         p.add("storage", f"expected a directory path or URI, got {storage!r}")
@@ -280,7 +285,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if not isinstance(trainable, str) or trainable.count(":") != 1:
         p.add("trainable", f"expected 'package.module:function', got {trainable!r}")
 
-    model_raw = _table(raw, "model", p)
+    model_raw = table_field(raw, "model", p)
     p.unknown(model_raw, _MODEL_KEYS, "model.")
     family = model_raw.get("family", "transformer")
     if family not in FAMILIES:
@@ -299,7 +304,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         if base_width is None and widths:
             base_width = min(widths)  # muTransfer: multipliers relative to the smallest proxy
 
-    budget_raw = _table(raw, "budget", p)
+    budget_raw = table_field(raw, "budget", p)
     p.unknown(budget_raw, _BUDGET_KEYS, "budget.")
     given = [k for k in ("steps", "tokens") if k in budget_raw]
     budget_key, budget = "steps", 0.0
@@ -312,7 +317,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         if budget_key == "tokens" and (not _is_num(budget) or budget <= 0):
             p.add("budget.tokens", f"expected a positive number, got {budget!r}")
 
-    space_raw = _table(raw, "space", p)
+    space_raw = table_field(raw, "space", p)
     space = []
     for hp, dim_raw in space_raw.items():
         dim = _dimension(hp, dim_raw, algorithm, p)
@@ -324,15 +329,15 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if not space_raw:
         p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
 
-    scheduler = _scheduler(_table(raw, "scheduler", p), p)
-    resources = _table(raw, "resources", p)
+    scheduler = _scheduler(table_field(raw, "scheduler", p), p)
+    resources = table_field(raw, "resources", p)
     p.unknown(resources, _RESOURCE_KEYS, "resources.")
     cpus, gpus = resources.get("cpus", 1), resources.get("gpus", 0)
     if not _is_num(cpus) or cpus <= 0:
         p.add("resources.cpus", f"expected a positive number, got {cpus!r}")
     if not _is_num(gpus) or gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
         p.add("resources.gpus", f"expected 0, a fraction below 1, or a whole number of GPUs, got {gpus!r}")
-    fixed = _table(raw, "fixed", p)
+    fixed = table_field(raw, "fixed", p)
     reserved = {"model", "width", "depth", "parametrization", "base_width", "steps", "tokens", "seed"}
     for key in fixed:
         if key in reserved:

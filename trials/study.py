@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from trials.errors import InputError, TunescaleError
+from trials.spec import Problems, int_field, is_name, table_field
 from trials.toml_file import read_toml
 
 
@@ -78,13 +79,13 @@ def spec_path(name: str | None) -> Path:
     return Path(name)
 
 
-def _positive_list(raw: dict, key: str, problems: list[str], where: str, kind=int) -> tuple:
+def _positive_list(raw: dict, key: str, p: Problems, where: str, kind=int) -> tuple:
     v = raw.get(key)
     if not isinstance(v, list) or not v or not all(isinstance(x, int | float) and x > 0 for x in v):
-        problems.append(f"{where}{key}: expected a non-empty list of positive numbers, got {v!r}")
+        p.add(where + key, f"expected a non-empty list of positive numbers, got {v!r}")
         return ()
     if kind is int and not all(float(x).is_integer() for x in v):
-        problems.append(f"{where}{key}: expected whole numbers, got {v!r}")
+        p.add(where + key, f"expected whole numbers, got {v!r}")
         return ()
     return tuple(sorted(kind(x) for x in v))
 
@@ -93,61 +94,54 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     """Read and validate a study spec; one StudySpecError listing every problem."""
     path = Path(path)
     raw = read_toml(path, StudySpecError)
-    problems: list[str] = []
-
-    def tables(name: str, allowed: set[str]) -> dict:
-        t = raw.get(name, {})
-        if not isinstance(t, dict):
-            problems.append(f"{name}: expected a table, got {t!r}")
-            return {}
-        problems.extend(f"{name}.{k}: unknown key (expected one of {', '.join(sorted(allowed))})"
-                        for k in t if k not in allowed)
-        return t
-
-    problems.extend(f"{k}: unknown key (expected one of {', '.join(sorted(_TOP))})" for k in raw if k not in _TOP)
-    model, proxies, target, fit = (tables("model", _MODEL), tables("proxies", _PROXIES),
-                                   tables("target", _TARGET), tables("fit", _FIT))
-    fixed = raw.get("fixed", {})
-    widths = _positive_list(proxies, "widths", problems, "proxies.")
-    budgets = _positive_list(proxies, "tokens", problems, "proxies.", kind=float)
-    multipliers = _positive_list(target, "lr_multipliers", problems, "target.", kind=float)
+    p = Problems()
+    p.unknown(raw, _TOP)
+    model, proxies, target, fit, fixed = (table_field(raw, k, p) for k in ("model", "proxies", "target", "fit", "fixed"))
+    for name, table, allowed in (("model", model, _MODEL), ("proxies", proxies, _PROXIES),
+                                 ("target", target, _TARGET), ("fit", fit, _FIT)):
+        p.unknown(table, allowed, f"{name}.")
+    widths = _positive_list(proxies, "widths", p, "proxies.")
+    budgets = _positive_list(proxies, "tokens", p, "proxies.", kind=float)
+    multipliers = _positive_list(target, "lr_multipliers", p, "target.", kind=float)
     if multipliers and 1.0 not in multipliers:
-        problems.append(f"target.lr_multipliers: must contain 1.0 (the predicted LR itself), got {list(multipliers)}")
+        p.add("target.lr_multipliers", f"must contain 1.0 (the predicted LR itself), got {list(multipliers)}")
     space = proxies.get("space", {})
     if not isinstance(space, dict) or "lr" not in space:
-        problems.append("proxies.space: needs [proxies.space.lr] (e.g. type = \"log\", low = 5e-3, high = 0.32, num = 7)")
+        p.add("proxies.space", "needs [proxies.space.lr] (e.g. type = \"log\", low = 5e-3, high = 0.32, num = 7)")
         space = {}
-    problems.extend(f"proxies.space.{k}: the study sweeps only {', '.join(STUDY_HPS)}; put {k} in [fixed]"
-                    for k in space if k not in STUDY_HPS)
+    for k in space:
+        if k not in STUDY_HPS:
+            p.add(f"proxies.space.{k}", f"the study sweeps only {', '.join(STUDY_HPS)}; put {k} in [fixed]")
     if len(widths) < 3:
-        problems.append(f"proxies.widths: a law in width needs at least 3 proxy widths, got {list(widths)}")
+        p.add("proxies.widths", f"a law in width needs at least 3 proxy widths, got {list(widths)}")
     if widths and len(widths) * len(budgets) < 6:
-        problems.append(f"proxies: the loss law has 5 coefficients and needs at least 6 (width, tokens) scales, "
-                        f"got {len(widths)} widths x {len(budgets)} budgets")
+        p.add("proxies", f"the loss law has 5 coefficients and needs at least 6 (width, tokens) scales, "
+                         f"got {len(widths)} widths x {len(budgets)} budgets")
     tw = target.get("width")
     if not isinstance(tw, int) or (widths and tw <= max(widths)):
-        problems.append(f"target.width: expected an integer wider than every proxy (> {max(widths or (0,))}), got {tw!r}")
+        p.add("target.width", f"expected an integer wider than every proxy (> {max(widths or (0,))}), got {tw!r}")
     tt = target.get("tokens")
     if not isinstance(tt, int | float) or tt <= 0:
-        problems.append(f"target.tokens: expected a positive number, got {tt!r}")
-    if not isinstance(fixed, dict):
-        problems.append(f"fixed: expected a table of trainer keys, got {fixed!r}")
-        fixed = {}
+        p.add("target.tokens", f"expected a positive number, got {tt!r}")
     for k in ("model", "width", "depth", "tokens", "steps", "lr", "parametrization", "base_width", "seed"):
         if k in fixed:
-            problems.append(f"fixed.{k}: set by the study ([model], [proxies], [target] or the LR sweep); remove it")
+            p.add(f"fixed.{k}", "set by the study ([model], [proxies], [target] or the LR sweep); remove it")
     name = raw.get("name", "study")
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        problems.append(f"name: expected letters, digits, '-' or '_', got {name!r}")
-    if problems:
-        raise StudySpecError(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
+    if not is_name(name):
+        p.add("name", f"expected letters, digits, '-' or '_', got {name!r}")
+    seed = int_field(raw, "seed", 0, p, minimum=0)
+    concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
+    trials_per_task = int_field(raw, "trials_per_task", 1, p, minimum=1)
+    depth = int_field(model, "depth", 2, p, minimum=1, where="model.")
+    # The report draws the loss law's bootstrap interval, so at least one resample.
+    n_bootstrap = int_field(fit, "n_bootstrap", 200, p, minimum=1, where="fit.")
+    if p.items:
+        raise StudySpecError(f"{path}: {len(p.items)} problem(s): " + "; ".join(p.items))
     return StudySpec(
         name=name, out=str(raw.get("out", DEFAULT_RUN_DIR)), widths=widths, token_budgets=budgets, space=dict(space),
-        target_width=tw, target_tokens=float(tt), lr_multipliers=multipliers,
-        depth=int(model.get("depth", 2)), parametrization=str(model.get("parametrization", "mup")),
-        head_dim=model.get("head_dim"), seed=int(raw.get("seed", 0)), concurrency=int(raw.get("concurrency", 2)),
-        trials_per_task=int(raw.get("trials_per_task", 1)), n_bootstrap=int(fit.get("n_bootstrap", 200)),
-        fixed=dict(fixed),
+        target_width=tw, target_tokens=float(tt), lr_multipliers=multipliers, depth=depth,
+        parametrization=str(model.get("parametrization", "mup")), head_dim=model.get("head_dim"), seed=seed,
+        concurrency=concurrency, trials_per_task=trials_per_task, n_bootstrap=n_bootstrap, fixed=dict(fixed),
     )
 
 

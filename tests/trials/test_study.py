@@ -59,3 +59,14 @@ def test_bad_spec_lists_every_problem_by_key(tmp_path):
         assert key in msg
     cli = tunescale("study", str(bad), timeout=60)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+
+
+def test_bad_integer_fields_are_spec_problems_not_tracebacks(tmp_path):
+    text = spec_path("study_tiny.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("seed = 0", 'seed = "abc"').replace("concurrency = 2", "concurrency = 0")
+                   .replace("n_bootstrap = 50", "n_bootstrap = 0"))
+    with pytest.raises(StudySpecError) as err:
+        load_study_spec(bad)
+    for key in ("'seed'", "'concurrency'", "'fit.n_bootstrap'"):
+        assert key in str(err.value)
