@@ -65,6 +65,10 @@ class CarbsConfig:
     # "believer" (posterior mean) or "thompson" (posterior draw) fantasies.
     outstanding_fantasy: str = "believer"
 
+    def __post_init__(self) -> None:
+        if self.outstanding_fantasy not in ("believer", "thompson"):
+            raise ValueError(f"outstanding_fantasy = {self.outstanding_fantasy!r}, expected 'believer' or 'thompson'.")
+
 
 class Carbs(AskTellSearcher):
     """Cost-aware Pareto-local Bayesian search; see the module docstring for the glossary."""
@@ -72,10 +76,6 @@ class Carbs(AskTellSearcher):
     def __init__(self, space: Space, *, seed: int = 0, config: CarbsConfig | dict | None = None) -> None:
         super().__init__(space, seed=seed)
         self.config = CarbsConfig(**config) if isinstance(config, dict) else (config or CarbsConfig())
-        if self.config.outstanding_fantasy not in ("believer", "thompson"):
-            raise ValueError(
-                f"outstanding_fantasy = {self.config.outstanding_fantasy!r}, expected 'believer' or 'thompson'."
-            )
         self._lo = np.array([b[0] for b in space.bounds_in_basic])
         self._hi = np.array([b[1] for b in space.bounds_in_basic])
 
