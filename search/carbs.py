@@ -4,16 +4,20 @@ Glossary
 - output: the objective, lower is better (held-out loss). cost: what a trial spends
   (FLOPs or seconds), > 0. success: the trial completed with a finite output.
 - basic space: see `search.space`; every model below works there.
-- Pareto set / front: see `search.pareto`. The search is *local to the front*: new
-  candidates are drawn from N(member, search_radius^2) around Pareto members, so an
-  unbounded space is explored outward from what already works, at every cost.
-- surrogates: three GPs in basic space — output, log cost, and P(success) (a GP on the
-  0/1 indicator, clipped to [0, 1]; fitted only once a failure has been seen).
-- acquisition(x) = EI(x; target) * P(success | x) * P(cost(x) < max_cost) * locality(x),
-  where target = min(front(predicted log cost of x), front(t)) for a log-cost threshold t
-  drawn uniformly over the front's cost range each suggestion. Cheap candidates must
-  therefore beat the front at t, which spreads suggestions across the whole cost range
-  (the paper's clamp). locality(x) is the search-distribution density, max over members.
+- Pareto set / front: see `search.pareto` (the search uses the conservative set). The
+  search is *local to the front*: new candidates are drawn from N(member, radius^2)
+  around Pareto members (clipped to the bounds), so an unbounded space is explored
+  outward from what already works, at every cost.
+- surrogates: three GPs in basic space — output (as normal scores, `OutputWarp`), log
+  cost, and P(success) (a GP on the 0/1 indicator, clipped to [0, 1]; fitted only once
+  a failure has been seen).
+- acquisition(x) = EI(x; target - bias) * P(success | x) * P(cost(x) < max_cost) * locality(x),
+  in normal scores, where target = min(front(predicted log cost of x), front(t)) for a
+  log-cost threshold t drawn uniformly over the front's cost range each suggestion.
+  Cheap candidates must therefore beat the front at t, which spreads suggestions across
+  the whole cost range (the paper's clamp); the bias (`exploration_bias`) rewards
+  uncertain candidates over near-copies of members. locality(x) is the
+  search-distribution density, max over members.
 - outstanding suggestions enter the output GP as fantasies: the posterior mean
   ("believer", kriging believer) or a posterior draw ("thompson"), so concurrent asks
   see each other and come back distinct.
@@ -64,6 +68,13 @@ class CarbsConfig:
     min_pareto_cost_fraction: float = 0.2
     # "believer" (posterior mean) or "thompson" (posterior draw) fantasies.
     outstanding_fantasy: str = "believer"
+    # Margin a candidate must beat the front by, in normal scores of the outputs (the
+    # paper's default 1.0): with noisy outputs, EI without it keeps re-trying near the
+    # incumbent; with it, EI comes from the uncertainty, i.e. from unexplored candidates.
+    exploration_bias: float = 1.0
+    # Search from the conservative Pareto set (see `search.pareto`); resamples still
+    # pick from the plain one, which is how a lucky single run gets checked.
+    conservative_pareto: bool = True
 
     def __post_init__(self) -> None:
         if self.outstanding_fantasy not in ("believer", "thompson"):
@@ -83,10 +94,12 @@ class Carbs(AskTellSearcher):
         return {"config": asdict(self.config)}
 
     # -- public views -----------------------------------------------------------------------
-    def pareto_set(self) -> list[ParetoGroup]:
-        """The current Pareto groups, cheapest first (after bucketing the cheapest)."""
+    def pareto_set(self, conservative: bool | None = None) -> list[ParetoGroup]:
+        """The current Pareto groups, cheapest first (after bucketing the cheapest);
+        conservative as configured unless told."""
         groups = group_observations(self.observations, self.space)
-        return pareto_groups(groups, self.config.min_pareto_cost_fraction)
+        conservative = self.config.conservative_pareto if conservative is None else conservative
+        return pareto_groups(groups, self.config.min_pareto_cost_fraction, conservative=conservative)
 
     # -- suggestion -------------------------------------------------------------------------
     def _suggest(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
@@ -123,7 +136,8 @@ class Carbs(AskTellSearcher):
         """Re-run the Pareto member with the fewest runs (observed + outstanding)."""
         pending = Counter(config_key(self.space.to_basic(s.config)) for s in self.outstanding.values())
         counts = [
-            (len(g.observations) + pending[config_key(g.vector_in_basic)], g.cost, g) for g in self.pareto_set()
+            (len(g.observations) + pending[config_key(g.vector_in_basic)], g.cost, g)
+            for g in self.pareto_set(conservative=False)
         ]
         _, _, member = min(counts, key=lambda c: (c[0], c[1]))
         return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
@@ -194,15 +208,16 @@ class Carbs(AskTellSearcher):
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Score candidates X; X_obs/success are the observations in basic space and their
         success mask, X_pending the outstanding suggestions (see `_bayes`)."""
-        from search.surrogates import GaussianProcess
+        from search.surrogates import GaussianProcess, OutputWarp
 
         ok = self.successes
         X_ok = X_obs[success]
         y_out = np.array([o.output for o in ok])
         y_logc = np.log([o.cost for o in ok])
 
-        # 1) surrogates
-        out_gp = GaussianProcess.fit(X_ok, y_out)
+        # 1) surrogates; the output GP models normal scores of the outputs (see `OutputWarp`)
+        warp = OutputWarp.fit(y_out)
+        out_gp = GaussianProcess.fit(X_ok, warp(y_out))
         cost_gp = GaussianProcess.fit(X_ok, y_logc)
         if len(X_pending):
             if self.config.outstanding_fantasy == "believer":
@@ -222,8 +237,8 @@ class Carbs(AskTellSearcher):
         threshold = rng.uniform(lo_c, hi_c)
         target = np.minimum(front.predict(logc), front.predict(np.array([threshold]))[0])
 
-        # 3) expected improvement below the target (minimisation)
-        z = (target - mu) / sigma
+        # 3) expected improvement below the target (minimisation), in normal scores
+        z = (warp(target) - self.config.exploration_bias - mu) / sigma
         ei = sigma * (z * norm.cdf(z) + norm.pdf(z))
 
         # 4) soft cost cap through the cost model
@@ -231,7 +246,8 @@ class Carbs(AskTellSearcher):
         if self.config.max_suggestion_cost is not None:
             p_cheap = norm.cdf((math.log(self.config.max_suggestion_cost) - logc) / np.maximum(logc_std, 1e-6))
         parts = {
-            "predicted_output": mu, "predicted_output_std": sigma, "predicted_cost": np.exp(logc),
+            "predicted_output": warp.inverse(mu), "predicted_score": mu, "predicted_score_std": sigma,
+            "predicted_cost": np.exp(logc),
             "target_output": target, "expected_improvement": ei, "success_probability": p_success,
         }
         return ei * p_success * p_cheap, parts

@@ -7,6 +7,10 @@ Notations
   all group costs. Their noise would otherwise put many near-identical cheap points on
   the front, so only the best of them counts.
 - Pareto set: groups, sorted by cost, whose output beats every cheaper group.
+- conservative Pareto set: as above, but a group seen once must beat the *best* run
+  of the last member, not just its mean, and the cheap bucket prefers repeated groups.
+  One lucky seed then cannot make a configuration a member (and a search origin); a
+  resample with a new seed (see `search.carbs`) lets it in on its mean.
 - front f(log c): the Pareto outputs interpolated linearly in log cost; flat below the
   cheapest and above the dearest member (it is non-increasing by construction).
 """
@@ -57,20 +61,26 @@ def group_observations(observations: Sequence[Observation], space: Space) -> lis
     return [ParetoGroup(tuple(vector), tuple(members)) for vector, members in groups.values()]
 
 
-def pareto_groups(groups: Sequence[ParetoGroup], min_cost_fraction: float = 0.0) -> list[ParetoGroup]:
-    """The Pareto set (sorted by cost) after bucketing the cheapest groups."""
+def pareto_groups(
+    groups: Sequence[ParetoGroup], min_cost_fraction: float = 0.0, *, conservative: bool = False
+) -> list[ParetoGroup]:
+    """The Pareto set (sorted by cost) after bucketing the cheapest groups; see the
+    module docstring for ``conservative``."""
     if not groups:
         return []
     costs = np.array([g.cost for g in groups])
     threshold = np.quantile(costs, min_cost_fraction) if min_cost_fraction > 0 else -np.inf
     cheap = [g for g in groups if g.cost <= threshold]
+    if conservative and any(len(g.observations) > 1 for g in cheap):
+        cheap = [g for g in cheap if len(g.observations) > 1]
     rest = [g for g in groups if g.cost > threshold]
     candidates = ([min(cheap, key=lambda g: g.output)] if cheap else []) + rest
-    front, best = [], np.inf
+    front, best, best_run = [], np.inf, np.inf
     for g in sorted(candidates, key=lambda g: (g.cost, g.output)):
-        if g.output < best:
+        bar = best_run if conservative and len(g.observations) == 1 else best
+        if g.output < bar:
             front.append(g)
-            best = g.output
+            best, best_run = g.output, min(o.output for o in g.observations)
     return front
 
 

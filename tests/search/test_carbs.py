@@ -69,8 +69,11 @@ def test_high_lr_failures_steer_the_search_away():
     assert failed, "the test needs some failures to mean anything"
     late = searcher.observations[-6:]
     assert sum(o.config["lr"] > 2e-3 for o in late) <= 2
-    bayes = next(s for s in (searcher.suggest() for _ in range(2)) if s.kind == "bayes")
-    assert bayes.info["success_probability"] < 1.0  # the success model is in use
+    # the success model is in use: it rates a failed configuration below a successful one
+    X_obs = np.array([searcher.space.to_basic(o.config) for o in searcher.observations])
+    success = np.array([o.success for o in searcher.observations])
+    p_failed, p_ok = searcher._success_probability(X_obs[[np.argmin(success), np.argmax(success)]], X_obs, success)
+    assert p_failed < 0.5 < p_ok
 
 
 def test_search_improves_and_spreads_over_cost():
@@ -103,7 +106,7 @@ def test_resampling_repeats_a_pareto_member_with_a_new_seed():
     s = searcher.suggest()
     assert s.kind == "resample"
     here = searcher.space.to_basic(s.config)
-    member = [g for g in searcher.pareto_set() if np.allclose(g.vector_in_basic, here)]
+    member = [g for g in searcher.pareto_set(conservative=False) if np.allclose(g.vector_in_basic, here)]
     assert member and s.seed not in {o.seed for o in member[0].observations}
 
 

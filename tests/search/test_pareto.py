@@ -47,3 +47,22 @@ def test_hypervolume_of_a_staircase():
     # points (log10 cost, output): (0, 2), (1, 1); reference (2, 3) -> 1*(3-2) + 1*(3-1) = 3
     assert hypervolume_2d([1.0, 10.0], [2.0, 1.0], ref_cost=100.0, ref_output=3.0) == pytest.approx(3.0)
     assert hypervolume_2d([1000.0], [1.0], ref_cost=100.0, ref_output=3.0) == 0.0
+
+
+def test_conservative_set_needs_a_lone_run_to_beat_the_best_run_of_the_last_member():
+    observations = [
+        obs(1, 3.0, 1.0), obs(1, 2.0, 1.0),  # A: mean 2.5, best run 2.0
+        obs(2, 2.4, 2.0),  # B: one run, better than A's mean but not than its best run 2.0
+        obs(3, 2.45, 3.0), obs(3, 2.15, 3.0),  # C: mean 2.3, repeated, beats A's mean
+        obs(4, 1.0, 4.0),  # D: one run, better than C's best run 2.15
+    ]
+    groups = group_observations(observations, SPACE)
+    assert [g.config["x"] for g in pareto_groups(groups)] == [1, 2, 3, 4]
+    assert [g.config["x"] for g in pareto_groups(groups, conservative=True)] == [1, 3, 4]
+
+
+def test_conservative_cheap_bucket_prefers_repeated_configurations():
+    observations = [obs(1, 2.0, 1.0), obs(2, 2.5, 1.0), obs(2, 2.7, 1.0), obs(3, 1.0, 10.0)]
+    groups = group_observations(observations, SPACE)
+    assert [g.config["x"] for g in pareto_groups(groups, 0.5)] == [1, 3]
+    assert [g.config["x"] for g in pareto_groups(groups, 0.5, conservative=True)] == [2, 3]
