@@ -15,7 +15,8 @@ it prunes is charged the FLOPs it trained and has no final loss.
 The answer is not known here, so the target loss is the best final loss any counted run
 reached plus 0.05; reported: FLOPs to reach it (geometric mean over seeds, a run that
 never does counts as the whole budget), the mean best final loss over the seeds that
-finished a trial (how many, when not all did) and the Pareto hypervolume in (log10 FLOPs, loss) with reference (budget, 6.0).
+finished a trial (how many, when not all did) and the Pareto hypervolume in
+(log10 FLOPs, loss) with reference (budget, 6.0).
 Seeds: one configuration's final loss has a seed standard deviation of 0.02-0.06
 (width 128, 200 steps, lr 6e-3..3e-2, 3 seeds each), as large as the target's margin,
 so reaching it in one seed more or less is within noise; 10 seeds by default (one

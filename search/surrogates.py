@@ -55,7 +55,7 @@ class OutputWarp:
     normal quantile of its plotting position, clipped to (0.5/n, 1 - 0.5/n).
     """
 
-    knots: tuple[float, ...]  # output quantiles, non-decreasing
+    knots: tuple[float, ...]  # distinct output quantiles, increasing
     scores: tuple[float, ...]  # their normal scores, increasing
 
     @classmethod
