@@ -1,6 +1,6 @@
 """(b) CARBS against Optuna TPE, Optuna GP, random search and ASHA on real tiny proxy training.
 
-    python benchmarks/carbs_proxy_bench.py [--seeds 10] [--max-trials 400] [--budget-centres 150]
+    python benchmarks/carbs_proxy_bench.py [--seeds 10] [--first-seed 0] [--max-trials 400] [--budget-centres 150]
         [--methods carbs,asha] [--carbs-config '{"search_radius_in_basic": 0.8}'] [--json runs.json]
 
 Each trial trains a tiny transformer with `trials.train.train_trial` on CPU (one thread)
@@ -159,6 +159,7 @@ METHODS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--max-trials", type=int, default=400)
     parser.add_argument("--budget-centres", type=float, default=150.0)
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -174,11 +175,12 @@ def main() -> None:
     centre = space().from_basic(space().search_center_in_basic)
     budget = args.budget_centres * train(centre, 0)[2]
     print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
-          f"<= {args.max_trials} trials, {args.seeds} seeds")
+          f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
     runs: dict[str, list[list[tuple[float, float | None]]]] = {}
     for name in args.methods.split(","):
         t0 = time.perf_counter()
-        runs[name] = [methods[name](seed, budget, args.max_trials) for seed in range(args.seeds)]
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        runs[name] = [methods[name](seed, budget, args.max_trials) for seed in seeds]
         print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
 
     if args.json:
