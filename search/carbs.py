@@ -8,9 +8,9 @@ Glossary
   search is *local to the front*: new candidates are drawn from N(member, radius^2)
   around Pareto members (clipped to the bounds), so an unbounded space is explored
   outward from what already works, at every cost.
-- surrogates: three GPs in basic space — output (as normal scores, `OutputWarp`), log
-  cost, and P(success) (a GP on the 0/1 indicator, clipped to [0, 1]; fitted only once
-  a failure has been seen).
+- surrogates: three GPs in basic space — output (as normal scores, `OutputWarp`, with a
+  quadratic trend by default: `output_trend`), log cost (linear trend), and P(success)
+  (a GP on the 0/1 indicator, clipped to [0, 1]; fitted only once a failure has been seen).
 - acquisition(x) = EI(x; target - bias) * P(success | x) * P(cost(x) < max_cost) * locality(x),
   in normal scores, where target = min(front(predicted log cost of x), front(t)) for a
   log-cost threshold t drawn uniformly over the front's cost range each suggestion.
@@ -75,10 +75,19 @@ class CarbsConfig:
     # Search from the conservative Pareto set (see `search.pareto`); resamples still
     # pick from the plain one, which is how a lucky single run gets checked.
     conservative_pareto: bool = True
+    # Parametric part of the output model's kernel (`search.surrogates.TRENDS`): the paper's
+    # code uses "linear"; "quadratic" also holds the learning-rate basin and how its optimum
+    # moves with the cost parameters, so the search carries the learning rate along as it
+    # extrapolates to dearer runs (benchmarks/carbs_bench.py, carbs_proxy_bench.py).
+    output_trend: str | None = "quadratic"
 
     def __post_init__(self) -> None:
         if self.outstanding_fantasy not in ("believer", "thompson"):
             raise ValueError(f"outstanding_fantasy = {self.outstanding_fantasy!r}, expected 'believer' or 'thompson'.")
+        from search.surrogates import TRENDS  # torch and BoTorch load only once a search is built
+
+        if self.output_trend not in TRENDS:
+            raise ValueError(f"output_trend = {self.output_trend!r}, expected one of {TRENDS}.")
 
 
 class Carbs(AskTellSearcher):
@@ -217,7 +226,7 @@ class Carbs(AskTellSearcher):
 
         # 1) surrogates; the output GP models normal scores of the outputs (see `OutputWarp`)
         warp = OutputWarp.fit(y_out)
-        out_gp = GaussianProcess.fit(X_ok, warp(y_out))
+        out_gp = GaussianProcess.fit(X_ok, warp(y_out), trend=self.config.output_trend)
         cost_gp = GaussianProcess.fit(X_ok, y_logc)
         if len(X_pending):
             if self.config.outstanding_fantasy == "believer":
@@ -258,6 +267,6 @@ class Carbs(AskTellSearcher):
         if success.all():
             return np.ones(len(X))
         labels = success.astype(float)
-        mean, _ = GaussianProcess.fit(X_obs, labels, trend=False).predict(X)
+        mean, _ = GaussianProcess.fit(X_obs, labels, trend=None).predict(X)
         # A small floor keeps the ranking informative where every candidate looks risky.
         return np.clip(mean, 1e-3, 1.0)

@@ -5,17 +5,21 @@ Notations
   success indicator).
 - mean(x), std(x): posterior mean and standard deviation of the latent function (noise
   excluded), in the units of y (BoTorch's `Standardize` transform undoes itself).
-Kernel: a linear kernel plus a Matern-5/2 ARD kernel (the CARBS code pairs linear + Matern;
-the success model keeps the Matern part only).
-The linear part extrapolates trends beyond the data — log cost is close to linear in log
-width and log steps, and loss keeps falling with compute — where a stationary kernel
-alone reverts to the mean and would make every candidate past the dearest observation
-look average. Inputs are centred on the training mean, so the linear part has no
-arbitrary origin. Priors on the Matern part and the likelihood are BoTorch's defaults
-(Hvarfner et al. 2024 dimension-scaled lengthscales). Hyperparameters are fitted by
-maximising the exact marginal likelihood with L-BFGS (at most `MAX_ITER` steps) on at
-most `MAX_FIT_POINTS` evenly spaced observations, then the GP on *all* observations uses
-those hyperparameters. The MLL fit is O(n^3) per step; five kernel hyperparameters are
+Kernel: a Matern-5/2 ARD kernel plus a parametric *trend* (`TRENDS`): "linear" (the CARBS
+code pairs linear + Matern), "quadratic" (linear plus the square of an ARD linear kernel),
+or none (the success model).
+The trend extrapolates beyond the data, where a stationary kernel alone reverts to the
+mean and would make every candidate past the dearest observation look average. Log cost
+is close to linear in log width and log steps, so the cost model's trend is linear. The
+loss is not: it has a basin in log learning rate whose optimum moves with width and
+steps, which a quadratic holds (its cross terms are the moves), so the output model can
+carry the learning rate down as it extrapolates to larger runs. Inputs are centred on
+the training mean, so the trend has no arbitrary origin.
+Priors on the Matern part and the likelihood are BoTorch's defaults (Hvarfner et al. 2024
+dimension-scaled lengthscales). Hyperparameters are fitted by maximising the exact
+marginal likelihood with L-BFGS (at most `MAX_ITER` steps) on at most `MAX_FIT_POINTS`
+evenly spaced observations, then the GP on *all* observations uses those
+hyperparameters. The MLL fit is O(n^3) per step; a dozen kernel hyperparameters are
 well determined by a couple of hundred points, and prediction still uses every point,
 so a suggestion with 500 observations stays under a second.
 """
@@ -76,9 +80,17 @@ class OutputWarp:
         return np.interp(z, self.scores, self.knots)
 
 
-def _kernel(dim: int, trend: bool) -> Kernel:
+TRENDS = (None, "linear", "quadratic")
+
+
+def _kernel(dim: int, trend: str | None) -> Kernel:
     matern = ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=dim, use_rbf_kernel=False))
-    return LinearKernel() + matern if trend else matern
+    if trend is None:
+        return matern
+    if trend == "linear":
+        return LinearKernel() + matern
+    square = LinearKernel(ard_num_dims=dim)  # one module twice: k(x, x')^2, every product x_i x_j
+    return LinearKernel() + square * square + matern
 
 
 @dataclass
@@ -89,9 +101,11 @@ class GaussianProcess:
     centre: np.ndarray  # subtracted from every input (the training inputs' mean)
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, *, trend: bool = True) -> GaussianProcess:
-        """Fit to (X, y); ``trend=False`` drops the linear part (for bounded targets such
-        as a 0/1 success indicator, which a trend would push outside [0, 1])."""
+    def fit(cls, X: np.ndarray, y: np.ndarray, *, trend: str | None = "linear") -> GaussianProcess:
+        """Fit to (X, y); ``trend=None`` for bounded targets such as a 0/1 success
+        indicator, which a trend would push outside [0, 1]."""
+        if trend not in TRENDS:
+            raise ValueError(f"trend = {trend!r}, expected one of {TRENDS}.")
         centre = np.asarray(X, dtype=float).mean(axis=0)
         train_x = torch.as_tensor(np.asarray(X) - centre, dtype=torch.float64)
         train_y = torch.as_tensor(np.asarray(y), dtype=torch.float64).unsqueeze(-1)
