@@ -2,6 +2,7 @@
 
     python benchmarks/carbs_proxy_bench.py [--seeds 10] [--first-seed 0] [--max-trials 400] [--budget-centres 150]
         [--methods carbs,asha] [--carbs-config '{"search_radius_in_basic": 0.8}'] [--json runs.json]
+    python benchmarks/carbs_proxy_bench.py --from-json peers.json carbs.json more_peers.json more_carbs.json
 
 Each trial trains a tiny transformer with `trials.train.train_trial` on CPU (one thread)
 and costs its reported training FLOPs (6·N·D). Searched: width (16..128, multiples of the
@@ -22,7 +23,8 @@ Seeds: one configuration's final loss has a seed standard deviation of 0.02-0.06
 so reaching it in one seed more or less is within noise; 10 seeds by default (one
 CARBS version's ratio at budget 300 was 1.10 on seeds 0-4 and 1.23 on seeds 0-9), and
 the ratio comes with a 90% bootstrap interval over seeds (20 seeds: about +-0.1 at
-budget 150, -0.2..+0.25 at 300).
+budget 150, -0.2..+0.25 at 300). Seed sets run apart (--first-seed, --json) are
+scored together with --from-json: the target is then the best of all pooled runs.
 Timings are contended.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 import sys
 import time
@@ -171,35 +174,31 @@ def ratio_interval(spent: list[float], peer_spent: list[float], draws: int = 200
     return float(lo), float(hi)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--max-trials", type=int, default=400)
-    parser.add_argument("--budget-centres", type=float, default=150.0)
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--json", type=Path, help="write every method's (cost, loss) per trial here")
-    parser.add_argument("--carbs-config", type=json.loads, default={},
-                        help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    methods = {**METHODS, "carbs": functools.partial(run_carbs, config=args.carbs_config)}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+def load_runs(paths: list[Path]) -> tuple[float, dict[str, list[list[tuple[float, float | None]]]]]:
+    """Pool the runs of earlier --json files (seed sets run apart, e.g. with --first-seed),
+    so the common target and the ratio come from all of them at once."""
+    budget, runs = None, {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+            file_budget, file_runs = float(data["budget"]), data["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"--from-json {path}: not a runs file written by --json ({exc}); pass one written "
+                             f"by this benchmark.") from None
+        if budget is not None and not math.isclose(file_budget, budget, rel_tol=1e-9):
+            raise ValueError(f"--from-json {path}: budget {file_budget:.4e} FLOPs differs from {budget:.4e} in the "
+                             f"files before it; pool only runs made with the same --budget-centres.")
+        budget = file_budget
+        for name, rs in file_runs.items():
+            runs.setdefault(name, []).extend([[(c, y) for c, y in r] for r in rs])
+    if len({len(rs) for rs in runs.values()}) > 1:
+        counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
+        raise ValueError(f"--from-json: methods have different numbers of seeds ({counts}); pool files that "
+                         f"cover the same seeds for every method.")
+    return budget, runs
 
-    centre = space().from_basic(space().search_center_in_basic)
-    budget = args.budget_centres * train(centre, 0)[2]
-    print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
-          f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
-    runs: dict[str, list[list[tuple[float, float | None]]]] = {}
-    for name in args.methods.split(","):
-        t0 = time.perf_counter()
-        seeds = range(args.first_seed, args.first_seed + args.seeds)
-        runs[name] = [methods[name](seed, budget, args.max_trials) for seed in seeds]
-        print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
 
-    if args.json:
-        args.json.write_text(json.dumps({"budget": budget, "runs": runs}))
+def report(runs: dict[str, list[list[tuple[float, float | None]]]], budget: float) -> None:
     # equal total compute: a trial that takes a method past the budget is not counted
     runs = {name: [within_budget(r, budget) for r in rs] for name, rs in runs.items()}
     best = min(loss for rs in runs.values() for r in rs for _, loss in r if loss is not None)
@@ -246,6 +245,48 @@ def main() -> None:
         hv_peer = max(peers, key=lambda m: summary[m][1])
         ratio = f"{summary['carbs'][1] / summary[hv_peer][1]:.3f}" if summary[hv_peer][1] > 0 else "n/a (no peer finished a trial within budget)"
         print(f"CARBS hypervolume / best peer's ({hv_peer}): {ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--max-trials", type=int, default=400)
+    parser.add_argument("--budget-centres", type=float, default=150.0)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--json", type=Path, help="write every method's (cost, loss) per trial here")
+    parser.add_argument("--from-json", type=Path, nargs="+",
+                        help="train nothing: pool these --json files (same budget, same seeds per method) and report")
+    parser.add_argument("--carbs-config", type=json.loads, default={},
+                        help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
+    args = parser.parse_args()
+    if args.from_json:
+        try:
+            budget, runs = load_runs(args.from_json)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs, pooled from {len(args.from_json)} file(s)")
+        report(runs, budget)
+        return
+    torch.set_num_threads(1)
+    methods = {**METHODS, "carbs": functools.partial(run_carbs, config=args.carbs_config)}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+    centre = space().from_basic(space().search_center_in_basic)
+    budget = args.budget_centres * train(centre, 0)[2]
+    print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
+          f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
+    runs: dict[str, list[list[tuple[float, float | None]]]] = {}
+    for name in args.methods.split(","):
+        t0 = time.perf_counter()
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        runs[name] = [methods[name](seed, budget, args.max_trials) for seed in seeds]
+        print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
+
+    if args.json:
+        args.json.write_text(json.dumps({"budget": budget, "runs": runs}))
+    report(runs, budget)
 
 
 if __name__ == "__main__":
