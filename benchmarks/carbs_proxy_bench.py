@@ -23,7 +23,8 @@ Seeds: one configuration's final loss has a seed standard deviation of 0.02-0.06
 so reaching it in one seed more or less is within noise; 10 seeds by default (one
 CARBS version's ratio at budget 300 was 1.10 on seeds 0-4 and 1.23 on seeds 0-9), and
 the ratio comes with a 90% bootstrap interval over seeds (20 seeds: about +-0.1 at
-budget 150, -0.2..+0.25 at 300). Seed sets run apart (--first-seed, --json) are
+budget 150, -0.2..+0.25 at 300; 40 seeds: +-0.07 and +-0.14, and the two 20-seed halves
+of those 40 gave 1.04 and 1.23 at 300, so compare variants on 40). Seed sets run apart (--first-seed, --json) are
 scored together with --from-json: the target is then the best of all pooled runs.
 Timings are contended.
 """

@@ -165,6 +165,11 @@ class Carbs(AskTellSearcher):
     def _candidates(self, rng: np.random.Generator, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Candidates around the origins (rounded, clipped) and their locality weight.
 
+        Clipped to the bounds, where the paper's code rejects draws outside them: clipping
+        puts draws exactly on a bound, which keeps a front that reached the lr bound early
+        there, but also on the size and length bounds, so the search reaches the dearest
+        runs sooner. On carbs_proxy_bench at budget 300 (20 seeds) truncating the draws
+        instead raised CARBS's compute to target from 1.04 to 1.24 of the best peer's.
         The locality is the search-distribution density of the raw draw, before rounding
         (as in the paper), relative to its peak, max over origins.
         """
