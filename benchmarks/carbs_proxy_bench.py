@@ -24,8 +24,9 @@ so reaching it in one seed more or less is within noise; 10 seeds by default (on
 CARBS version's ratio at budget 300 was 1.10 on seeds 0-4 and 1.23 on seeds 0-9), and
 the ratio comes with a 90% bootstrap interval over seeds (20 seeds: about +-0.1 at
 budget 150, -0.2..+0.25 at 300; 40 seeds: +-0.07 and +-0.14, and the two 20-seed halves
-of those 40 gave 1.04 and 1.23 at 300, so compare variants on 40). Seed sets run apart (--first-seed, --json) are
-scored together with --from-json: the target is then the best of all pooled runs.
+of those 40 gave 1.04 and 1.23 at 300, so compare variants on 40). Seed sets run apart
+(--first-seed, --json) are scored together with --from-json: the target is then the
+best of all pooled runs.
 Timings are contended.
 """
 
@@ -191,7 +192,7 @@ def load_runs(paths: list[Path]) -> tuple[float, dict[str, list[list[tuple[float
                              f"files before it; pool only runs made with the same --budget-centres.")
         budget = file_budget
         for name, rs in file_runs.items():
-            runs.setdefault(name, []).extend([[(c, y) for c, y in r] for r in rs])
+            runs.setdefault(name, []).extend(rs)
     if len({len(rs) for rs in runs.values()}) > 1:
         counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
         raise ValueError(f"--from-json: methods have different numbers of seeds ({counts}); pool files that "
