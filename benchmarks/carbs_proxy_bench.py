@@ -178,26 +178,50 @@ def ratio_interval(spent: list[float], peer_spent: list[float], draws: int = 200
 
 def load_runs(paths: list[Path]) -> tuple[float, dict[str, list[list[tuple[float, float | None]]]]]:
     """Pool the runs of earlier --json files (seed sets run apart, e.g. with --first-seed),
-    so the common target and the ratio come from all of them at once."""
-    budget, runs = None, {}
+    so the common target and the ratio come from all of them at once. A seed pooled twice
+    for one method (the same file passed twice, overlapping --first-seed ranges) would
+    count one run as two, and methods over different seeds would not be compared on the
+    same problems: both are refused."""
+    budget, by_seed = None, {}
     for path in paths:
         try:
             data = json.loads(path.read_text())
-            file_budget, file_runs = float(data["budget"]), data["runs"]
+            file_budget, file_runs, seeds = float(data["budget"]), data["runs"], [int(s) for s in data["seeds"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"--from-json {path}: not a runs file written by --json ({exc}); pass one written "
-                             f"by this benchmark.") from None
+            raise ValueError(f"--from-json {path}: not a runs file written by --json ({type(exc).__name__}: {exc}); "
+                             f"pass one written by this benchmark (a file from before --json recorded its "
+                             f"'seeds' needs them added: \"seeds\": [first, ..., last]).") from None
         if budget is not None and not math.isclose(file_budget, budget, rel_tol=1e-9):
             raise ValueError(f"--from-json {path}: budget {file_budget:.4e} FLOPs differs from {budget:.4e} in the "
                              f"files before it; pool only runs made with the same --budget-centres.")
         budget = file_budget
         for name, rs in file_runs.items():
-            runs.setdefault(name, []).extend(rs)
-    if len({len(rs) for rs in runs.values()}) > 1:
-        counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
-        raise ValueError(f"--from-json: methods have different numbers of seeds ({counts}); pool files that "
-                         f"cover the same seeds for every method.")
-    return budget, runs
+            if len(rs) != len(seeds):
+                raise ValueError(f"--from-json {path}: method {name} has {len(rs)} runs for {len(seeds)} seeds; "
+                                 f"pass the file as --json wrote it.")
+            pooled = by_seed.setdefault(name, {})
+            twice = sorted(set(seeds) & set(pooled))
+            if twice:
+                raise ValueError(f"--from-json {path}: seeds {_seed_ranges(twice)} of method {name} are already in "
+                                 f"an earlier file; pass each seed set once.")
+            pooled.update(zip(seeds, rs, strict=True))
+    covered = {name: sorted(pooled) for name, pooled in by_seed.items()}
+    if len({tuple(seeds) for seeds in covered.values()}) > 1:
+        cover = ", ".join(f"{name} {_seed_ranges(seeds)}" for name, seeds in covered.items())
+        raise ValueError(f"--from-json: methods cover different seeds ({cover}); pool files that cover the same "
+                         f"seeds for every method.")
+    return budget, {name: [by_seed[name][s] for s in seeds] for name, seeds in covered.items()}
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    """Sorted seeds as compact ranges, e.g. 0-19,40-44."""
+    spans = [[seeds[0], seeds[0]]]
+    for seed in seeds[1:]:
+        if seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
 
 
 def report(runs: dict[str, list[list[tuple[float, float | None]]]], budget: float) -> None:
@@ -263,6 +287,12 @@ def main() -> None:
                         help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
     args = parser.parse_args()
     if args.from_json:
+        ignored = [f"--{d.replace('_', '-')}" for d in ("seeds", "first_seed", "max_trials", "budget_centres", "methods",
+                                                        "json", "carbs_config")
+                   if getattr(args, d) != parser.get_default(d)]
+        if ignored:
+            parser.error(f"--from-json trains nothing, so {', '.join(ignored)} would be ignored; drop them "
+                         f"(the budget, seeds and methods come from the files).")
         try:
             budget, runs = load_runs(args.from_json)
         except ValueError as exc:
@@ -280,14 +310,14 @@ def main() -> None:
     print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
           f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
     runs: dict[str, list[list[tuple[float, float | None]]]] = {}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     for name in args.methods.split(","):
         t0 = time.perf_counter()
-        seeds = range(args.first_seed, args.first_seed + args.seeds)
         runs[name] = [methods[name](seed, budget, args.max_trials) for seed in seeds]
         print(f"  ran {name:11s} in {time.perf_counter() - t0:6.1f} s")
 
     if args.json:
-        args.json.write_text(json.dumps({"budget": budget, "runs": runs}))
+        args.json.write_text(json.dumps({"budget": budget, "seeds": list(seeds), "runs": runs}))
     report(runs, budget)
 
 
