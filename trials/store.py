@@ -132,6 +132,13 @@ class TrialStore:
         for ids that are already safe file names, as planned trial ids are."""
         return {p.stem for p in _parquet_files(self.trials_dir)}
 
+    def row(self, trial_id: str) -> dict:
+        """The stored row of one trial, read from its own file (KeyError if none)."""
+        path = self.trials_dir / (_safe_name(trial_id) + ".parquet")
+        if not path.exists():
+            raise KeyError(trial_id)
+        return pq.read_table(path).to_pylist()[0]
+
     def completed_ids(self) -> set[str]:
         """Trial ids already stored (any status): what a resumed sweep must not run again."""
         return {str(t) for t in read_table(self.run_dir).column("trial_id").to_pylist()}

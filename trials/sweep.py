@@ -157,6 +157,11 @@ def execute(
     row.update(trial_id=trial_id, sweep=ctx.sweep)
     row.setdefault("wall_time_s", time.perf_counter() - start)
     store.write(row, curves)
+    return _summary(trial_id, row)
+
+
+def _summary(trial_id: str, row: Mapping[str, Any]) -> dict:
+    """The part of a stored row the driver needs (progress, a searcher's output and cost)."""
     flops = row.get("flops")
     if flops is None:
         flops = default_flops(row)
@@ -412,9 +417,13 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
 
 
 def _run_batch(ctx: SweepContext, items: list[PlannedTrial]) -> list[dict]:
-    """Run planned trials one after another in this worker, skipping stored ones (a retry)."""
-    stored = _worker_store(ctx.storage).stored_ids()
-    return [execute(ctx, t.trial_id, t.config) for t in items if t.trial_id not in stored]
+    """Run planned trials one after another in this worker. A retry of the task does not
+    run again the trials an earlier attempt stored, but reports them, so the driver's
+    progress counts every trial of the chunk."""
+    store = _worker_store(ctx.storage)
+    stored = store.stored_ids()
+    return [_summary(t.trial_id, store.row(t.trial_id)) if t.trial_id in stored else execute(ctx, t.trial_id, t.config)
+            for t in items]
 
 
 def _run_batched(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress,
@@ -443,7 +452,7 @@ def _run_batched(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress
             # record it failed and give the rest of the chunk a fresh task.
             stored = store.stored_ids()
             rest = [t for t in chunk if t.trial_id not in stored]
-            results = []
+            results = [_summary(t.trial_id, store.row(t.trial_id)) for t in chunk if t.trial_id in stored]
             if rest:
                 first = first_line(exc)[:300]
                 culprit = rest.pop(0)

@@ -1,5 +1,7 @@
 """Real sweeps on a real local Ray (shared per session): store rows, resume, retries."""
 
+import io
+
 import pytest
 
 from trials import sweep as sweep_module
@@ -74,6 +76,46 @@ def test_worker_dying_past_max_retries_is_recorded_failed(tmp_path, local_ray):
     assert list(df["status"]) == ["failed"]
     assert "worker failed" in df["hp_reason"][0]
     assert len(list((tmp_path / "attempts" / "0.01").iterdir())) == 2
+
+
+def test_batched_progress_counts_the_trials_a_retried_task_had_already_stored(tmp_path, local_ray):
+    # Every trial kills its worker once: the chunk's retries skip the trials stored by
+    # attempts before them, and the progress line must still count those.
+    spec = _spec(
+        tmp_path,
+        trainable="tests.trials.sweep_faults:dying_trial",
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": [1e-3, 1e-2]}},
+        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
+        trials_per_task=2,
+        max_retries=2,
+    )
+    out = io.StringIO()
+    run_sweep(spec, out=out)
+    assert set(read_trials(spec.storage, validated=True)["status"]) == {"completed"}
+    assert out.getvalue().splitlines()[-1].startswith("[t] 2/2 done · 0 running · 0 failed")
+
+
+def test_batched_progress_counts_the_stored_trials_of_a_task_that_failed(tmp_path, local_ray):
+    # No retries. lr 1e-3 has an attempt on record, so it completes; 1e-2 then kills the
+    # task (recorded failed) and 1e-1 dies in a fresh one. The completed trial was only
+    # in the failed task, and the progress line must still count it.
+    (tmp_path / "attempts" / "0.001").mkdir(parents=True)
+    (tmp_path / "attempts" / "0.001" / "earlier").touch()
+    spec = _spec(
+        tmp_path,
+        trainable="tests.trials.sweep_faults:dying_trial",
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": [1e-3, 1e-2, 1e-1]}},
+        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
+        trials_per_task=3,
+        max_retries=0,
+    )
+    out = io.StringIO()
+    run_sweep(spec, out=out)
+    df = read_trials(spec.storage, validated=True).set_index("lr")
+    assert df["status"].to_dict() == {1e-3: "completed", 1e-2: "failed", 1e-1: "failed"}
+    assert out.getvalue().splitlines()[-1].startswith("[t] 3/3 done · 0 running · 2 failed")
 
 
 def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path, local_ray):
