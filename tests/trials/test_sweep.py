@@ -27,6 +27,18 @@ def _spec(tmp_path, **over):
     return parse_spec(raw)
 
 
+def _dying_spec(tmp_path, lrs, die_times, **over):
+    """A sweep of `sweep_faults.dying_trial`: each lr kills its worker on its first `die_times` attempts."""
+    return _spec(
+        tmp_path,
+        trainable="tests.trials.sweep_faults:dying_trial",
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": lrs}},
+        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": die_times},
+        **over,
+    )
+
+
 def test_local_sweep_writes_every_trial_to_the_store_and_resume_runs_none(tmp_path, local_ray):
     spec = _spec(tmp_path)
     result = run_sweep(spec, out=None)
@@ -48,14 +60,7 @@ def test_batched_mode_runs_the_same_plan(tmp_path, local_ray):
 
 def test_killed_worker_is_retried_then_recorded(tmp_path, local_ray):
     # Each trial SIGKILLs its worker on the first attempt; the retry completes it.
-    spec = _spec(
-        tmp_path,
-        trainable="tests.trials.sweep_faults:dying_trial",
-        model={"widths": 16},
-        space={"lr": {"type": "choice", "values": [1e-3, 1e-2]}},
-        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
-        max_retries=1,
-    )
+    spec = _dying_spec(tmp_path, [1e-3, 1e-2], 1, max_retries=1)
     run_sweep(spec, out=None)
     df = read_trials(spec.storage, validated=True).set_index("lr")
     assert set(df["status"]) == {"completed"} and len(df) == 2
@@ -63,14 +68,7 @@ def test_killed_worker_is_retried_then_recorded(tmp_path, local_ray):
 
 
 def test_worker_dying_past_max_retries_is_recorded_failed(tmp_path, local_ray):
-    spec = _spec(
-        tmp_path,
-        trainable="tests.trials.sweep_faults:dying_trial",
-        model={"widths": 16},
-        space={"lr": {"type": "choice", "values": [1e-2]}},
-        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 99},
-        max_retries=1,
-    )
+    spec = _dying_spec(tmp_path, [1e-2], 99, max_retries=1)
     run_sweep(spec, out=None)
     df = read_trials(spec.storage, validated=True)
     assert list(df["status"]) == ["failed"]
@@ -81,15 +79,7 @@ def test_worker_dying_past_max_retries_is_recorded_failed(tmp_path, local_ray):
 def test_batched_progress_counts_the_trials_a_retried_task_had_already_stored(tmp_path, local_ray):
     # Every trial kills its worker once: the chunk's retries skip the trials stored by
     # attempts before them, and the progress line must still count those.
-    spec = _spec(
-        tmp_path,
-        trainable="tests.trials.sweep_faults:dying_trial",
-        model={"widths": 16},
-        space={"lr": {"type": "choice", "values": [1e-3, 1e-2]}},
-        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
-        trials_per_task=2,
-        max_retries=2,
-    )
+    spec = _dying_spec(tmp_path, [1e-3, 1e-2], 1, trials_per_task=2, max_retries=2)
     out = io.StringIO()
     run_sweep(spec, out=out)
     assert set(read_trials(spec.storage, validated=True)["status"]) == {"completed"}
@@ -102,15 +92,7 @@ def test_batched_progress_counts_the_stored_trials_of_a_task_that_failed(tmp_pat
     # in the failed task, and the progress line must still count it.
     (tmp_path / "attempts" / "0.001").mkdir(parents=True)
     (tmp_path / "attempts" / "0.001" / "earlier").touch()
-    spec = _spec(
-        tmp_path,
-        trainable="tests.trials.sweep_faults:dying_trial",
-        model={"widths": 16},
-        space={"lr": {"type": "choice", "values": [1e-3, 1e-2, 1e-1]}},
-        fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": 1},
-        trials_per_task=3,
-        max_retries=0,
-    )
+    spec = _dying_spec(tmp_path, [1e-3, 1e-2, 1e-1], 1, trials_per_task=3, max_retries=0)
     out = io.StringIO()
     run_sweep(spec, out=out)
     df = read_trials(spec.storage, validated=True).set_index("lr")
