@@ -375,7 +375,9 @@ def _optuna_searcher(space: dict, rows: list[dict], seed: int):
 def _carbs_searcher(space: dict, rows: list[dict], seed: int):
     """CARBS owns the space (so Tune gets none); stored rows become its observations.
 
-    The cost is the trial's FLOPs, which `_tune_trial` reports under "flops". Diverged
+    The cost is the trial's FLOPs, which `_tune_trial` reports under "flops". Each trial
+    runs with its suggestion's seed: a resample of a Pareto member is the same
+    configuration with a new seed (and so a new trial id, not a rewrite of the first). Diverged
     and failed rows go back as failures, so the resumed search keeps avoiding that region
     (its success model) instead of proposing it again; pruned rows are not outcomes of
     the configuration and are left out.
@@ -384,7 +386,8 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int):
     from search.ray_adapter import CarbsSearch
     from search.space_convert import from_tune
 
-    searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed)
+    searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed,
+                           seed_key="seed")
     for r in rows:
         config = {name: _hp_value(r, name) for name in space}
         if _is_completed(r):
