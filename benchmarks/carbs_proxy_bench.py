@@ -12,7 +12,10 @@ trial costs ~52 of those, an average random one ~6, so 150 leaves room for a sea
 at most --max-trials. A method starts trials while it has spent less than the budget;
 the trial that takes it past the budget is not counted (equal total compute).
 ASHA searches width and lr at random with steps as its resource (see `run_asha`); a trial
-it prunes is charged the FLOPs it trained and has no final loss.
+it prunes is charged the FLOPs it trained and has no final loss. CARBS's trials report at
+the trainer's 5 evaluations and CARBS stops those that cannot join its front
+(`search.early_stopping`), charged the same way; Optuna's samplers and random search run
+every trial to the end.
 The answer is not known here, so the target loss is the best final loss any counted run
 reached plus 0.05; reported: FLOPs to reach it (geometric mean over seeds, a run that
 never does counts as the whole budget), the mean best final loss over the seeds that
@@ -93,15 +96,25 @@ def train(config: dict, seed: int) -> tuple[str, float | None, float]:
 
 
 def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = None) -> list[tuple[float, float | None]]:
-    """CARBS with 3 Sobol starts, plus the `config` fields (--carbs-config)."""
+    """CARBS with 3 Sobol starts, plus the `config` fields (--carbs-config). Each trial
+    reports its eval loss and FLOPs at the trainer's 5 evaluations (`Carbs.report`) and is
+    stopped where CARBS says so; a stopped trial is charged the FLOPs it trained and has
+    no final loss, as ASHA's pruned trials."""
     searcher = Carbs(space(), seed=seed, config=CarbsConfig(**{"n_sobol": 3, **(config or {})}))
     trials, spent = [], 0.0
     while spent < budget and len(trials) < max_trials:
         s = searcher.suggest()
-        status, loss, cost = train(s.config, s.seed)
+
+        def report(metrics: dict, s=s) -> bool:
+            return searcher.report(s.suggestion_id, metrics["step"] / s.config["steps"], metrics["eval_loss"],
+                                   metrics["flops"])
+
+        row = train_trial({**s.config, "seed": s.seed}, on_eval=report).row
+        cost = float(row["flops"])
+        loss = row["loss"] if row["status"] == "completed" else None
         spent += cost
         trials.append((cost, loss))
-        searcher.observe(Observation(s.config, loss, cost, status, s.seed, s.suggestion_id))
+        searcher.observe(Observation(s.config, loss, cost, row["status"], s.seed, s.suggestion_id))
     return trials
 
 

@@ -37,6 +37,8 @@ from trials.errors import InputError
 
 SUCCESS = "completed"
 FAILURE_STATUSES = ("diverged", "failed")
+# Stopped early on purpose (a scheduler, or CARBS's `report`): neither a result nor a failure.
+PRUNED = "pruned"
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,9 @@ class AskTellSearcher(ABC):
 
     # -- helpers ----------------------------------------------------------------------------
     def _checked(self, obs: Observation) -> Observation:
-        if obs.status not in (SUCCESS, *FAILURE_STATUSES):
+        if obs.status not in (SUCCESS, PRUNED, *FAILURE_STATUSES):
             raise InputError(
-                f"observation status {obs.status!r} is not one of {SUCCESS}, {', '.join(FAILURE_STATUSES)}."
+                f"observation status {obs.status!r} is not one of {SUCCESS}, {PRUNED}, {', '.join(FAILURE_STATUSES)}."
             )
         self.space.to_basic(obs.config)  # raises InputError on a missing/invalid parameter
         if obs.cost is not None and not (math.isfinite(obs.cost) and obs.cost > 0):

@@ -22,6 +22,9 @@ Glossary
   ("believer", kriging believer) or a posterior draw ("thompson"), so concurrent asks
   see each other and come back distinct.
 
+- early stopping: a running trial reports its output and cost at fractions of its run
+  (`report`); CARBS says stop once it cannot join the front (`search.early_stopping`).
+
 Suggestion order: the search centre, then `n_sobol` scrambled-Sobol points in a box of
 half-width `sobol_half_width_in_basic` around it, then Bayesian suggestions; every
 `resample_frequency`-th of those re-runs the least-repeated Pareto member with a new seed.
@@ -35,15 +38,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm, qmc
 
-from search.base import AskTellSearcher
+from search.base import FAILURE_STATUSES, PRUNED, AskTellSearcher
+from search.early_stopping import DropCurves
 from search.pareto import ParetoFront, ParetoGroup, config_key, group_observations, pareto_groups
 from search.space import Space
+from trials.errors import InputError
 
 
 class CarbsWarning(UserWarning):
@@ -98,9 +104,65 @@ class Carbs(AskTellSearcher):
         self.config = CarbsConfig(**config) if isinstance(config, dict) else (config or CarbsConfig())
         self._lo = np.array([b[0] for b in space.bounds_in_basic])
         self._hi = np.array([b[1] for b in space.bounds_in_basic])
+        # suggestion id -> its reports (fraction of the run, output, cost so far), kept
+        # after it is observed: finished trials' reports are what early stopping learns from.
+        self.progress: dict[str, list[tuple[float, float, float]]] = {}
 
     def _options(self) -> dict[str, Any]:
         return {"config": asdict(self.config)}
+
+    # -- early stopping ---------------------------------------------------------------------
+    def report(self, suggestion_id: str, fraction: float, output: float, cost: float) -> bool:
+        """Record an outstanding trial's output and cost so far at `fraction` (0 < f <= 1)
+        of its run. True: stop it (it cannot join the front; `search.early_stopping`), then
+        observe it with status "pruned" and the cost it spent."""
+        if suggestion_id not in self.outstanding:
+            raise InputError(f"report for suggestion {suggestion_id!r}, which is not outstanding; report only "
+                             f"trials suggested and not yet observed.")
+        if not 0 < fraction <= 1:
+            raise InputError(f"report fraction = {fraction!r}, expected the share of the run done, in (0, 1].")
+        if not (math.isfinite(cost) and cost > 0):
+            raise InputError(f"report cost = {cost!r}, expected the finite cost spent so far, > 0.")
+        if not math.isfinite(output):
+            return False  # the trainer ends a diverged run itself and it is observed as such
+        self.progress.setdefault(suggestion_id, []).append((float(fraction), float(output), float(cost)))
+        front_groups = self.pareto_set()
+        if fraction >= 1 or not front_groups:
+            return False
+        forecast = self._stopping_model()[0].forecast(fraction, output)
+        front = ParetoFront.from_groups(front_groups)
+        return bool(forecast > front.predict(np.array([math.log(cost / fraction)]))[0])
+
+    def forget(self, suggestion_id: str) -> None:
+        super().forget(suggestion_id)
+        self.progress.pop(suggestion_id, None)
+
+    def _stopping_model(self) -> tuple[DropCurves, list[tuple[dict, float, float]]]:
+        """Drop curves of the finished trials that reported progress, and (config, forecast
+        output, full cost) of the stopped ones, in observation order: a stopped trial's
+        forecast uses the trials finished before it, as when it was stopped."""
+        curves, stopped = DropCurves(), []
+        for obs in self.observations:
+            points = self.progress.get(obs.suggestion_id or "")
+            if not points:
+                continue
+            if obs.success:
+                curves.add([(f, y) for f, y, _ in points], obs.output)
+            elif obs.status == PRUNED:
+                fraction, output, cost = points[-1]
+                forecast = curves.forecast(fraction, output)
+                if math.isfinite(forecast):
+                    stopped.append((obs.config, forecast, cost / fraction))
+        return curves, stopped
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "progress": {k: [list(p) for p in v] for k, v in self.progress.items()}}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> Carbs:
+        searcher = super().from_state_dict(state)
+        searcher.progress = {k: [tuple(p) for p in v] for k, v in state.get("progress", {}).items()}
+        return searcher
 
     # -- public views -----------------------------------------------------------------------
     def pareto_set(self, conservative: bool | None = None) -> list[ParetoGroup]:
@@ -192,11 +254,12 @@ class Carbs(AskTellSearcher):
         # Every observation and outstanding suggestion in basic space, converted once here.
         X_obs = np.array([self.space.to_basic(o.config) for o in self.observations])
         success = np.array([o.success for o in self.observations])
+        ran = np.array([o.status not in FAILURE_STATUSES for o in self.observations])  # stopped trials ran fine
         X_pending = np.array([self.space.to_basic(s.config) for s in self.outstanding.values()])
         taken = {config_key(x) for x in (*X_obs, *X_pending)}
         fresh = np.array([config_key(x) not in taken for x in X])
         try:
-            score, parts = self._acquisition(rng, X, front_groups, X_obs, success, X_pending)
+            score, parts = self._acquisition(rng, X, front_groups, X_obs, success, ran, X_pending)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
             # GP fitting can fail numerically (e.g. a singular kernel on repeated points).
             warnings.warn(
@@ -221,16 +284,17 @@ class Carbs(AskTellSearcher):
 
     def _acquisition(
         self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup],
-        X_obs: np.ndarray, success: np.ndarray, X_pending: np.ndarray,
+        X_obs: np.ndarray, success: np.ndarray, ran: np.ndarray, X_pending: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Score candidates X; X_obs/success are the observations in basic space and their
-        success mask, X_pending the outstanding suggestions (see `_bayes`)."""
+        """Score candidates X; X_obs are the observations in basic space, success and ran
+        their masks (a result; not a failure), X_pending the outstanding suggestions (see `_bayes`)."""
         from search.surrogates import GaussianProcess, OutputWarp
 
-        ok = self.successes
-        X_ok = X_obs[success]
-        y_out = np.array([o.output for o in ok])
-        y_logc = np.log([o.cost for o in ok])
+        # trials stopped early enter the output and cost models at their forecast and full cost
+        stopped = self._stopping_model()[1]
+        X_ok = np.vstack([X_obs[success], *[[self.space.to_basic(c)] for c, _, _ in stopped]])
+        y_out = np.array([o.output for o in self.successes] + [y for _, y, _ in stopped])
+        y_logc = np.log([o.cost for o in self.successes] + [c for _, _, c in stopped])
 
         # 1) surrogates; the output GP models normal scores of the outputs (see `OutputWarp`)
         warp = OutputWarp.fit(y_out)
@@ -244,7 +308,7 @@ class Carbs(AskTellSearcher):
             out_gp = out_gp.condition(X_pending, fantasy)
         mu, sigma = out_gp.predict(X)
         logc, logc_std = cost_gp.predict(X)
-        p_success = self._success_probability(X, X_obs, success)
+        p_success = self._success_probability(X, X_obs, ran)
 
         # 2) target: the front at the candidate's cost, clamped by the front at a random cost
         front = ParetoFront.from_groups(front_groups)
@@ -269,12 +333,12 @@ class Carbs(AskTellSearcher):
         }
         return ei * p_success * p_cheap, parts
 
-    def _success_probability(self, X: np.ndarray, X_obs: np.ndarray, success: np.ndarray) -> np.ndarray:
+    def _success_probability(self, X: np.ndarray, X_obs: np.ndarray, ran: np.ndarray) -> np.ndarray:
         from search.surrogates import GaussianProcess
 
-        if success.all():
+        if ran.all():
             return np.ones(len(X))
-        labels = success.astype(float)
+        labels = ran.astype(float)
         mean, _ = GaussianProcess.fit(X_obs, labels, trend=None).predict(X)
         # A small floor keeps the ranking informative where every candidate looks risky.
         return np.clip(mean, 1e-3, 1.0)

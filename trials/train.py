@@ -206,7 +206,8 @@ def train_trial(
             window = []
             eval_loss = _evaluate(forward, model, eval_set, device, autocast)
             curves.append(_point(step, tokens, "eval_loss", eval_loss))
-            metrics = {"step": step, "tokens": tokens, "train_loss": train_loss, "eval_loss": eval_loss}
+            metrics = {"step": step, "tokens": tokens, "flops": flops_per_token * tokens, "train_loss": train_loss,
+                       "eval_loss": eval_loss}
             stop = on_eval is not None and on_eval(metrics)
             if not math.isfinite(eval_loss):
                 status = "diverged"

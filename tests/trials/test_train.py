@@ -22,7 +22,8 @@ def test_tiny_trial_row_validates_and_is_stored(tmp_path):
     assert row["loss"] < math.log(256)  # learned something beyond uniform bytes
     assert row["hp_note"] == "x" and math.isclose(row["hp_tau"], 1 / (3e-3 * 0.1))
     assert [e["step"] for e in seen] == [4, 8, 12, 16, 20]
-    assert set(seen[0]) == {"step", "tokens", "train_loss", "eval_loss"}
+    assert set(seen[0]) == {"step", "tokens", "flops", "train_loss", "eval_loss"}
+    assert seen[-1]["flops"] == row["flops"]  # the FLOPs so far, which CARBS's early stopping needs
     TrialStore(tmp_path).write({**row, "trial_id": "t0", "sweep": "s"}, outcome.curves)
     df = read_trials(tmp_path, validated=True)
     assert df.loc[0, "loss"] == row["loss"] and df.loc[0, "flops"] == row["flops"]
