@@ -49,7 +49,8 @@ class SweepContext:
     storage: str  # absolute local path of the store directory
     trainable: str  # "module:function" with the train_trial contract
     time_attr: str  # "step" or "tokens": the unit ASHA counts in
-    report_evals: bool = False  # report every evaluation to Tune (only a scheduler needs it)
+    report_evals: bool = False  # report every evaluation to Tune (a scheduler or CARBS's early stopping)
+    budget: float | None = None  # every trial's budget in time_attr units: evaluations report their fraction
 
 
 def open_store(storage: str) -> tuple[str, TrialStore]:
@@ -220,7 +221,8 @@ def _tune_trial(
     def on_eval(metrics: dict) -> None:
         last.update(metrics)
         if ctx.report_evals:  # each report is a round trip to the driver: ~20 ms here
-            tune.report({**last, "eval_loss": _finite(metrics.get("eval_loss"))})
+            fraction = {"fraction": last[ctx.time_attr] / ctx.budget} if ctx.budget else {}
+            tune.report({**last, **fraction, "eval_loss": _finite(metrics.get("eval_loss"))})
 
     result = execute(ctx, trial_id, trial_config, on_eval)
     tune.report(
@@ -271,7 +273,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             if last.get("tunescale_stored"):
                 progress.finished(trial_id, last["tunescale_status"], last.get("eval_loss"))
                 return
-            row = fallback_row(config, "pruned", "stopped early by the scheduler", last)
+            row = fallback_row(config, "pruned", "stopped early by the scheduler or CARBS", last)
             store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "pruned", None)
 
@@ -289,7 +291,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
 
 def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress, *,
                planned: list[PlannedTrial] | None, base: dict | None, num_samples: int,
-               search_alg=None, param_space: dict | None = None) -> None:
+               search_alg=None, param_space: dict | None = None, stop=None) -> None:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
 
@@ -332,6 +334,7 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             storage_path=str(Path(ctx.storage) / "_tune"),
             failure_config=tune.FailureConfig(max_failures=spec.max_retries),
             callbacks=[_make_callback(ctx, store, progress, planned, base)],
+            stop=stop,
             verbose=0,
         ),
     )
@@ -387,7 +390,7 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int):
     from search.space_convert import from_tune
 
     searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed,
-                           seed_key="seed")
+                           seed_key="seed", fraction_attr="fraction")
     for r in rows:
         config = {name: _hp_value(r, name) for name in space}
         if _is_completed(r):
@@ -412,8 +415,13 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
         # A fresh seed per resume: the same seed would replay the first run's
         # random start-up points, i.e. the ids already stored.
         searcher, param_space = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows))
+        stop = None
+        if spec.algorithm == "carbs":  # CARBS stops the trials it gives up on (search.early_stopping)
+            from search.ray_adapter import CarbsStopper
+
+            stop = CarbsStopper(searcher)
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
-                   num_samples=remaining, search_alg=searcher, param_space=param_space)
+                   num_samples=remaining, search_alg=searcher, param_space=param_space, stop=stop)
 
 
 # -- batched mode -----------------------------------------------------------------------
@@ -537,7 +545,7 @@ def run_sweep(
         )
     done_ids = {r["trial_id"] for r in done_rows}
     ctx = SweepContext(spec.name, storage, spec.trainable, "step" if spec.budget_key == "steps" else "tokens",
-                       report_evals=spec.scheduler is not None)
+                       report_evals=spec.scheduler is not None or spec.algorithm == "carbs", budget=spec.budget)
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
     progress = Progress(spec.name, total, out)

@@ -42,6 +42,7 @@ def quadratic_trial(
     batch_size = int(config.get("batch_size", 16))
     steps = int(config.get("steps") or math.ceil(config.get("tokens", 50 * batch_size) / batch_size))
     lr = float(config["lr"])
+    params = 12 * depth * width * width  # a transformer's non-embedding count (Kaplan et al. 2020)
     target = final_loss(lr, width)
     diverged = lr >= 1.0  # a real run at lr >= 1 blows up; so does this one
     curves = []
@@ -58,12 +59,13 @@ def quadratic_trial(
             {"step": step, "tokens": tokens, "metric": "train_loss", "value": train_loss},
         ]
         if on_eval is not None:
-            on_eval({"step": step, "tokens": tokens, "train_loss": train_loss, "eval_loss": loss})
+            on_eval({"step": step, "tokens": tokens, "flops": 6.0 * params * tokens, "train_loss": train_loss,
+                     "eval_loss": loss})
         if diverged:
             break
     row = {
         "status": "diverged" if diverged else "completed",
-        "params": 12 * depth * width * width,
+        "params": params,
         "tokens": tokens,
         "width": width,
         "depth": depth,

@@ -47,3 +47,24 @@ def test_carbs_search_runs_a_real_tune_experiment(local_ray, tmp_path):
     from_state = CarbsSearch()
     from_state.set_state(search.get_state())
     assert from_state.ask_tell.state_dict() == search.ask_tell.state_dict()
+
+
+def test_carbs_search_observes_a_stopped_trial_as_pruned_unless_it_reached_its_end():
+    space = Space([LogParam("lr", 1e-3, min=1e-4, max=0.2)])
+    search = CarbsSearch(space, metric="loss", mode="min", cost_attr="flops", fraction_attr="fraction",
+                         config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20))
+    for i in range(4):  # finished trials that fell by 1.0 from 40% of their run
+        config = search.suggest(f"done{i}")
+        final = (math.log(config["lr"]) - math.log(1e-2)) ** 2
+        assert not search.stops(f"done{i}", {"fraction": 0.4, "loss": final + 1.0, "flops": 40.0})
+        search.on_trial_complete(f"done{i}", {"loss": final, "flops": 100.0})
+    best = min(o.output for o in search.ask_tell.observations)
+    for trial_id, end in (("stopped", {"fraction": 0.4, "loss": best + 5.0, "flops": 40.0}),
+                          ("finished anyway", {"loss": best + 4.0, "flops": 100.0})):
+        search.suggest(trial_id)
+        assert search.stops(trial_id, {"fraction": 0.4, "loss": best + 5.0, "flops": 40.0})
+        assert not search.stops(trial_id, {"loss": best + 5.0, "flops": 40.0})  # no fraction: not a report
+        search.on_trial_complete(trial_id, end)
+    *_, stopped, finished = search.ask_tell.observations
+    assert (stopped.status, stopped.output, stopped.cost) == ("pruned", None, 40.0)
+    assert (finished.status, finished.output) == ("completed", best + 4.0)

@@ -131,6 +131,20 @@ def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, loca
     assert len(ids) == len(set(ids)) == 5 and set(first["trial_id"]) <= set(ids)
 
 
+def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_ray):
+    # The synthetic curves all fall alike, so once three trials have finished CARBS can
+    # forecast a trial's final loss from its first evaluation, and it stops those that
+    # cannot beat the best (every trial of a sweep shape costs the same).
+    spec = _spec(tmp_path, algorithm="carbs", num_samples=10, concurrency=1, model={"widths": 16},
+                 space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert len(df) == 10 and set(df["status"]) == {"completed", "pruned"}
+    completed, pruned = df[df["status"] == "completed"], df[df["status"] == "pruned"]
+    assert (pruned["flops"] < completed["flops"].min()).all()
+    assert (pruned["loss"] > completed["loss"].min()).all()  # their last evaluation already lost
+
+
 def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray, monkeypatch):
     # The bowl diverges at lr >= 1: CARBS starts at lr = 3.2 and spreads around it, so the
     # first run stores both completed and diverged rows.
