@@ -29,6 +29,19 @@ def contract_space() -> Space:
     ])
 
 
+def scaling_space() -> Space:
+    """Model size, tokens and lr: a cost-aware problem with a known answer (`scaling_loss`)."""
+    return Space([LogParam("params", 1e6, min=1e5, max=1e9, is_integer=True),
+                  LogParam("tokens", 1e7, min=1e6, max=1e11), LogParam("lr", 1e-3, min=1e-5, max=1.0)])
+
+
+def scaling_loss(config: dict) -> float:
+    """Chinchilla-style law plus an lr basin whose optimum moves with N."""
+    lr_star = 3e-3 * (config["params"] / 1e6) ** -0.3
+    return (1.7 + 400 / config["params"] ** 0.34 + 410 / config["tokens"] ** 0.28
+            + 0.05 * math.log(config["lr"] / lr_star) ** 2)
+
+
 def contract_objective(config: dict) -> tuple[float, float]:
     """(output, cost): a bowl in basic space, cost rising with batch size."""
     output = (math.log(config["lr"]) - math.log(3e-3)) ** 2 + (config["batch_size"] / 128 - 1) ** 2

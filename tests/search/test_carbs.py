@@ -9,22 +9,17 @@ from search.base import Observation
 from search.carbs import Carbs, CarbsConfig, CarbsWarning
 from search.export import observation_rows, pareto_rows, to_table
 from search.space import LogParam, Space
-from search.testing import contract_objective, contract_space, run_steps
+from search.testing import (
+    contract_objective,
+    contract_space,
+    run_steps,
+    scaling_loss,
+    scaling_space,
+)
 from trials.errors import InputError, SchemaError
 
 torch.set_num_threads(1)
 FAST = CarbsConfig(n_sobol=3, n_candidates_per_dim=30)
-
-
-def scaling_space():
-    return Space([LogParam("params", 1e6, min=1e5, max=1e9, is_integer=True),
-                  LogParam("tokens", 1e7, min=1e6, max=1e11), LogParam("lr", 1e-3, min=1e-5, max=1.0)])
-
-
-def scaling_loss(c):
-    """Chinchilla-style law plus an lr basin whose optimum moves with N."""
-    lr_star = 3e-3 * (c["params"] / 1e6) ** -0.3
-    return 1.7 + 400 / c["params"] ** 0.34 + 410 / c["tokens"] ** 0.28 + 0.05 * math.log(c["lr"] / lr_star) ** 2
 
 
 def drive(searcher, n, fail=lambda c: False):

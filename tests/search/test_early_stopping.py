@@ -8,22 +8,12 @@ from search.base import Observation
 from search.carbs import Carbs, CarbsConfig
 from search.early_stopping import MIN_CURVES, DropCurves
 from search.pareto import ParetoFront
-from search.space import LogParam, Space
+from search.testing import scaling_loss, scaling_space
 from trials.errors import InputError
 
 torch.set_num_threads(1)
 FAST = CarbsConfig(n_sobol=3, n_candidates_per_dim=30)
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)
-
-
-def space():
-    return Space([LogParam("params", 1e6, min=1e5, max=1e9, is_integer=True),
-                  LogParam("tokens", 1e7, min=1e6, max=1e11), LogParam("lr", 1e-3, min=1e-5, max=1.0)])
-
-
-def final_loss(c):
-    lr_star = 3e-3 * (c["params"] / 1e6) ** -0.3
-    return 1.7 + 400 / c["params"] ** 0.34 + 410 / c["tokens"] ** 0.28 + 0.05 * math.log(c["lr"] / lr_star) ** 2
 
 
 def cost(c):
@@ -35,8 +25,8 @@ def run_reporting(searcher, n):
     for _ in range(n):
         s = searcher.suggest()
         for f in FRACTIONS:
-            searcher.report(s.suggestion_id, f, final_loss(s.config) + 0.5 * (1 - f), f * cost(s.config))
-        searcher.observe(Observation(s.config, final_loss(s.config), cost(s.config), "completed", s.seed,
+            searcher.report(s.suggestion_id, f, scaling_loss(s.config) + 0.5 * (1 - f), f * cost(s.config))
+        searcher.observe(Observation(s.config, scaling_loss(s.config), cost(s.config), "completed", s.seed,
                                      s.suggestion_id))
 
 
@@ -59,7 +49,7 @@ def test_drop_curves_bound_the_fall_to_the_end_once_enough_trials_finished():
 
 
 def test_a_trial_that_cannot_join_the_front_is_stopped_and_one_that_can_runs_on():
-    searcher = Carbs(space(), seed=0, config=FAST)
+    searcher = Carbs(scaling_space(), seed=0, config=FAST)
     run_reporting(searcher, 8)
     hopeless, promising = searcher.suggest(), searcher.suggest()
     for s, margin, stop in ((hopeless, +0.05, True), (promising, -0.05, False)):
@@ -70,7 +60,7 @@ def test_a_trial_that_cannot_join_the_front_is_stopped_and_one_that_can_runs_on(
 
 
 def test_a_stopped_trial_informs_the_surrogates_but_never_the_front():
-    searcher = Carbs(space(), seed=1, config=FAST)
+    searcher = Carbs(scaling_space(), seed=1, config=FAST)
     run_reporting(searcher, 9)
     s = searcher.suggest()
     assert s.kind == "bayes"  # a new configuration, not a resample of a member
@@ -87,7 +77,7 @@ def test_a_stopped_trial_informs_the_surrogates_but_never_the_front():
 
 
 def test_report_refuses_what_it_cannot_use():
-    searcher = Carbs(space(), seed=0, config=FAST)
+    searcher = Carbs(scaling_space(), seed=0, config=FAST)
     s = searcher.suggest()
     with pytest.raises(InputError, match="not outstanding"):
         searcher.report("nope", 0.5, 3.0, 1.0)
@@ -105,7 +95,7 @@ def test_report_refuses_what_it_cannot_use():
 
 
 def test_reports_survive_save_and_load(tmp_path):
-    searcher = Carbs(space(), seed=2, config=FAST)
+    searcher = Carbs(scaling_space(), seed=2, config=FAST)
     run_reporting(searcher, 7)
     s = searcher.suggest()
     searcher.report(s.suggestion_id, 0.2, 9.0, 0.2 * cost(s.config))
