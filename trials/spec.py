@@ -350,7 +350,8 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if trials_per_task > 1 and algorithm in ADAPTIVE:
         p.add("trials_per_task", f"batched mode runs planned configs (grid/random); use trials_per_task = 1 with {algorithm}")
     if algorithm == "carbs" and scheduler is not None:
-        p.add("scheduler", "carbs learns from each trial's final loss at its FLOPs; drop [scheduler] or use optuna")
+        p.add("scheduler", "carbs learns from each trial's final loss at its FLOPs and stops hopeless trials "
+                           "itself; drop [scheduler] or use optuna")
     if trials_per_task > 1 and scheduler is not None:
         p.add("trials_per_task", "batched mode cannot prune early; drop [scheduler] or set trials_per_task = 1")
 
