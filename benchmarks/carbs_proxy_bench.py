@@ -89,8 +89,9 @@ def within_budget(trials: list[tuple[float, float | None]], budget: float) -> li
     return out
 
 
-def train(config: dict, seed: int) -> tuple[str, float | None, float]:
-    row = train_trial({**config, "seed": seed}).row
+def train(config: dict, seed: int, on_eval=None) -> tuple[str, float | None, float]:
+    """(status, final loss or None, FLOPs trained) of one trial; `on_eval` may stop it."""
+    row = train_trial({**config, "seed": seed}, on_eval=on_eval).row
     loss = row["loss"] if row["status"] == "completed" else None
     return row["status"], loss, float(row["flops"])
 
@@ -109,12 +110,10 @@ def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = N
             return searcher.report(s.suggestion_id, metrics["step"] / s.config["steps"], metrics["eval_loss"],
                                    metrics["flops"])
 
-        row = train_trial({**s.config, "seed": s.seed}, on_eval=report).row
-        cost = float(row["flops"])
-        loss = row["loss"] if row["status"] == "completed" else None
+        status, loss, cost = train(s.config, s.seed, on_eval=report)
         spent += cost
         trials.append((cost, loss))
-        searcher.observe(Observation(s.config, loss, cost, row["status"], s.seed, s.suggestion_id))
+        searcher.observe(Observation(s.config, loss, cost, status, s.seed, s.suggestion_id))
     return trials
 
 
@@ -152,17 +151,14 @@ def run_asha(seed: int, budget: float, max_trials: int) -> list[tuple[float, flo
             t.report(metrics["eval_loss"], metrics["step"])
             return t.should_prune()
 
-        config = {**t.params, "steps": ASHA_MAX_STEPS, "eval_every": ASHA_MIN_STEPS,
-                  "seed": seed * 1000 + len(trials)}
-        row = train_trial(config, on_eval=report).row
-        cost = float(row["flops"])
+        config = {**t.params, "steps": ASHA_MAX_STEPS, "eval_every": ASHA_MIN_STEPS}
+        status, loss, cost = train(config, seed * 1000 + len(trials), on_eval=report)
         spent += cost
-        if row["status"] == "completed":
-            trials.append((cost, row["loss"]))
-            study.tell(t, row["loss"])
+        trials.append((cost, loss))
+        if status == "completed":
+            study.tell(t, loss)
         else:
-            trials.append((cost, None))
-            study.tell(t, state=optuna.trial.TrialState.PRUNED if row["status"] == "pruned"
+            study.tell(t, state=optuna.trial.TrialState.PRUNED if status == "pruned"
                        else optuna.trial.TrialState.FAIL)
     return trials
 

@@ -126,8 +126,10 @@ class Carbs(AskTellSearcher):
         if not math.isfinite(output):
             return False  # the trainer ends a diverged run itself and it is observed as such
         self.progress.setdefault(suggestion_id, []).append((float(fraction), float(output), float(cost)))
+        if fraction >= 1:
+            return False
         front_groups = self.pareto_set()
-        if fraction >= 1 or not front_groups:
+        if not front_groups:
             return False
         forecast = self._stopping_model()[0].forecast(fraction, output)
         front = ParetoFront.from_groups(front_groups)
@@ -291,10 +293,10 @@ class Carbs(AskTellSearcher):
         from search.surrogates import GaussianProcess, OutputWarp
 
         # trials stopped early enter the output and cost models at their forecast and full cost
-        stopped = self._stopping_model()[1]
+        stopped, ok = self._stopping_model()[1], self.successes
         X_ok = np.vstack([X_obs[success], *[[self.space.to_basic(c)] for c, _, _ in stopped]])
-        y_out = np.array([o.output for o in self.successes] + [y for _, y, _ in stopped])
-        y_logc = np.log([o.cost for o in self.successes] + [c for _, _, c in stopped])
+        y_out = np.array([o.output for o in ok] + [y for _, y, _ in stopped])
+        y_logc = np.log([o.cost for o in ok] + [c for _, _, c in stopped])
 
         # 1) surrogates; the output GP models normal scores of the outputs (see `OutputWarp`)
         warp = OutputWarp.fit(y_out)

@@ -364,6 +364,7 @@ def _is_completed(row: Mapping) -> bool:
     return row["status"] == "completed" and row.get("loss") is not None
 
 
+# Each factory returns (Tune searcher, Tune param_space, Tune stopper or None).
 def _optuna_searcher(space: dict, rows: list[dict], seed: int):
     """TPE over Tune's `space`, told the stored completed results as evaluated points."""
     from ray.tune.search.optuna import OptunaSearch
@@ -372,7 +373,7 @@ def _optuna_searcher(space: dict, rows: list[dict], seed: int):
     points = [{name: _hp_value(r, name) for name in space} for r in seen]
     searcher = OptunaSearch(points_to_evaluate=points or None,
                             evaluated_rewards=[r["loss"] for r in seen] or None, seed=seed)
-    return searcher, space
+    return searcher, space, None
 
 
 def _carbs_searcher(space: dict, rows: list[dict], seed: int):
@@ -383,10 +384,11 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int):
     configuration with a new seed (and so a new trial id, not a rewrite of the first). Diverged
     and failed rows go back as failures, so the resumed search keeps avoiding that region
     (its success model) instead of proposing it again; pruned rows are not outcomes of
-    the configuration and are left out.
+    the configuration and are left out. Every evaluation reports its fraction of the
+    budget, and the stopper ends the trials CARBS gives up on (`search.early_stopping`).
     """
     from search.base import FAILURE_STATUSES, Observation
-    from search.ray_adapter import CarbsSearch
+    from search.ray_adapter import CarbsSearch, CarbsStopper
     from search.space_convert import from_tune
 
     searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed,
@@ -397,7 +399,7 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int):
             searcher.ask_tell.observe(Observation(config, r["loss"], r["flops"]))
         elif r["status"] in FAILURE_STATUSES:
             searcher.ask_tell.observe(Observation(config, None, None, r["status"]))
-    return searcher, {}
+    return searcher, {}, CarbsStopper(searcher)
 
 
 _SEARCHERS = {"optuna": _optuna_searcher, "carbs": _carbs_searcher}
@@ -414,12 +416,7 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
             continue
         # A fresh seed per resume: the same seed would replay the first run's
         # random start-up points, i.e. the ids already stored.
-        searcher, param_space = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows))
-        stop = None
-        if spec.algorithm == "carbs":  # CARBS stops the trials it gives up on (search.early_stopping)
-            from search.ray_adapter import CarbsStopper
-
-            stop = CarbsStopper(searcher)
+        searcher, param_space, stop = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows))
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
                    num_samples=remaining, search_alg=searcher, param_space=param_space, stop=stop)
 

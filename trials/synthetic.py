@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trials.schema import hp_columns
+from trials.store import default_flops
 
 OPTIMAL_LOG10_LR = -2.5
 EVALS = 5  # evaluations per trial, as the real trainer's default
@@ -59,8 +60,8 @@ def quadratic_trial(
             {"step": step, "tokens": tokens, "metric": "train_loss", "value": train_loss},
         ]
         if on_eval is not None:
-            on_eval({"step": step, "tokens": tokens, "flops": 6.0 * params * tokens, "train_loss": train_loss,
-                     "eval_loss": loss})
+            on_eval({"step": step, "tokens": tokens, "flops": default_flops({"params": params, "tokens": tokens}),
+                     "train_loss": train_loss, "eval_loss": loss})
         if diverged:
             break
     row = {

@@ -123,7 +123,7 @@ def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, loca
     assert len(first) == 3 and set(first["status"]) == {"completed"}
     assert first["lr"].between(1e-4, 1e-1).all() and first["lr"].nunique() == 3
     assert (first["flops"] > 0).all() and result.best["loss"] == first["loss"].min()
-    searcher, tune_space = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"), 0)
+    searcher, tune_space, _ = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"), 0)
     assert tune_space == {} and len(searcher.ask_tell.observations) == 3
     resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
@@ -158,9 +158,9 @@ def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_
     built = []
 
     def recording(space, rows, seed):
-        searcher, tune_space = _carbs_searcher(space, rows, seed)
+        searcher, tune_space, stop = _carbs_searcher(space, rows, seed)
         built.append(list(searcher.ask_tell.observations))
-        return searcher, tune_space
+        return searcher, tune_space, stop
 
     monkeypatch.setitem(sweep_module._SEARCHERS, "carbs", recording)
     resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
