@@ -38,14 +38,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm, qmc
 
-from search.base import FAILURE_STATUSES, PRUNED, AskTellSearcher
+from search.base import FAILURE_STATUSES, PRUNED, AskTellSearcher, Observation
 from search.early_stopping import DropCurves
 from search.pareto import ParetoFront, ParetoGroup, config_key, group_observations, pareto_groups
 from search.space import Space
@@ -134,6 +134,15 @@ class Carbs(AskTellSearcher):
         forecast = self._stopping_model()[0].forecast(fraction, output)
         front = ParetoFront.from_groups(front_groups)
         return bool(forecast > front.predict(np.array([math.log(cost / fraction)]))[0])
+
+    def observe_reported(self, observation: Observation, reports: Sequence[tuple[float, float, float]]) -> None:
+        """Observe a trial together with what it reported while running ((fraction, output,
+        cost so far) each, as `report` takes them), e.g. a resumed sweep's stored curves:
+        a finished trial's reports teach early stopping, a stopped one's last gives its forecast."""
+        if observation.suggestion_id is None:
+            raise InputError("observe_reported needs the observation's suggestion_id (an id unique in this search).")
+        self.progress[observation.suggestion_id] = [(float(f), float(y), float(c)) for f, y, c in reports]
+        self.observe(observation)
 
     def forget(self, suggestion_id: str) -> None:
         super().forget(suggestion_id)

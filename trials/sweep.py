@@ -12,7 +12,8 @@ Two launch paths share one trial executor (`execute`):
 The store is the source of truth. The worker that ran a trial writes its row (and
 curves) the moment it ends — completed, diverged, or failed by an exception — so a
 driver crash loses nothing that finished. The driver writes only what no worker
-could: `pruned` rows (Tune stopped the trial) and `failed` rows for trials whose
+could: `pruned` rows (Tune stopped the trial; their curves are the evaluations it
+reported before) and `failed` rows for trials whose
 worker process died more than `max_retries` times. Trial ids are deterministic
 (trials/plan.py), so `resume=True` runs exactly the planned ids the store lacks.
 """
@@ -129,6 +130,7 @@ def fallback_row(config: Mapping[str, Any], status: str, reason: str, last: Mapp
         "weight_decay": config.get("weight_decay"),
         "loss": last.get("eval_loss"),
         "train_loss": last.get("train_loss"),
+        "flops": last.get("flops"),
         "seed": config.get("seed"),
         "hp_reason": reason,
         "hp_params_estimated": True,
@@ -259,6 +261,8 @@ def _tune_space(dim: Dimension):
 def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, planned, base):
     from ray.tune import Callback
 
+    evals: dict[str, list[dict]] = {}  # Ray trial id -> the eval-loss points it reported (a pruned trial's curve)
+
     class StoreCallback(Callback):
         """Driver side: progress, plus the rows only the driver can write (pruned, dead workers)."""
 
@@ -266,19 +270,27 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             progress.running += 1
             progress.show()
 
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if not result.get("tunescale_stored") and math.isfinite(result.get("eval_loss", math.inf)):
+                evals.setdefault(trial.trial_id, []).append(
+                    {"step": result["step"], "tokens": result["tokens"], "metric": "eval_loss",
+                     "value": result["eval_loss"]})
+
         def on_trial_complete(self, iteration, trials, trial, **info):
             progress.running -= 1
             last = trial.last_result or {}
+            curve = evals.pop(trial.trial_id, [])
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
             if last.get("tunescale_stored"):
                 progress.finished(trial_id, last["tunescale_status"], last.get("eval_loss"))
                 return
             row = fallback_row(config, "pruned", "stopped early by the scheduler or CARBS", last)
-            store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep})
+            store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep}, curve)
             progress.finished(trial_id, "pruned", None)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             progress.running -= 1
+            evals.pop(trial.trial_id, None)
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
             error = trial.get_pickled_error()
             first = first_line(error, "unknown")
@@ -365,7 +377,7 @@ def _is_completed(row: Mapping) -> bool:
 
 
 # Each factory returns (Tune searcher, Tune param_space, Tune stopper or None).
-def _optuna_searcher(space: dict, rows: list[dict], seed: int):
+def _optuna_searcher(space: dict, rows: list[dict], seed: int, ctx: SweepContext):
     """TPE over Tune's `space`, told the stored completed results as evaluated points."""
     from ray.tune.search.optuna import OptunaSearch
 
@@ -376,30 +388,58 @@ def _optuna_searcher(space: dict, rows: list[dict], seed: int):
     return searcher, space, None
 
 
-def _carbs_searcher(space: dict, rows: list[dict], seed: int):
+def _carbs_searcher(space: dict, rows: list[dict], seed: int, ctx: SweepContext):
     """CARBS owns the space (so Tune gets none); stored rows become its observations.
 
     The cost is the trial's FLOPs, which `_tune_trial` reports under "flops". Each trial
     runs with its suggestion's seed: a resample of a Pareto member is the same
     configuration with a new seed (and so a new trial id, not a rewrite of the first). Diverged
     and failed rows go back as failures, so the resumed search keeps avoiding that region
-    (its success model) instead of proposing it again; pruned rows are not outcomes of
-    the configuration and are left out. Every evaluation reports its fraction of the
-    budget, and the stopper ends the trials CARBS gives up on (`search.early_stopping`).
+    (its success model) instead of proposing it again. Every evaluation reports its
+    fraction of the budget, and the stopper ends the trials CARBS gives up on
+    (`search.early_stopping`); on a resume, the stored eval-loss curves are those reports
+    again: the completed trials' teach early stopping how losses fall, and a pruned trial
+    goes back with its last evaluation (one without a curve is left out).
     """
-    from search.base import FAILURE_STATUSES, Observation
+    from search.base import FAILURE_STATUSES, PRUNED, Observation
     from search.ray_adapter import CarbsSearch, CarbsStopper
     from search.space_convert import from_tune
 
     searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed,
                            seed_key="seed", fraction_attr="fraction")
-    for r in rows:
-        config = {name: _hp_value(r, name) for name in space}
+    reports = _stored_reports(ctx, rows)
+    for r in sorted(rows, key=lambda r: r["created_at"]):  # a stopped trial's forecast uses the ones finished before
+        config, trial_id = {name: _hp_value(r, name) for name in space}, r["trial_id"]
         if _is_completed(r):
-            searcher.ask_tell.observe(Observation(config, r["loss"], r["flops"]))
+            searcher.ask_tell.observe_reported(Observation(config, r["loss"], r["flops"], suggestion_id=trial_id),
+                                               reports.get(trial_id, []))
+        elif r["status"] == PRUNED and reports.get(trial_id):
+            searcher.ask_tell.observe_reported(Observation(config, None, r["flops"], PRUNED, suggestion_id=trial_id),
+                                               reports[trial_id])
         elif r["status"] in FAILURE_STATUSES:
             searcher.ask_tell.observe(Observation(config, None, None, r["status"]))
     return searcher, {}, CarbsStopper(searcher)
+
+
+def _stored_reports(ctx: SweepContext, rows: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
+    """trial id -> the (fraction, eval loss, FLOPs so far) its evaluations reported, from
+    the stored curves; FLOPs so far are the row's FLOPs pro rata to the tokens trained."""
+    from trials.store import read_curves
+
+    if not ctx.budget:
+        return {}
+    by_id = {r["trial_id"]: r for r in rows if r.get("flops") and r.get("tokens")}
+    curves = read_curves(ctx.storage)
+    evals = curves[(curves["sweep"] == ctx.sweep) & (curves["metric"] == "eval_loss")
+                   & curves["trial_id"].isin(list(by_id)) & curves["value"].map(math.isfinite)]
+    reports: dict[str, list[tuple[float, float, float]]] = {}
+    for point in evals.sort_values(["trial_id", "step"]).itertuples():
+        row = by_id[point.trial_id]
+        fraction = getattr(point, ctx.time_attr) / ctx.budget
+        if 0 < fraction <= 1:
+            cost = row["flops"] * point.tokens / row["tokens"]
+            reports.setdefault(point.trial_id, []).append((fraction, point.value, cost))
+    return reports
 
 
 _SEARCHERS = {"optuna": _optuna_searcher, "carbs": _carbs_searcher}
@@ -416,7 +456,7 @@ def _run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progres
             continue
         # A fresh seed per resume: the same seed would replay the first run's
         # random start-up points, i.e. the ids already stored.
-        searcher, param_space, stop = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows))
+        searcher, param_space, stop = _SEARCHERS[spec.algorithm](space, rows, spec.seed + len(rows), ctx)
         _run_tuner(spec, ctx, store, progress, planned=None, base=base_config(spec, width, depth),
                    num_samples=remaining, search_alg=searcher, param_space=param_space, stop=stop)
 

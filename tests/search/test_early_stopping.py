@@ -106,3 +106,20 @@ def test_reports_survive_save_and_load(tmp_path):
     assert loaded.report(s.suggestion_id, 0.4, 9.0, 0.4 * full) == searcher.report(s.suggestion_id, 0.4, 9.0,
                                                                                     0.4 * full)
     assert loaded.suggest().config == searcher.suggest().config
+
+
+def test_a_search_rebuilt_from_its_trials_and_their_reports_forecasts_as_the_original():
+    # what a resumed sweep does with its stored rows and curves
+    searcher = Carbs(scaling_space(), seed=1, config=FAST)
+    run_reporting(searcher, 9)
+    s = searcher.suggest()
+    full = cost(s.config)
+    assert searcher.report(s.suggestion_id, 0.4, front_at(searcher, full) + 1.0, 0.4 * full)
+    searcher.observe(Observation(s.config, None, 0.4 * full, "pruned", s.seed, s.suggestion_id))
+    rebuilt = Carbs(scaling_space(), seed=1, config=FAST)
+    for o in searcher.observations:
+        rebuilt.observe_reported(o, searcher.progress[o.suggestion_id])
+    assert rebuilt._stopping_model()[1] == searcher._stopping_model()[1]
+    assert rebuilt.pareto_set() == searcher.pareto_set()
+    with pytest.raises(InputError, match="suggestion_id"):
+        rebuilt.observe_reported(Observation(s.config, 2.0, full), [(1.0, 2.0, full)])

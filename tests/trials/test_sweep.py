@@ -8,7 +8,7 @@ from trials import sweep as sweep_module
 from trials.plan import plan
 from trials.spec import SpecError, parse_spec
 from trials.store import read_curves, read_trials
-from trials.sweep import _carbs_searcher, _tune_space, run_sweep
+from trials.sweep import SweepContext, _carbs_searcher, _tune_space, run_sweep
 
 
 def _spec(tmp_path, **over):
@@ -123,7 +123,9 @@ def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, loca
     assert len(first) == 3 and set(first["status"]) == {"completed"}
     assert first["lr"].between(1e-4, 1e-1).all() and first["lr"].nunique() == 3
     assert (first["flops"] > 0).all() and result.best["loss"] == first["loss"].min()
-    searcher, tune_space, _ = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"), 0)
+    ctx = SweepContext(spec.name, spec.storage, spec.trainable, "step", report_evals=True, budget=spec.budget)
+    searcher, tune_space, _ = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"),
+                                              0, ctx)
     assert tune_space == {} and len(searcher.ask_tell.observations) == 3
     resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
@@ -145,6 +147,41 @@ def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_
     assert (pruned["loss"] > completed["loss"].min()).all()  # their last evaluation already lost
 
 
+def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_stopped_trials(
+        tmp_path, local_ray, monkeypatch):
+    over = dict(algorithm="carbs", num_samples=10, concurrency=1, model={"widths": 16},
+                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    spec = _spec(tmp_path, **over)
+    run_sweep(spec, out=None)
+    first = read_trials(spec.storage, validated=True).set_index("trial_id")
+    pruned = first.index[first["status"] == "pruned"]
+    assert len(pruned) and (first["status"] == "completed").sum() >= 3
+    curves = read_curves(spec.storage)
+    evals = curves[curves["metric"] == "eval_loss"].sort_values("step").groupby("trial_id")
+    for trial_id in pruned:  # the driver stores what a stopped trial reported before CARBS stopped it
+        curve = evals.get_group(trial_id)
+        assert curve["step"].max() < 10 and curve["value"].iloc[-1] == pytest.approx(first.loc[trial_id, "loss"])
+
+    built = []
+
+    def recording(space, rows, seed, ctx):
+        searcher, tune_space, stop = _carbs_searcher(space, rows, seed, ctx)
+        built.append(searcher.ask_tell)
+        return searcher, tune_space, stop
+
+    monkeypatch.setitem(sweep_module._SEARCHERS, "carbs", recording)
+    run_sweep(_spec(tmp_path, **{**over, "num_samples": 11}), resume=True, out=None)
+    (carbs,) = built
+    told = {o.suggestion_id: o for o in carbs.observations[:10]}
+    assert set(told) == set(first.index) and {told[t].status for t in pruned} == {"pruned"}
+    for trial_id in told:
+        reports = carbs.progress[trial_id]
+        assert [f for f, _, _ in reports] == [s / 10 for s in evals.get_group(trial_id)["step"]]
+        assert reports[-1][2] == pytest.approx(first.loc[trial_id, "flops"])
+    forecast_lrs = {config["lr"] for config, _, _ in carbs._stopping_model()[1]}
+    assert set(first.loc[pruned, "lr"]) <= forecast_lrs  # each stopped trial has its forecast again
+
+
 def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray, monkeypatch):
     # The bowl diverges at lr >= 1: CARBS starts at lr = 3.2 and spreads around it, so the
     # first run stores both completed and diverged rows.
@@ -157,8 +194,8 @@ def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_
 
     built = []
 
-    def recording(space, rows, seed):
-        searcher, tune_space, stop = _carbs_searcher(space, rows, seed)
+    def recording(space, rows, seed, ctx):
+        searcher, tune_space, stop = _carbs_searcher(space, rows, seed, ctx)
         built.append(list(searcher.ask_tell.observations))
         return searcher, tune_space, stop
 
