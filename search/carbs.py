@@ -115,7 +115,7 @@ class Carbs(AskTellSearcher):
     def report(self, suggestion_id: str, fraction: float, output: float, cost: float) -> bool:
         """Record an outstanding trial's output and cost so far at `fraction` (0 < f <= 1)
         of its run. True: stop it (it cannot join the front; `search.early_stopping`), then
-        observe it with status "pruned" and the cost it spent."""
+        observe it with status "pruned" and the cost it spent. A resample is never stopped."""
         if suggestion_id not in self.outstanding:
             raise InputError(f"report for suggestion {suggestion_id!r}, which is not outstanding; report only "
                              f"trials suggested and not yet observed.")
@@ -126,8 +126,8 @@ class Carbs(AskTellSearcher):
         if not math.isfinite(output):
             return False  # the trainer ends a diverged run itself and it is observed as such
         self.progress.setdefault(suggestion_id, []).append((float(fraction), float(output), float(cost)))
-        if fraction >= 1:
-            return False
+        if fraction >= 1 or self.outstanding[suggestion_id].kind == "resample":
+            return False  # a resample is there to measure the member's final output again
         front_groups = self.pareto_set()
         if not front_groups:
             return False

@@ -8,8 +8,10 @@ far / the fraction: FLOPs and seconds grow linearly with the run), finishing the
 cannot make it a Pareto member, and CARBS searches only from the front. The largest
 drop, not a typical one, because stopping a trial that would have joined the front
 loses the very result the search is after, while letting a hopeless one finish only
-costs compute. A stopped trial still informs the surrogates: it enters them at its
-forecast output and full cost (never the Pareto set, which holds only results).
+costs compute. A resample of a Pareto member is never stopped: it is there to measure
+that member's final output again. A stopped trial still informs the surrogates: it
+enters them at its forecast output and full cost (never the Pareto set, which holds
+only results).
 
 Why: at the dear end of the front one trial with a poor learning rate can cost a sixth
 of a sweep's budget. On benchmarks/carbs_proxy_bench.py (40 seeds) CARBS stops 40-50% of

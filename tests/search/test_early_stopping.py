@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_drop_curves_bound_the_fall_to_the_end_once_enough_trials_finished():
 
 
 def test_a_trial_that_cannot_join_the_front_is_stopped_and_one_that_can_runs_on():
-    searcher = Carbs(scaling_space(), seed=0, config=FAST)
+    searcher = Carbs(scaling_space(), seed=0, config=replace(FAST, resample_frequency=0))  # resamples run on
     run_reporting(searcher, 8)
     hopeless, promising = searcher.suggest(), searcher.suggest()
     for s, margin, stop in ((hopeless, +0.05, True), (promising, -0.05, False)):
@@ -123,3 +124,17 @@ def test_a_search_rebuilt_from_its_trials_and_their_reports_forecasts_as_the_ori
     assert rebuilt.pareto_set() == searcher.pareto_set()
     with pytest.raises(InputError, match="suggestion_id"):
         rebuilt.observe_reported(Observation(s.config, 2.0, full), [(1.0, 2.0, full)])
+
+
+def test_a_resample_runs_to_its_end_however_it_starts():
+    # a resample re-measures a member's final output with a new seed; stopping it would
+    # leave the member unchecked and due for another resample, which would be stopped too
+    searcher = Carbs(scaling_space(), seed=0, config=FAST)
+    run_reporting(searcher, 8)
+    s = searcher.suggest()
+    while s.kind != "resample":
+        searcher.observe(Observation(s.config, scaling_loss(s.config), cost(s.config), "completed", s.seed,
+                                     s.suggestion_id))
+        s = searcher.suggest()
+    hopeless = front_at(searcher, cost(s.config)) + 10.0
+    assert searcher.report(s.suggestion_id, 0.4, hopeless, 0.4 * cost(s.config)) is False
