@@ -131,7 +131,7 @@ class Carbs(AskTellSearcher):
         front_groups = self.pareto_set()
         if not front_groups:
             return False
-        forecast = self._stopping_model()[0].forecast(fraction, output)
+        forecast = self._stopping_model()[0].forecast(fraction, output, cost / fraction)
         front = ParetoFront.from_groups(front_groups)
         return bool(forecast > front.predict(np.array([math.log(cost / fraction)]))[0])
 
@@ -158,10 +158,10 @@ class Carbs(AskTellSearcher):
             if not points:
                 continue
             if obs.success:
-                curves.add([(f, y) for f, y, _ in points], obs.output)
+                curves.add([(f, y) for f, y, _ in points], obs.output, obs.cost)
             elif obs.status == PRUNED:
                 fraction, output, cost = points[-1]
-                forecast = curves.forecast(fraction, output)
+                forecast = curves.forecast(fraction, output, cost / fraction)
                 if math.isfinite(forecast):
                     stopped.append((obs.config, forecast, cost / fraction))
         return curves, stopped

@@ -7,7 +7,7 @@ import torch
 
 from search.base import Observation
 from search.carbs import Carbs, CarbsConfig
-from search.early_stopping import MIN_CURVES, DropCurves
+from search.early_stopping import COMPARABLE_COST_FRACTION, FALLBACK_DEAREST, MIN_CURVES, DropCurves
 from search.pareto import ParetoFront
 from search.testing import scaling_loss, scaling_space
 from trials.errors import InputError
@@ -37,16 +37,30 @@ def front_at(searcher, full_cost):
 
 def test_drop_curves_bound_the_fall_to_the_end_once_enough_trials_finished():
     curves = DropCurves()
-    curves.add([(0.2, 3.0), (0.6, 2.4)], 2.0)
-    curves.add([(0.2, 2.5), (0.6, 2.2)], 2.0)
-    assert len(curves.curves) < MIN_CURVES and curves.largest_drop(0.4) == math.inf  # too few to bound it
-    curves.add([(0.6, 2.9), (1.0, 2.0)], 2.0)  # the report at the end adds nothing
+    curves.add([(0.2, 3.0), (0.6, 2.4)], 2.0, 1.0)
+    curves.add([(0.2, 2.5), (0.6, 2.2)], 2.0, 1.0)
+    assert len(curves.curves) < MIN_CURVES and curves.largest_drop(0.4, 1.0) == math.inf  # too few to bound it
+    curves.add([(0.6, 2.9), (1.0, 2.0)], 2.0, 1.0)  # the report at the end adds nothing
     assert len(curves.curves[-1][0]) == 1
-    assert curves.largest_drop(0.4) == math.inf  # the third curve starts after 0.4
-    assert curves.largest_drop(0.6) == pytest.approx(0.9)
-    curves.add([(0.1, 2.1), (0.5, 2.05)], 2.0)
-    assert curves.largest_drop(0.4) == pytest.approx(0.7)  # the first curve, halfway from 1.0 to 0.4
-    assert curves.forecast(0.4, 3.0) == pytest.approx(2.3)
+    assert curves.largest_drop(0.4, 1.0) == math.inf  # the third curve starts after 0.4
+    assert curves.largest_drop(0.6, 1.0) == pytest.approx(0.9)
+    curves.add([(0.1, 2.1), (0.5, 2.05)], 2.0, 1.0)
+    assert curves.largest_drop(0.4, 1.0) == pytest.approx(0.7)  # the first curve, halfway from 1.0 to 0.4
+    assert curves.forecast(0.4, 3.0, 1.0) == pytest.approx(2.3)
+
+
+def test_a_dear_trial_is_bounded_by_the_comparable_trials_or_else_the_dearest():
+    curves = DropCurves()
+    for cost_ in range(1, 13):  # the cheaper the run, the more of its fall is still ahead at 20%
+        curves.add([(0.2, 2.0 + 4.0 / cost_)], 2.0, float(cost_))
+    assert curves.largest_drop(0.2, 1.0) == pytest.approx(4.0)  # every finished trial bounds a cheap one
+    assert curves.largest_drop(0.2, 100.0) == pytest.approx(4.0 / 5)  # none comparable: the 8 dearest
+    dear = 100.0
+    for i in range(FALLBACK_DEAREST):
+        # the i comparable ones and the 8 - i dearest of the rest, down to cost 5 + i
+        assert curves.largest_drop(0.2, dear) == pytest.approx(4.0 / (5 + i))
+        curves.add([(0.2, 2.3 - 0.01 * i)], 2.0, COMPARABLE_COST_FRACTION * dear)
+    assert curves.largest_drop(0.2, dear) == pytest.approx(0.3)  # enough comparable ones
 
 
 def test_a_trial_that_cannot_join_the_front_is_stopped_and_one_that_can_runs_on():
