@@ -139,6 +139,11 @@ class TrialStore:
             raise KeyError(trial_id)
         return pq.read_table(path).to_pylist()[0]
 
+    def curves(self, trial_id: str) -> list[dict]:
+        """The stored curve records of one trial, read from its own file ([] if none)."""
+        path = self.curves_dir / (_safe_name(trial_id) + ".parquet")
+        return pq.read_table(path).to_pylist() if path.exists() else []
+
     def completed_ids(self) -> set[str]:
         """Trial ids already stored (any status): what a resumed sweep must not run again."""
         return {str(t) for t in read_table(self.run_dir).column("trial_id").to_pylist()}

@@ -422,23 +422,21 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int, ctx: SweepContext)
 
 
 def _stored_reports(ctx: SweepContext, rows: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
-    """trial id -> the (fraction, eval loss, FLOPs so far) its evaluations reported, from
-    the stored curves; FLOPs so far are the row's FLOPs pro rata to the tokens trained."""
-    from trials.store import read_curves
-
+    """trial id -> the (fraction, eval loss, FLOPs so far) the evaluations of a completed or
+    pruned trial reported, from its own curve file (a resume reads each trial's curves once,
+    not every curve of the store per model shape); FLOPs so far are the row's FLOPs pro
+    rata to the tokens trained."""
     if not ctx.budget:
         return {}
-    by_id = {r["trial_id"]: r for r in rows if r.get("flops") and r.get("tokens")}
-    curves = read_curves(ctx.storage)
-    evals = curves[(curves["sweep"] == ctx.sweep) & (curves["metric"] == "eval_loss")
-                   & curves["trial_id"].isin(list(by_id)) & curves["value"].map(math.isfinite)]
-    reports: dict[str, list[tuple[float, float, float]]] = {}
-    for point in evals.sort_values(["trial_id", "step"]).itertuples():
-        row = by_id[point.trial_id]
-        fraction = getattr(point, ctx.time_attr) / ctx.budget
-        if 0 < fraction <= 1:
-            cost = row["flops"] * point.tokens / row["tokens"]
-            reports.setdefault(point.trial_id, []).append((fraction, point.value, cost))
+    store, reports = _worker_store(ctx.storage), {}
+    for row in rows:
+        if row["status"] not in ("completed", "pruned") or not (row.get("flops") and row.get("tokens")):
+            continue
+        evals = sorted((c for c in store.curves(row["trial_id"]) if c["metric"] == "eval_loss"
+                        and c["value"] is not None and math.isfinite(c["value"])), key=lambda c: c["step"])
+        points = [(c[ctx.time_attr] / ctx.budget, c["value"], row["flops"] * c["tokens"] / row["tokens"])
+                  for c in evals]
+        reports[row["trial_id"]] = [p for p in points if 0 < p[0] <= 1]
     return reports
 
 
