@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+from tunescale.contract.errors import TunescaleError
+from tunescale.scaling.pyplot import pyplot
 
-matplotlib.use("Agg")  # files only: no display on CI or a headless GPU box
-import matplotlib.pyplot as plt  # noqa: E402
-
-from trials.errors import TunescaleError  # noqa: E402
+plt = pyplot()
 
 DPI = 110  # sharp enough in a browser at 100% zoom, keeps the embedded PNGs ~50-100 kB
 
@@ -71,7 +69,7 @@ def fmt(v, digits: int = 4) -> str:
 
 def script_main(make: Callable, doc: str, argv: list[str] | None = None) -> int:
     """`python -m analyses.<name> RUN_DIR OUT_DIR`: draw one section's figures and print its table."""
-    from analyses.rundir import StudyRun
+    from tunescale.analyses.rundir import StudyRun
 
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("run_dir", metavar="RUN_DIR")

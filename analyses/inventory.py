@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun, inventory
-from trials.schema import STATUSES
+from tunescale.analyses.figures import Section, new_figure, save, script_main
+from tunescale.analyses.rundir import StudyRun, inventory
+from tunescale.contract.schema import STATUSES
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:

@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from analyses import hp_laws, inventory, loss_law, transfer, validation, verification
-from analyses.figures import Section, fmt, script_main
-from analyses.rundir import StudyRun
+from tunescale.analyses import hp_laws, inventory, loss_law, transfer, validation, verification
+from tunescale.analyses.figures import Section, fmt, script_main
+from tunescale.analyses.rundir import StudyRun
 
 SECTIONS = (verification, transfer, hp_laws, loss_law, validation, inventory)
 

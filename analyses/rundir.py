@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trials.errors import InputError
-from trials.store import read_trials
+from tunescale.contract.errors import InputError
+from tunescale.contract.store import read_trials
 
 PROXIES = "proxies"
 TARGET = "target"

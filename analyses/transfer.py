@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun
-from trials.study_fit import lr_drift_by_tokens
+from tunescale.analyses.figures import Section, new_figure, save, script_main
+from tunescale.analyses.rundir import StudyRun
+from tunescale.study.fit import lr_drift_by_tokens
 
 
 def lr_optima(run: StudyRun) -> list[dict]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun
+from tunescale.analyses.figures import Section, new_figure, save, script_main
+from tunescale.analyses.rundir import StudyRun
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:

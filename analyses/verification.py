@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analyses.figures import Section, new_figure, save, script_main
-from analyses.rundir import StudyRun
+from tunescale.analyses.figures import Section, new_figure, save, script_main
+from tunescale.analyses.rundir import StudyRun
 
 GOAL_PCT = 0.5  # issue 8: loss at the predicted settings within 0.5% of the best of the grid
 

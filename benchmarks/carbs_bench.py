@@ -40,9 +40,9 @@ import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
-from search import Carbs, CarbsConfig, Observation, hypervolume_2d
-from search.space import LogParam, Space
-from search.space_convert import to_optuna
+from tunescale.search import Carbs, CarbsConfig, Observation, hypervolume_2d
+from tunescale.search.space import LogParam, Space
+from tunescale.search.space_convert import to_optuna
 
 E, A, ALPHA, B, BETA = 1.69, 406.4, 0.34, 410.7, 0.28
 LR_BASIN = 0.05  # loss added per unit of ln(lr / lr*)^2
@@ -160,8 +160,8 @@ METHODS = {
 
 def learned_scaling_report(searcher: Carbs, figures: Path) -> None:
     """Fit each HP against cost on the Pareto set and compare with the known optimum laws."""
-    from search.learned_scaling import fit_learned_scaling
-    from search.plots import plot_learned_scaling, plot_pareto
+    from tunescale.search.learned_scaling import fit_learned_scaling
+    from tunescale.search.plots import plot_learned_scaling, plot_pareto
 
     # Known answer: minimising the Chinchilla law at fixed C = 6ND gives N* ~ C^(beta/(alpha+beta)),
     # D* ~ C^(alpha/(alpha+beta)), and lr*(N*) ~ C^(-0.3 * beta/(alpha+beta)).

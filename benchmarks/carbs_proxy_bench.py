@@ -51,10 +51,10 @@ import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
-from search import Carbs, CarbsConfig, Observation, hypervolume_2d
-from search.space import FixedParam, LogParam, Space
-from search.space_convert import DECADE_IN_BASIC, to_optuna
-from trials.train import train_trial
+from tunescale.search import Carbs, CarbsConfig, Observation, hypervolume_2d
+from tunescale.search.space import FixedParam, LogParam, Space
+from tunescale.search.space_convert import DECADE_IN_BASIC, to_optuna
+from tunescale.trials.train import train_trial
 
 REF_LOSS = 6.0
 FIXED = {"model": "transformer", "depth": 1, "seq_len": 32, "batch_size": 16, "eval_batches": 2}

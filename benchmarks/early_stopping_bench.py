@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from carbs_proxy_bench import space, train  # noqa: E402
 
-from search.early_stopping import DropCurves  # noqa: E402
+from tunescale.search.early_stopping import DropCurves  # noqa: E402
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)
 DEAR_SHARE_OF_BUDGET_300 = 0.05

@@ -40,10 +40,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scaling import loss_law as ll  # noqa: E402
-from scaling.columns import load  # noqa: E402
-from scaling.fit import fit_scaling  # noqa: E402
-from scaling.optima import JOINT_WINDOW_STEPS  # noqa: E402
+from tunescale.scaling import loss_law as ll  # noqa: E402
+from tunescale.scaling.columns import load  # noqa: E402
+from tunescale.scaling.fit import fit_scaling  # noqa: E402
+from tunescale.scaling.optima import JOINT_WINDOW_STEPS  # noqa: E402
 
 # the stopping rule ours uses (scaling.lbfgs): scipy's defaults stop bootstrap refits early
 TOL = {"ftol": 1e-13, "gtol": 1e-12, "maxiter": 1000}

@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.stn import StnConfig, fit_fixed, fit_stn  # noqa: E402
-from trials.data.classification import load_classification  # noqa: E402
-from trials.stn_run import default_specs, plot_trajectory  # noqa: E402
+from tunescale.trials.data.classification import load_classification  # noqa: E402
+from tunescale.trials.stn import StnConfig, fit_fixed, fit_stn  # noqa: E402
+from tunescale.trials.stn.run import default_specs, plot_trajectory  # noqa: E402
 
 CONFIG = StnConfig(
     hidden=(256, 256),

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 def _objective(config):
     from ray import tune
 
-    from trials.synthetic import final_loss
+    from tunescale.trials.synthetic import final_loss
 
     tune.report({"eval_loss": final_loss(config["lr"], 32)})
 
@@ -49,7 +49,7 @@ def plain_tune(n: int, reuse: bool) -> float:
 def plain_optuna(n: int) -> float:
     import optuna
 
-    from trials.synthetic import final_loss
+    from tunescale.trials.synthetic import final_loss
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -59,11 +59,11 @@ def plain_optuna(n: int) -> float:
 
 
 def tunescale(n: int, trials_per_task: int) -> float:
-    from trials.spec import parse_spec
-    from trials.sweep import run_sweep
+    from tunescale.sweep.engine import run_sweep
+    from tunescale.sweep.spec import parse_spec
 
     spec = parse_spec({
-        "name": "bench", "algorithm": "grid", "trainable": "trials.synthetic:quadratic_trial",
+        "name": "bench", "algorithm": "grid", "trainable": "tunescale.trials.synthetic:quadratic_trial",
         "storage": tempfile.mkdtemp(), "concurrency": 2, "trials_per_task": trials_per_task,
         "model": {"widths": 32}, "budget": {"steps": 10},
         "space": {"lr": {"type": "log", "low": 1e-4, "high": 1e-1, "num": n}},

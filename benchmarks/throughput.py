@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
-from trials.train import train_trial  # noqa: E402
+from tunescale.trials.train import train_trial  # noqa: E402
 
 # Dense bf16 peak FLOP/s by device name (NVIDIA datasheets; H100/H200 SXM without sparsity).
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}

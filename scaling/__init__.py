@@ -9,11 +9,16 @@ Public API (each fit returns a frozen result with predict(), intervals, report()
 `fit_loss_law` (scaling.loss_law), `load` (scaling.columns) and `fit_scaling` (scaling.fit).
 """
 
-from scaling.columns import ColumnMap, load
-from scaling.fit import ScalingFit, fit_scaling
-from scaling.hp_laws import PowerLawResult, fit_power_law
-from scaling.loss_law import LossLawResult, fit_loss_law
-from scaling.optima import JointOptimumResult, OptimumResult, fit_joint_optimum, fit_optimum
+from tunescale.scaling.columns import ColumnMap, load
+from tunescale.scaling.fit import ScalingFit, fit_scaling
+from tunescale.scaling.hp_laws import PowerLawResult, fit_power_law
+from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
+from tunescale.scaling.optima import (
+    JointOptimumResult,
+    OptimumResult,
+    fit_joint_optimum,
+    fit_optimum,
+)
 
 __all__ = [
     "ColumnMap",

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
 
 SCALE_COLUMNS = ("params", "tokens", "flops")
 HP_COLUMNS = ("lr", "batch_size", "weight_decay")
 CANONICAL = (*SCALE_COLUMNS, *HP_COLUMNS, "loss", "status")
-FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6·N·D (Kaplan et al. 2020, forward + backward)
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def load(
     columns; 5) keep `completed` rows with a finite loss; 6) duplicates and bad values
     are errors unless `drop_bad_rows`, which drops and counts them.
     """
-    from trials.store import read_table
+    from tunescale.contract.store import read_table
 
     source = str(path)
     raw = read_table(path).to_pandas()

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scaling.columns import HP_COLUMNS, Table, format_dropped
-from scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
-from scaling.loss_law import LossLawResult, fit_loss_law
-from scaling.optima import DEFAULT_BAND_PCT
-from scaling.published import PublishedLaw, reference_laws
-from scaling.scale_optima import ScaleOptimum, loss_points, optima_by_scale
-from scaling.validation import MIN_SCALES, Validation, leave_largest_out
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.columns import HP_COLUMNS, Table, format_dropped
+from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
+from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
+from tunescale.scaling.optima import DEFAULT_BAND_PCT
+from tunescale.scaling.published import PublishedLaw, reference_laws
+from tunescale.scaling.scale_optima import ScaleOptimum, loss_points, optima_by_scale
+from tunescale.scaling.validation import MIN_SCALES, Validation, leave_largest_out
 
 DEFAULT_INPUTS = {"lr": ("params", "tokens"), "batch_size": ("tokens",), "weight_decay": ("params", "tokens")}
 
@@ -47,7 +47,7 @@ class ScalingFit:
 
     def predict(self, **target):
         """Optimal hyperparameters and loss at `params=..., tokens=...` or `flops=...` (see scaling.predict)."""
-        from scaling.predict import predict
+        from tunescale.scaling.predict import predict
 
         return predict(self, **target)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 DEFAULT_BOOTSTRAP = 1000  # Step Law averages 1,000 bootstrap refits
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

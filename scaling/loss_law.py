@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scaling.lbfgs import minimize_batched
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.lbfgs import minimize_batched
 
 HUBER_DELTA = 1e-3  # the Chinchilla replication's δ on log residuals
 DEFAULT_BOOTSTRAP = 1000

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 DEFAULT_BOOTSTRAP = 200  # enough for a 95% percentile interval at this precision
 DEFAULT_BAND_PCT = 0.25  # DeepSeek LLM and Step Law call runs within 0.25% of the best "near-optimal"

@@ -19,23 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.scaling.pyplot import pyplot
+
 MAX_PANELS = 16  # a 4 x 4 grid of scales stays readable on one page
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return paths
 
 
@@ -69,7 +63,7 @@ def _title(scale: dict) -> str:
 
 
 def _optima_figure(fit, hp: str):
-    plt = _plt()
+    plt = pyplot()
     optima = [o for o in fit.optima if o.has(hp)][:MAX_PANELS]
     n = len(optima)
     cols = min(4, n)
@@ -115,7 +109,7 @@ def _optima_figure(fit, hp: str):
 
 
 def _law_figure(fit, hp: str, law, predictions):
-    plt = _plt()
+    plt = pyplot()
     data = fit.optima_frame[fit.optima_frame[hp].notna()]
     x1, rest = law.inputs[0], law.inputs[1:]
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -162,7 +156,7 @@ def _law_figure(fit, hp: str, law, predictions):
 
 
 def _loss_figure(fit, predictions):
-    plt = _plt()
+    plt = pyplot()
     law = fit.loss_law
     pts = fit.loss_points
     if law.inputs != ("params", "tokens"):
@@ -181,13 +175,13 @@ def _loss_figure(fit, predictions):
         fig.tight_layout()
         return fig
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
-    C = pts["flops"].to_numpy() if "flops" in pts else 6 * pts["params"] * pts["tokens"]
+    C = pts["flops"].to_numpy() if "flops" in pts else FLOPS_PER_PARAM_TOKEN * pts["params"] * pts["tokens"]
     sc = ax1.scatter(pts["params"], pts["loss"], c=np.log10(C), s=10, cmap="viridis")
     fig.colorbar(sc, ax=ax1, label="log10 C")
     levels = np.unique(np.round(np.log10(C)))
     for lc in levels[:: max(1, len(levels) // 6)]:
         Ns = np.geomspace(pts["params"].min() / 2, pts["params"].max() * 2, 200)
-        Ds = 10**lc / (6 * Ns)
+        Ds = 10**lc / (FLOPS_PER_PARAM_TOKEN * Ns)
         ax1.plot(Ns, law.predict(params=Ns, tokens=Ds), color=plt.cm.viridis((lc - np.log10(C).min()) / max(np.ptp(np.log10(C)), 1e-9)), lw=1)
     ax1.set_xscale("log")
     ax1.set_xlabel("params N")
@@ -199,7 +193,7 @@ def _loss_figure(fit, predictions):
     Cs = np.geomspace(C.min() / 3, cmax, 200)
     Ns = np.geomspace(pts["params"].min() / 10, pts["params"].max() * 100, 200)
     CC, NN = np.meshgrid(Cs, Ns)
-    LL = law.predict(params=NN.ravel(), tokens=(CC / (6 * NN)).ravel()).reshape(CC.shape)
+    LL = law.predict(params=NN.ravel(), tokens=(CC / (FLOPS_PER_PARAM_TOKEN * NN)).ravel()).reshape(CC.shape)
     opt = law.compute_optimal(Cs)
     levels = np.linspace(float(np.min(opt["loss"])), float(np.percentile(pts["loss"], 98)), 12)
     cs = ax2.contour(CC, NN, LL, levels=levels, cmap="magma", linewidths=0.8)
@@ -221,7 +215,7 @@ def _loss_figure(fit, predictions):
 
 
 def _residual_figure(fit):
-    plt = _plt()
+    plt = pyplot()
     panels = ([("loss", None)] if fit.loss_law is not None else []) + [(hp, law) for hp, law in fit.hp_laws.items()]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (name, law) in zip(axes.ravel(), panels, strict=True):

@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trials.errors import InputError
-
-FLOPS_PER_PARAM_TOKEN = 6.0
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
 
 
 @dataclass(frozen=True)

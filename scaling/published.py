@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from scaling.columns import HP_COLUMNS, SCALE_COLUMNS
-from scaling.optima import JointOptimumResult, OptimumResult, fit_joint_optimum, fit_optimum
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.scaling.columns import HP_COLUMNS, SCALE_COLUMNS
+from tunescale.scaling.optima import (
+    JointOptimumResult,
+    OptimumResult,
+    fit_joint_optimum,
+    fit_optimum,
+)
 
 MIN_DISTINCT = 3  # a parabola needs 3 distinct values of the hyperparameter
 
@@ -163,5 +169,5 @@ def loss_points(frame: pd.DataFrame, optima: list[ScaleOptimum]) -> pd.DataFrame
         plain = plain[mask]
     points = pd.concat([pd.DataFrame(rows), plain], ignore_index=True) if rows else plain.reset_index(drop=True)
     if "flops" not in points.columns and {"params", "tokens"} <= set(points.columns):
-        points["flops"] = 6.0 * points["params"] * points["tokens"]
+        points["flops"] = FLOPS_PER_PARAM_TOKEN * points["params"] * points["tokens"]
     return points

@@ -70,7 +70,7 @@ def leave_largest_out(
     kind: str,
 ) -> Validation:
     """Refit on all but the largest scale with `refit(points) -> result with predict(**x)` and score it."""
-    from trials.errors import TunescaleError
+    from tunescale.contract.errors import TunescaleError
 
     key = largest_key(points, inputs)
     top = points[key].max()

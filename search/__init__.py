@@ -4,11 +4,11 @@ Importing this package loads no torch and no Ray: the GP surrogates import BoTor
 CARBS first fits them, and the Ray Tune adapter lives in `search.ray_adapter`.
 """
 
-from search.base import AskTellSearcher, Observation, Suggestion
-from search.carbs import Carbs, CarbsConfig, CarbsWarning
-from search.pareto import ParetoFront, ParetoGroup, hypervolume_2d
-from search.random_search import RandomSearch
-from search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
+from tunescale.search.base import AskTellSearcher, Observation, Suggestion
+from tunescale.search.carbs import Carbs, CarbsConfig, CarbsWarning
+from tunescale.search.pareto import ParetoFront, ParetoGroup, hypervolume_2d
+from tunescale.search.random_search import RandomSearch
+from tunescale.search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
 
 __all__ = [
     "AskTellSearcher", "Observation", "Suggestion",

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from search.space import Space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.space import Space
 
 SUCCESS = "completed"
 FAILURE_STATUSES = ("diverged", "failed")

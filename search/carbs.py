@@ -45,11 +45,17 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm, qmc
 
-from search.base import FAILURE_STATUSES, PRUNED, AskTellSearcher, Observation
-from search.early_stopping import DropCurves
-from search.pareto import ParetoFront, ParetoGroup, config_key, group_observations, pareto_groups
-from search.space import Space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.base import FAILURE_STATUSES, PRUNED, AskTellSearcher, Observation
+from tunescale.search.early_stopping import DropCurves
+from tunescale.search.pareto import (
+    ParetoFront,
+    ParetoGroup,
+    config_key,
+    group_observations,
+    pareto_groups,
+)
+from tunescale.search.space import Space
 
 
 class CarbsWarning(UserWarning):
@@ -90,7 +96,9 @@ class CarbsConfig:
     def __post_init__(self) -> None:
         if self.outstanding_fantasy not in ("believer", "thompson"):
             raise ValueError(f"outstanding_fantasy = {self.outstanding_fantasy!r}, expected 'believer' or 'thompson'.")
-        from search.surrogates import TRENDS  # torch and BoTorch load only once a search is built
+        from tunescale.search.surrogates import (
+            TRENDS,  # torch and BoTorch load only once a search is built
+        )
 
         if self.output_trend not in TRENDS:
             raise ValueError(f"output_trend = {self.output_trend!r}, expected one of {TRENDS}.")
@@ -299,7 +307,7 @@ class Carbs(AskTellSearcher):
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Score candidates X; X_obs are the observations in basic space, success and ran
         their masks (a result; not a failure), X_pending the outstanding suggestions (see `_bayes`)."""
-        from search.surrogates import GaussianProcess, OutputWarp
+        from tunescale.search.surrogates import GaussianProcess, OutputWarp
 
         # trials stopped early enter the output and cost models at their forecast and full cost
         stopped, ok = self._stopping_model()[1], self.successes
@@ -345,7 +353,7 @@ class Carbs(AskTellSearcher):
         return ei * p_success * p_cheap, parts
 
     def _success_probability(self, X: np.ndarray, X_obs: np.ndarray, ran: np.ndarray) -> np.ndarray:
-        from search.surrogates import GaussianProcess
+        from tunescale.search.surrogates import GaussianProcess
 
         if ran.all():
             return np.ones(len(X))

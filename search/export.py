@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from search.base import AskTellSearcher, Observation
-from trials.errors import InputError
-from trials.schema import HP_PREFIX, TRIAL_SCHEMA, rows_to_table, validate
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import HP_PREFIX, TRIAL_SCHEMA, rows_to_table, validate
+from tunescale.search.base import AskTellSearcher, Observation
 
 COST_COLUMNS = ("flops", "wall_time_s")
 

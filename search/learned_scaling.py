@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from scaling.hp_laws import PowerLawResult, fit_power_law
-from search.pareto import ParetoGroup
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.hp_laws import PowerLawResult, fit_power_law
+from tunescale.search.pareto import ParetoGroup
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from functools import cached_property
 
 import numpy as np
 
-from search.base import Observation
-from search.space import Space
+from tunescale.search.base import Observation
+from tunescale.search.space import Space
 
 
 @dataclass(frozen=True)

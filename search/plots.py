@@ -9,16 +9,16 @@ import os
 
 import numpy as np
 
-from scaling.plots import _plt  # lazy pyplot on the Agg backend, as for the scaling figures
-from search.base import AskTellSearcher
-from search.learned_scaling import LearnedScaling
-from search.pareto import ParetoGroup
+from tunescale.scaling.pyplot import pyplot
+from tunescale.search.base import AskTellSearcher
+from tunescale.search.learned_scaling import LearnedScaling
+from tunescale.search.pareto import ParetoGroup
 
 
 def plot_pareto(searcher: AskTellSearcher, front: list[ParetoGroup], path: str | os.PathLike,
                 cost_label: str = "cost (FLOPs)") -> None:
     """Output vs cost, observations coloured by success, with the Pareto front as a staircase."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ok = [o for o in searcher.observations if o.success]
     bad = [o for o in searcher.observations if not o.success and o.cost is not None]
@@ -40,7 +40,7 @@ def plot_pareto(searcher: AskTellSearcher, front: list[ParetoGroup], path: str |
 
 def plot_learned_scaling(front: list[ParetoGroup], learned: LearnedScaling, path: str | os.PathLike) -> None:
     """One panel per hyperparameter: Pareto members and the fitted power law in cost."""
-    plt = _plt()
+    plt = pyplot()
     names = list(learned.laws)
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4), squeeze=False)
     cost = np.array([g.cost for g in front])

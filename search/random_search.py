@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from search.base import AskTellSearcher
-from search.space import Space
+from tunescale.search.base import AskTellSearcher
+from tunescale.search.space import Space
 
 
 class RandomSearch(AskTellSearcher):

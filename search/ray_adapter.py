@@ -1,7 +1,7 @@
 """Ray Tune `Searcher` over any ask/tell searcher (CARBS by default).
 
     from ray import tune
-    from search.ray_adapter import CarbsSearch
+    from tunescale.search.ray_adapter import CarbsSearch
     tuner = tune.Tuner(train_fn, param_space=space_as_tune_dict,
                        tune_config=tune.TuneConfig(search_alg=CarbsSearch(metric="loss", mode="min",
                                                                            cost_attr="flops")))
@@ -25,12 +25,12 @@ from typing import Any
 from ray.tune import Stopper
 from ray.tune.search import Searcher
 
-from search.base import PRUNED, AskTellSearcher, Observation, Suggestion
-from search.carbs import Carbs, CarbsConfig
-from search.random_search import RandomSearch
-from search.space import Space
-from search.space_convert import from_tune
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.base import PRUNED, AskTellSearcher, Observation, Suggestion
+from tunescale.search.carbs import Carbs, CarbsConfig
+from tunescale.search.random_search import RandomSearch
+from tunescale.search.space import Space
+from tunescale.search.space_convert import from_tune
 
 _SEARCHERS = {cls.__name__: cls for cls in (Carbs, RandomSearch)}
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from search.space import FixedParam, LinearParam, LogParam, Param, Space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.space import FixedParam, LinearParam, LogParam, Param, Space
 
 # A bounded linear range spans this many basic units: with the default search radius 0.3
 # a typical step then covers ~1/13 of the range, local enough to follow a Pareto front.

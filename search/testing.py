@@ -15,9 +15,9 @@ import warnings
 
 import pytest
 
-from search.base import AskTellSearcher, Observation
-from search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.base import AskTellSearcher, Observation
+from tunescale.search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
 
 
 def contract_space() -> Space:

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_WIDTHS = (32, 64, 128, 256)
+# Widths the coord and transfer checks compare: an 8x range, each a multiple of the 16-wide heads.
+CHECK_WIDTHS = (32, 64, 128, 256)
+
 DEFAULT_STEPS = 4  # a few steps: enough for SP's width-growing updates to show
 DEFAULT_LR = 1e-2  # an Adam LR near the base-width optimum of the tiny model
 N_SEEDS = 2  # average over seeds: the estimate of a slope from 4 widths is noisy
@@ -67,9 +69,9 @@ def measure(
     """Mean |activation| per layer of a model trained `steps` Adam steps at `width`."""
     import torch
 
-    from trials import parametrization as parametrizations
-    from trials.data.corpus import TokenBatches, load_corpus
-    from trials.models.transformer import build_transformer
+    from tunescale.trials import parametrization as parametrizations
+    from tunescale.trials.data.corpus import TokenBatches, load_corpus
+    from tunescale.trials.models.transformer import build_transformer
 
     torch.manual_seed(seed)
     par = parametrizations.make(parametrization, width, base_width)
@@ -104,15 +106,15 @@ def _recorder(acts: dict[str, float], name: str):
 def run_coord_check(
     parametrization: str = "mup",
     *,
-    widths: Sequence[int] = DEFAULT_WIDTHS,
+    widths: Sequence[int] = CHECK_WIDTHS,
     steps: int = DEFAULT_STEPS,
     lr: float = DEFAULT_LR,
     base_width: int | None = None,
     out_dir: str | Path | None = None,
 ) -> CoordResult:
     """Measure every width (averaged over N_SEEDS seeds), fit slopes, optionally plot."""
-    from trials.errors import InputError
-    from trials.parametrization import check_parametrization
+    from tunescale.contract.errors import InputError
+    from tunescale.trials.parametrization import check_parametrization
 
     check_parametrization(parametrization)
     if len(widths) < 2:
@@ -141,10 +143,9 @@ def run_coord_check(
 
 
 def _plot(name: str, widths, mean_abs: dict, slopes: dict, path: Path) -> Path:
-    import matplotlib
+    from tunescale.scaling.pyplot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for layer, values in mean_abs.items():

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trials.errors import InputError
-from trials.schema import PARAMETRIZATIONS
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import PARAMETRIZATIONS
 
 ROLES = ("input", "hidden", "readout", "vector")
 

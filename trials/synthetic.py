@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trials.schema import hp_columns
-from trials.store import default_flops
+from tunescale.contract.schema import hp_columns
+from tunescale.contract.store import default_flops
 
 OPTIMAL_LOG10_LR = -2.5
 EVALS = 5  # evaluations per trial, as the real trainer's default

@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from trials import parametrization
-from trials.errors import InputError
-from trials.schema import HP_PREFIX
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import HP_PREFIX, hp_columns
+from tunescale.trials import parametrization
 
 SCHEDULES = ("cosine", "wsd", "constant")
 OPTIMIZERS = ("adamw", "sgd")
@@ -249,8 +249,8 @@ def _device(name: str) -> torch.device:
 def _model_and_data(cfg: Mapping[str, Any], par: parametrization.Parametrization):
     """(model, next_batch(), fixed eval batches) for the configured model kind."""
     if cfg["model"] == "transformer":
-        from trials.data.corpus import EVAL_SEED, TokenBatches, load_corpus
-        from trials.models.transformer import build_transformer
+        from tunescale.trials.data.corpus import EVAL_SEED, TokenBatches, load_corpus
+        from tunescale.trials.models.transformer import build_transformer
 
         model = build_transformer(
             width=cfg["width"],
@@ -266,8 +266,8 @@ def _model_and_data(cfg: Mapping[str, Any], par: parametrization.Parametrization
         val = TokenBatches(corpus.val, cfg["seq_len"], cfg["batch_size"], EVAL_SEED)
         return model, train.next, val.fixed(cfg["eval_batches"])
 
-    from trials.data.classification import load_classification
-    from trials.models.mlp import build_mlp
+    from tunescale.trials.data.classification import load_classification
+    from tunescale.trials.models.mlp import build_mlp
 
     x_train, y_train, x_val, y_val = load_classification(seed=0)
     model = build_mlp(
@@ -305,17 +305,10 @@ def _point(step: int, tokens: int, metric: str, value: float) -> dict:
 
 
 def _hp_columns(cfg: Mapping[str, Any], step: int, device: torch.device) -> dict[str, Any]:
-    """Every hyperparameter that is not a core column, as hp_*; user hp_* keys pass through."""
-    core = {"width", "depth", "parametrization", "lr", "batch_size", "weight_decay", "seed", "tokens"}
-    internal = {"tokens_per_step", "cache_dir", "device", "betas"}
-    hp = {
-        f"{HP_PREFIX}{k}": v
-        for k, v in cfg.items()
-        if k not in core and k not in internal and not k.startswith(HP_PREFIX)
-    }
+    """Every setting without a column of its own, plus what the run measured about itself."""
+    hp = hp_columns(cfg, internal=("tokens_per_step", "cache_dir", "device", "betas"))
     hp[f"{HP_PREFIX}beta1"], hp[f"{HP_PREFIX}beta2"] = (float(b) for b in cfg["betas"])
     hp[f"{HP_PREFIX}device"] = device.type
     hp[f"{HP_PREFIX}tau"] = tau(cfg)
     hp[f"{HP_PREFIX}steps_done"] = step
-    hp.update({k: v for k, v in cfg.items() if k.startswith(HP_PREFIX)})
     return hp

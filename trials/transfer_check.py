@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.trials.coord_check import CHECK_WIDTHS
 
-DEFAULT_WIDTHS = (32, 64, 128, 256)  # 8x range, each a multiple of the 16-wide heads
 DEFAULT_LRS = tuple(2.0**k for k in range(-13, -3))  # 1.2e-4 .. 6.3e-2, factor 2 apart
 # A proxy that learns something real in a few CPU minutes per width: ~200k tokens.
 DEFAULT_TRIAL = {"depth": 2, "steps": 200, "batch_size": 16, "seq_len": 64, "eval_batches": 8}
@@ -78,15 +78,15 @@ def run_transfer_check(
     out_dir: str | Path,
     *,
     parametrizations: Sequence[str] = ("sp", "mup"),
-    widths: Sequence[int] = DEFAULT_WIDTHS,
+    widths: Sequence[int] = CHECK_WIDTHS,
     lrs: Sequence[float] = DEFAULT_LRS,
     base_width: int | None = None,
     trial: Mapping[str, Any] | None = None,
     on_trial: Callable[[dict], None] | None = None,
 ) -> TransferResult:
     """Sweep LR x width for each parametrization, fit the optima, plot, and summarise."""
-    from trials.store import TrialStore, read_trials
-    from trials.train import train_trial
+    from tunescale.contract.store import TrialStore, read_trials
+    from tunescale.trials.train import train_trial
 
     if len(widths) < 2 or len(lrs) < 3:
         raise InputError(f"transfer check needs >= 2 widths and >= 3 LRs; got {len(widths)} and {len(lrs)}.")
@@ -123,7 +123,7 @@ def run_transfer_check(
 
 
 def _optima(df, parametrizations: Sequence[str], widths: Sequence[int], base_width: int) -> TransferResult:
-    from scaling.optima import fit_optimum
+    from tunescale.scaling.optima import fit_optimum
 
     optima, drift = [], {}
     for name in parametrizations:
@@ -146,10 +146,9 @@ def _optima(df, parametrizations: Sequence[str], widths: Sequence[int], base_wid
 
 def plot_transfer(df, result: TransferResult, path: Path) -> Path:
     """Loss vs LR per width, one panel per parametrization, optima marked."""
-    import matplotlib
+    from tunescale.scaling.pyplot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(result.drift_decades)
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), sharey=True, squeeze=False)

@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from trials.store import TrialStore
-from trials.study_fit import fit_study, settings_at
+from tunescale.contract.store import TrialStore
+from tunescale.study.fit import fit_study, settings_at
 
 LR0 = 3e-3
 WIDTHS = (32, 64, 128, 256)

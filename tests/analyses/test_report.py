@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from analyses.report import write_report
 from tests.analyses import browser
 from tests.conftest import REPO
-from trials.store import read_trials
+from tunescale.analyses.report import write_report
+from tunescale.contract.store import read_trials
 
 
 def check_report_matches_store(run_dir, out_dir) -> dict:
@@ -65,11 +65,11 @@ def test_report_renders_in_headless_chromium(synthetic_study, tmp_path):
 
 
 def test_report_cli_and_standalone_script(synthetic_study, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "trials.cli", "report", str(synthetic_study), "--out",
+    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(synthetic_study), "--out",
                           str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "r" / "report.html").is_file()
-    one = subprocess.run([sys.executable, "-m", "analyses.transfer", str(synthetic_study), str(tmp_path / "t")],
+    one = subprocess.run([sys.executable, "-m", "tunescale.analyses.transfer", str(synthetic_study), str(tmp_path / "t")],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert one.returncode == 0, one.stderr
     assert (tmp_path / "t" / "transfer.png").is_file() and (tmp_path / "t" / "transfer.pdf").is_file()
@@ -78,7 +78,7 @@ def test_report_cli_and_standalone_script(synthetic_study, tmp_path):
 
 def test_report_on_a_non_study_directory_is_one_line_exit_2(tmp_path):
     (tmp_path / "proxies").mkdir()
-    run = subprocess.run([sys.executable, "-m", "trials.cli", "report", str(tmp_path)], cwd=REPO,
+    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(tmp_path)], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "target" in run.stderr

@@ -12,8 +12,8 @@ DATA = REPO / "tests" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"  # CI checks out shared/ beside the clone
 
 ENTRY_POINTS = {
-    "fit-scaling": [sys.executable, "-m", "scaling.cli"],
-    "tunescale fit-scaling": [sys.executable, "-m", "trials.cli", "fit-scaling"],
+    "fit-scaling": [sys.executable, "-m", "tunescale.cli.fit_scaling_cmd"],
+    "tunescale fit-scaling": [sys.executable, "-m", "tunescale.cli.main", "fit-scaling"],
 }
 
 

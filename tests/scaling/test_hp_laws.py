@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.hp_laws import fit_power_law, parse_law
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.hp_laws import fit_power_law, parse_law
 
 
 def _draw(rng, a, b, c, noise, n=12):

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.lbfgs import minimize_batched
-from scaling.loss_law import fit_loss_law
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.lbfgs import minimize_batched
+from tunescale.scaling.loss_law import fit_loss_law
 
 
 def _draw(rng, E, A, B, alpha, beta, noise, n=60):

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.optima import fit_joint_optimum, fit_optimum
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.scaling.optima import fit_joint_optimum, fit_optimum
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)  # fixed noise seed: see test_hp_laws

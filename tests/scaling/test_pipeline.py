@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from scaling.columns import ColumnMap, load
-from scaling.fit import fit_scaling
 from tests.scaling.conftest import run_cli
-from trials.errors import InputError
-from trials.store import TrialStore
+from tunescale.contract.errors import InputError
+from tunescale.contract.store import TrialStore
+from tunescale.scaling.columns import ColumnMap, load
+from tunescale.scaling.fit import fit_scaling
 
 LR = (1.8, -0.7, 0.3)  # lr* = 1.8 · N^-0.7 · D^0.3
 

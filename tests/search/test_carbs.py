@@ -5,18 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from search.base import Observation
-from search.carbs import Carbs, CarbsConfig, CarbsWarning
-from search.export import observation_rows, pareto_rows, to_table
-from search.space import LogParam, Space
-from search.testing import (
+from tunescale.contract.errors import InputError, SchemaError
+from tunescale.search.base import Observation
+from tunescale.search.carbs import Carbs, CarbsConfig, CarbsWarning
+from tunescale.search.export import observation_rows, pareto_rows, to_table
+from tunescale.search.space import LogParam, Space
+from tunescale.search.testing import (
     contract_objective,
     contract_space,
     run_steps,
     scaling_loss,
     scaling_space,
 )
-from trials.errors import InputError, SchemaError
 
 torch.set_num_threads(1)
 FAST = CarbsConfig(n_sobol=3, n_candidates_per_dim=30)

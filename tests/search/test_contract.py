@@ -2,9 +2,9 @@
 
 import torch
 
-from search.carbs import Carbs, CarbsConfig
-from search.random_search import RandomSearch
-from search.testing import AskTellContract
+from tunescale.search.carbs import Carbs, CarbsConfig
+from tunescale.search.random_search import RandomSearch
+from tunescale.search.testing import AskTellContract
 
 torch.set_num_threads(1)
 

@@ -5,12 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from search.base import Observation
-from search.carbs import Carbs, CarbsConfig
-from search.early_stopping import COMPARABLE_COST_FRACTION, FALLBACK_DEAREST, MIN_CURVES, DropCurves
-from search.pareto import ParetoFront
-from search.testing import scaling_loss, scaling_space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.base import Observation
+from tunescale.search.carbs import Carbs, CarbsConfig
+from tunescale.search.early_stopping import (
+    COMPARABLE_COST_FRACTION,
+    FALLBACK_DEAREST,
+    MIN_CURVES,
+    DropCurves,
+)
+from tunescale.search.pareto import ParetoFront
+from tunescale.search.testing import scaling_loss, scaling_space
 
 torch.set_num_threads(1)
 FAST = CarbsConfig(n_sobol=3, n_candidates_per_dim=30)

@@ -1,12 +1,12 @@
 import pytest
 
-from search.base import Observation
-from search.learned_scaling import fit_learned_scaling
-from search.pareto import group_observations, pareto_groups
-from search.plots import plot_learned_scaling, plot_pareto
-from search.random_search import RandomSearch
-from search.space import FixedParam, LinearParam, LogParam, Space
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.base import Observation
+from tunescale.search.learned_scaling import fit_learned_scaling
+from tunescale.search.pareto import group_observations, pareto_groups
+from tunescale.search.plots import plot_learned_scaling, plot_pareto
+from tunescale.search.random_search import RandomSearch
+from tunescale.search.space import FixedParam, LinearParam, LogParam, Space
 
 SPACE = Space([LogParam("lr", 1e-3), LinearParam("wd", 0.1), FixedParam("opt", "adamw")])
 

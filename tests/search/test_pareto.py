@@ -1,8 +1,8 @@
 import pytest
 
-from search.base import Observation
-from search.pareto import ParetoFront, group_observations, hypervolume_2d, pareto_groups
-from search.space import LinearParam, Space
+from tunescale.search.base import Observation
+from tunescale.search.pareto import ParetoFront, group_observations, hypervolume_2d, pareto_groups
+from tunescale.search.space import LinearParam, Space
 
 SPACE = Space([LinearParam("x", 0.0)])
 

@@ -7,9 +7,9 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
-from search.carbs import CarbsConfig  # noqa: E402
-from search.ray_adapter import CarbsSearch  # noqa: E402
-from search.space import LinearParam, LogParam, Space  # noqa: E402
+from tunescale.search.carbs import CarbsConfig  # noqa: E402
+from tunescale.search.ray_adapter import CarbsSearch  # noqa: E402
+from tunescale.search.space import LinearParam, LogParam, Space  # noqa: E402
 
 
 def trainable(config):

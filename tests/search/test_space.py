@@ -4,9 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.space import FixedParam, LinearParam, LogitParam, LogParam, Space, param_from_dict
-from search.space_convert import from_optuna, from_tune, to_optuna, to_tune
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.search.space import (
+    FixedParam,
+    LinearParam,
+    LogitParam,
+    LogParam,
+    Space,
+    param_from_dict,
+)
+from tunescale.search.space_convert import from_optuna, from_tune, to_optuna, to_tune
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 positive = st.floats(1e-12, 1e12, allow_nan=False)

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.stn import HyperParameters, HyperSpec
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.trials.stn import HyperParameters, HyperSpec
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from search.stn import HyperMLP, StnEmbedding, StnLinear, mlp_hyper_names
+from tunescale.trials.stn import HyperMLP, StnEmbedding, StnLinear, mlp_hyper_names
 
 torch.set_num_threads(1)
 

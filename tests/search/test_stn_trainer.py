@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from search.stn import StnConfig, StnTrainer, fit_fixed, fit_stn
-from trials.data.classification import load_classification
-from trials.stn_run import default_specs
+from tunescale.trials.data.classification import load_classification
+from tunescale.trials.stn import StnConfig, StnTrainer, fit_fixed, fit_stn
+from tunescale.trials.stn.run import default_specs
 
 torch.set_num_threads(1)
 

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from search.surrogates import GaussianProcess, OutputWarp
+from tunescale.search.surrogates import GaussianProcess, OutputWarp
 
 outputs = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=60)
 

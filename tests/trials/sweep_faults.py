@@ -10,7 +10,7 @@ import signal
 import uuid
 from pathlib import Path
 
-from trials.synthetic import quadratic_trial
+from tunescale.trials.synthetic import quadratic_trial
 
 
 def dying_trial(config, *, on_eval=None):

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from trials.cli import main
-from trials.store import read_trials
-from trials.transfer_check import run_transfer_check
+from tunescale.cli.main import main
+from tunescale.contract.store import read_trials
+from tunescale.trials.transfer_check import run_transfer_check
 
 
 def test_coord_check_command_prints_slopes_and_writes_figure(tmp_path, capsys):

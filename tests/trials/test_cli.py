@@ -8,12 +8,12 @@ import sys
 import pyarrow.parquet as pq
 
 from tests.conftest import REPO, valid_row
-from trials.store import TrialStore
+from tunescale.contract.store import TrialStore
 
 
 def tunescale(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "trials.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "tunescale.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -1,4 +1,4 @@
-from trials.coord_check import run_coord_check
+from tunescale.trials.coord_check import run_coord_check
 
 
 def test_mup_slopes_are_flat_and_sp_readout_grows(tmp_path):

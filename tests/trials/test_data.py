@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from trials.data.classification import load_classification
-from trials.data.corpus import TokenBatches, is_validation, load_corpus, stdlib_files
+from tunescale.trials.data.classification import load_classification
+from tunescale.trials.data.corpus import TokenBatches, is_validation, load_corpus, stdlib_files
 
 
 def test_split_is_by_file_deterministic_and_exact():

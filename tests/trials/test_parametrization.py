@@ -5,11 +5,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trials import parametrization
-from trials.errors import InputError
-from trials.models.mlp import MLP, build_mlp
-from trials.models.transformer import TransformerLM, build_transformer
-from trials.schema import PARAMETRIZATIONS
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import PARAMETRIZATIONS
+from tunescale.trials import parametrization
+from tunescale.trials.models.mlp import MLP, build_mlp
+from tunescale.trials.models.transformer import TransformerLM, build_transformer
 
 
 def _plain_and_parametrized(name: str, kind: str, width: int = 32):

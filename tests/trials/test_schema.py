@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import valid_row
-from trials.errors import SchemaError
-from trials.schema import TRIAL_SCHEMA, rows_to_table, validate
+from tunescale.contract.errors import SchemaError
+from tunescale.contract.schema import TRIAL_SCHEMA, rows_to_table, validate
 
 
 def _table(**overrides) -> pa.Table:

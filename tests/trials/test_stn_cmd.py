@@ -2,9 +2,9 @@
 
 import pytest
 
-from trials.cli import main
-from trials.stn_run import load_spec
-from trials.store import read_curves, read_trials
+from tunescale.cli.main import main
+from tunescale.contract.store import read_curves, read_trials
+from tunescale.trials.stn.run import load_spec
 
 SPEC = """
 name = "stn-test"

@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, valid_row
-from trials.schema import validate
-from trials.store import TrialStore, export, read_curves, read_table, read_trials
+from tunescale.contract.schema import validate
+from tunescale.contract.store import TrialStore, export, read_curves, read_table, read_trials
 
 WRITER = """
 import sys
 from tests.conftest import valid_row
-from trials.store import TrialStore
+from tunescale.contract.store import TrialStore
 run_dir, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = TrialStore(run_dir)
 for i in range(n):
@@ -100,7 +100,7 @@ def test_reads_csv(tmp_path):
 
 
 def test_store_rejects_invalid_rows(tmp_path):
-    from trials.errors import SchemaError
+    from tunescale.contract.errors import SchemaError
 
     with pytest.raises(SchemaError, match="'lr'"):
         TrialStore(tmp_path).write(valid_row(0, lr=-1.0))

@@ -8,8 +8,8 @@ import pytest
 
 from tests.analyses.test_report import check_report_matches_store
 from tests.trials.test_cli import tunescale
-from trials.store import read_trials
-from trials.study import StudySpecError, load_study_spec, spec_path
+from tunescale.contract.store import read_trials
+from tunescale.study.run import StudySpecError, load_study_spec, spec_path
 
 
 def test_tiny_study_end_to_end_report_matches_store(tmp_path):

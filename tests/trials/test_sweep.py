@@ -4,18 +4,18 @@ import io
 
 import pytest
 
-from trials import sweep as sweep_module
-from trials.plan import plan
-from trials.spec import SpecError, parse_spec
-from trials.store import read_curves, read_trials
-from trials.sweep import SweepContext, _carbs_searcher, _tune_space, run_sweep
+from tunescale.contract.store import read_curves, read_trials
+from tunescale.sweep import engine as sweep_module
+from tunescale.sweep.engine import SweepContext, _carbs_searcher, _tune_space, run_sweep
+from tunescale.sweep.plan import plan
+from tunescale.sweep.spec import SpecError, parse_spec
 
 
 def _spec(tmp_path, **over):
     raw = {
         "name": "t",
         "algorithm": "grid",
-        "trainable": "trials.synthetic:quadratic_trial",
+        "trainable": "tunescale.trials.synthetic:quadratic_trial",
         "storage": str(tmp_path / "run"),
         "concurrency": 2,
         "max_retries": 1,

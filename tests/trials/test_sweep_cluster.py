@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from trials.store import read_trials
+from tunescale.contract.store import read_trials
 
 SPEC = """
 name = "c"
 algorithm = "grid"
-trainable = "trials.synthetic:quadratic_trial"
+trainable = "tunescale.trials.synthetic:quadratic_trial"
 storage = "{storage}"
 concurrency = 2
 [model]
@@ -62,7 +62,7 @@ def test_sweep_on_a_two_node_loopback_cluster(tmp_path):
              "for _ in range(60):\n  n=len([x for x in ray.nodes() if x['Alive']])\n  if n==2: break\n  time.sleep(1)\nprint(n)"],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert nodes.stdout.strip().endswith("2"), nodes.stderr[-500:]
-        run = subprocess.run([sys.executable, "-m", "trials.cli", "sweep", str(spec_path), "--address", address,
+        run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", address,
                               "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
         df = read_trials(tmp_path / "run", validated=True)

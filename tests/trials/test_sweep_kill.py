@@ -7,15 +7,15 @@ import sys
 import time
 
 from tests.conftest import REPO
-from trials.plan import plan
-from trials.spec import load_spec
-from trials.store import read_trials
-from trials.sweep import run_sweep
+from tunescale.contract.store import read_trials
+from tunescale.sweep.engine import run_sweep
+from tunescale.sweep.plan import plan
+from tunescale.sweep.spec import load_spec
 
 SPEC = """
 name = "k"
 algorithm = "grid"
-trainable = "trials.synthetic:quadratic_trial"
+trainable = "tunescale.trials.synthetic:quadratic_trial"
 storage = "{storage}"
 concurrency = 2
 [model]
@@ -37,7 +37,7 @@ def test_sigkilled_driver_resumes_without_losing_or_repeating_trials(tmp_path, l
     spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
     trials_dir = tmp_path / "run" / "trials"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "trials.cli", "sweep", str(spec_path), "--num-cpus", "2", "--quiet"],
+        [sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--num-cpus", "2", "--quiet"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -2,8 +2,8 @@ import importlib.resources
 
 import pytest
 
-from trials.plan import plan
-from trials.spec import SpecError, load_spec, parse_spec
+from tunescale.sweep.plan import plan
+from tunescale.sweep.spec import SpecError, load_spec, parse_spec
 
 GOOD = {
     "name": "s",
@@ -65,6 +65,6 @@ def test_random_plan_changes_with_seed_and_stays_in_bounds():
 
 
 def test_shipped_tiny_spec_is_valid():
-    path = importlib.resources.files("trials.specs") / "tiny.toml"
+    path = importlib.resources.files("tunescale.sweep") / "specs" / "tiny.toml"
     spec = load_spec(path)
     assert spec.mode == "transfer" and len(plan(spec)) == 6

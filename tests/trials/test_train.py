@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trials.errors import TunescaleError
-from trials.schema import TRIAL_SCHEMA
-from trials.store import TrialStore, read_curves, read_trials
-from trials.train import lr_factor, resolve_config, train_trial
+from tunescale.contract.errors import TunescaleError
+from tunescale.contract.schema import TRIAL_SCHEMA
+from tunescale.contract.store import TrialStore, read_curves, read_trials
+from tunescale.trials.train import lr_factor, resolve_config, train_trial
 
 TINY = {"lr": 3e-3, "steps": 20}
 

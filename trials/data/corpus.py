@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 VOCAB_SIZE = 256  # bytes
 # 10% of files for validation: ~3 MB of held-out source, plenty for a stable eval loss.

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trials import parametrization
-from trials.models.layers import RoleLinear
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.trials import parametrization
+from tunescale.trials.models.layers import RoleLinear
 
 
 class MLP(nn.Module):
@@ -38,7 +39,7 @@ class MLP(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def flops_per_token(self) -> float:
-        return 6.0 * self.non_embedding_params()
+        return FLOPS_PER_PARAM_TOKEN * self.non_embedding_params()
 
 
 def build_mlp(

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trials import parametrization
-from trials.errors import InputError
-from trials.models.layers import RoleEmbedding, RoleLinear
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.trials import parametrization
+from tunescale.trials.models.layers import RoleEmbedding, RoleLinear
 
 MLP_RATIO = 4  # hidden size of the block MLP, as in GPT-2
 
@@ -82,7 +83,7 @@ class TransformerLM(nn.Module):
         return sum(p.numel() for p in self.parameters()) - embedding
 
     def flops_per_token(self) -> float:
-        return 6.0 * self.non_embedding_params() + 12.0 * self.depth * self.width * self.seq_len
+        return FLOPS_PER_PARAM_TOKEN * self.non_embedding_params() + 12.0 * self.depth * self.width * self.seq_len
 
 
 def build_transformer(

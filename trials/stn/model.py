@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from search.stn.layers import StnLinear
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.trials.stn.layers import StnLinear
 
 
 def mlp_hyper_names(depth: int) -> tuple[str, ...]:

@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from search.stn.hyperparams import HyperParameters, HyperSpec
-from search.stn.model import HyperMLP
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.trials.stn.hyperparams import HyperParameters, HyperSpec
+from tunescale.trials.stn.model import HyperMLP
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, TextIO
 
-from trials.errors import InputError, first_line
-from trials.plan import PlannedTrial, adaptive_trial_id, base_config, plan
-from trials.schema import HP_PREFIX, TRIAL_SCHEMA, hp_columns
-from trials.spec import ADAPTIVE, Dimension, SweepSpec
-from trials.store import TrialStore, default_flops, read_table
+from tunescale.contract.errors import InputError, first_line
+from tunescale.contract.schema import HP_PREFIX, TRIAL_SCHEMA, hp_columns
+from tunescale.contract.store import TrialStore, default_flops, read_table
+from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config, plan
+from tunescale.sweep.spec import ADAPTIVE, Dimension, SweepSpec
 
 # Trainer defaults used only to size rows the driver writes for trials that never
 # reported (see trials/train.py DEFAULTS): 16 sequences of 64 tokens per step.
@@ -401,9 +401,9 @@ def _carbs_searcher(space: dict, rows: list[dict], seed: int, ctx: SweepContext)
     again: the completed trials' teach early stopping how losses fall, and a pruned trial
     goes back with its last evaluation (one without a curve is left out).
     """
-    from search.base import FAILURE_STATUSES, PRUNED, Observation
-    from search.ray_adapter import CarbsSearch, CarbsStopper
-    from search.space_convert import from_tune
+    from tunescale.search.base import FAILURE_STATUSES, PRUNED, Observation
+    from tunescale.search.ray_adapter import CarbsSearch, CarbsStopper
+    from tunescale.search.space_convert import from_tune
 
     searcher = CarbsSearch(from_tune(space), metric="eval_loss", mode="min", cost_attr="flops", seed=seed,
                            seed_key="seed", fraction_attr="fraction")
@@ -569,7 +569,7 @@ def run_sweep(
     num_cpus: int | None = None,
 ) -> SweepResult:
     """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc."""
-    from trials.ray_local import ray_session
+    from tunescale.sweep.ray_local import ray_session
 
     storage, store = open_store(spec.storage)
     done_rows = _sweep_rows(storage, spec.name)

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _stn(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from trials.stn_run import load_spec, run_spec
+    from tunescale.trials.stn.run import load_spec, run_spec
 
     parsed = load_spec(args.spec)
     if args.seed is not None:

@@ -20,15 +20,22 @@ a spec in one pass. The result is a tree of frozen dataclasses.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from trials.errors import TunescaleError
-from trials.schema import PARAMETRIZATIONS
-from trials.toml_file import read_toml
+from tunescale.contract.errors import TunescaleError
+from tunescale.contract.schema import PARAMETRIZATIONS
+from tunescale.contract.spec_file import (
+    Problems,
+    int_field,
+    is_int,
+    is_name,
+    is_number,
+    read_toml,
+    table_field,
+)
 
 ALGORITHMS = ("grid", "random", "optuna", "carbs")
 ADAPTIVE = ("optuna", "carbs")  # searchers that pick each config from the results so far
@@ -36,7 +43,7 @@ SCHEDULERS = ("asha", "hyperband")
 SPACE_TYPES = ("log", "linear", "int", "choice")
 MODES = ("standard", "transfer")
 FAMILIES = ("transformer", "mlp")
-DEFAULT_TRAINABLE = "trials.train:train_trial"
+DEFAULT_TRAINABLE = "tunescale.trials.train:train_trial"
 
 _TOP_KEYS = {
     "name", "algorithm", "num_samples", "concurrency", "mode", "seed", "storage",
@@ -143,56 +150,10 @@ class SweepSpec:
         return self.trials_per_task > 1
 
 
-class Problems:
-    """Collects every problem of a spec so the user sees them all at once."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(f"'{key}': {message}")
-
-    def unknown(self, table: dict, allowed: set[str], prefix: str = "") -> None:
-        for key in table:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f"did you mean '{prefix}{close[0]}'?" if close else f"expected one of {', '.join(sorted(allowed))}"
-                self.add(prefix + key, f"unknown key; {hint}")
-
-
-def is_name(v: Any) -> bool:
-    """Letters, digits, '-' and '_' only: names become directory and trial-id prefixes."""
-    return isinstance(v, str) and v.replace("-", "").replace("_", "").isalnum()
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def table_field(raw: dict, key: str, p: Problems) -> dict:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        p.add(key, f"expected a table [{key}], got {type(value).__name__}")
-        return {}
-    return value
-
-
-def int_field(raw: dict, key: str, default: int, p: Problems, *, minimum: int, where: str = "") -> int:
-    v = raw.get(key, default)
-    if not _is_int(v) or v < minimum:
-        p.add(where + key, f"expected an integer >= {minimum}, got {v!r}")
-        return default
-    return v
-
-
 def _int_list(raw: dict, key: str, p: Problems, where: str) -> tuple[int, ...]:
     v = raw.get(key)
     values = v if isinstance(v, list) else [v]
-    if v is None or not values or not all(_is_int(x) and x >= 1 for x in values):
+    if v is None or not values or not all(is_int(x) and x >= 1 for x in values):
         p.add(where + key, f"expected a positive integer or a list of them, got {v!r}")
         return ()
     return tuple(values)
@@ -217,7 +178,7 @@ def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | 
     low, high = raw.get("low"), raw.get("high")
     ok = True
     for bound, v in (("low", low), ("high", high)):
-        if not _is_num(v) or (kind == "int" and not _is_int(v)):
+        if not is_number(v) or (kind == "int" and not is_int(v)):
             p.add(f"{key}.{bound}", f"expected a finite {'integer' if kind == 'int' else 'number'}, got {v!r}")
             ok = False
     if ok and not low < high:
@@ -227,7 +188,7 @@ def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | 
         p.add(f"{key}.low", f"a log space needs low > 0, got {low!r}; use type = \"linear\" for ranges from 0")
         ok = False
     num = raw.get("num")
-    if kind in ("log", "linear") and algorithm == "grid" and (not _is_int(num) or num < 1):
+    if kind in ("log", "linear") and algorithm == "grid" and (not is_int(num) or num < 1):
         p.add(f"{key}.num", f"algorithm = \"grid\" needs the number of grid points (an integer >= 1), got {num!r}")
         ok = False
     step = int_field(raw, "step", 1, p, minimum=1, where=key + ".")
@@ -245,7 +206,7 @@ def _scheduler(raw: dict, p: Problems) -> SchedulerSpec | None:
         p.add("scheduler.type", f"expected one of {', '.join(SCHEDULERS)}, got {kind!r}")
         return None
     max_t = raw.get("max_t")
-    if max_t is not None and (not _is_num(max_t) or max_t <= 0):
+    if max_t is not None and (not is_number(max_t) or max_t <= 0):
         p.add("scheduler.max_t", f"expected a positive number, got {max_t!r}")
         max_t = None
     return SchedulerSpec(
@@ -296,7 +257,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if parametrization not in PARAMETRIZATIONS:
         p.add("model.parametrization", f"expected one of {', '.join(PARAMETRIZATIONS)}, got {parametrization!r}")
     base_width = model_raw.get("base_width")
-    if base_width is not None and (not _is_int(base_width) or base_width < 1):
+    if base_width is not None and (not is_int(base_width) or base_width < 1):
         p.add("model.base_width", f"expected a positive integer, got {base_width!r}")
     if mode == "transfer":
         if len(widths) < 2:
@@ -312,9 +273,9 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         p.add("budget", f"give exactly one of budget.steps or budget.tokens, got {given or 'neither'}")
     else:
         budget_key, budget = given[0], budget_raw[given[0]]
-        if budget_key == "steps" and (not _is_int(budget) or budget < 1):
+        if budget_key == "steps" and (not is_int(budget) or budget < 1):
             p.add("budget.steps", f"expected an integer >= 1, got {budget!r}")
-        if budget_key == "tokens" and (not _is_num(budget) or budget <= 0):
+        if budget_key == "tokens" and (not is_number(budget) or budget <= 0):
             p.add("budget.tokens", f"expected a positive number, got {budget!r}")
 
     space_raw = table_field(raw, "space", p)
@@ -333,9 +294,9 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     resources = table_field(raw, "resources", p)
     p.unknown(resources, _RESOURCE_KEYS, "resources.")
     cpus, gpus = resources.get("cpus", 1), resources.get("gpus", 0)
-    if not _is_num(cpus) or cpus <= 0:
+    if not is_number(cpus) or cpus <= 0:
         p.add("resources.cpus", f"expected a positive number, got {cpus!r}")
-    if not _is_num(gpus) or gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
+    if not is_number(gpus) or gpus < 0 or (gpus > 1 and not float(gpus).is_integer()):
         p.add("resources.gpus", f"expected 0, a fraction below 1, or a whole number of GPUs, got {gpus!r}")
     fixed = table_field(raw, "fixed", p)
     reserved = {"model", "width", "depth", "parametrization", "base_width", "steps", "tokens", "seed"}

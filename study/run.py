@@ -1,6 +1,6 @@
 """The end-to-end study: tune small muP proxies, fit how optima move, predict and verify the target.
 
-One spec (TOML, see trials/specs/study_default.toml) and one RUN_DIR:
+One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
 
 1) proxies: a grid sweep over LR (and weight decay if the spec asks) at every proxy width,
    once per token budget, through the sweep machinery (`trials.sweep.run_sweep`) on a
@@ -27,9 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from trials.errors import InputError, TunescaleError
-from trials.spec import Problems, int_field, is_name, table_field
-from trials.toml_file import read_toml
+from tunescale.contract.errors import InputError, TunescaleError
+from tunescale.contract.spec_file import Problems, int_field, is_name, read_toml, table_field
 
 
 class StudySpecError(TunescaleError):
@@ -69,12 +68,12 @@ class StudySpec:
 
 
 def spec_path(name: str | None) -> Path:
-    """A spec file path, or one of the specs shipped in trials/specs/ by file name (default: the default)."""
+    """A spec file path, or one of the specs shipped in study/specs/ by file name (default: the default)."""
     if name is None or not Path(name).exists():
-        shipped = resources.files("trials") / "specs" / (name or DEFAULT_SPEC)
+        shipped = resources.files("tunescale.study") / "specs" / (name or DEFAULT_SPEC)
         if name is None or shipped.is_file():
             return Path(str(shipped))
-        available = sorted(p.name for p in (resources.files("trials") / "specs").iterdir() if p.name.endswith(".toml"))
+        available = sorted(p.name for p in (resources.files("tunescale.study") / "specs").iterdir() if p.name.endswith(".toml"))
         raise InputError(f"{name}: no such spec file (shipped specs: {', '.join(available)}).")
     return Path(name)
 
@@ -163,9 +162,9 @@ def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float
 
 def target_scale(spec: StudySpec) -> dict:
     """N, D and training FLOPs of one target run, counted on the model itself (as its trial row will be)."""
-    from trials import parametrization
-    from trials.models.transformer import build_transformer
-    from trials.train import resolve_config
+    from tunescale.trials import parametrization
+    from tunescale.trials.models.transformer import build_transformer
+    from tunescale.trials.train import resolve_config
 
     cfg = resolve_config({**_trainer_fixed(spec), "width": spec.target_width, "depth": spec.depth,
                           "parametrization": spec.parametrization, "base_width": min(spec.widths),
@@ -231,11 +230,11 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
     """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
     spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
 
-    from analyses.rundir import StudyRun, inventory
-    from trials.ray_local import check_address, ray_session
-    from trials.spec import parse_spec
-    from trials.study_fit import fit_study, lr_drift_by_tokens, settings_at
-    from trials.sweep import run_sweep
+    from tunescale.analyses.rundir import StudyRun, inventory
+    from tunescale.study.fit import fit_study, lr_drift_by_tokens, settings_at
+    from tunescale.sweep.engine import run_sweep
+    from tunescale.sweep.ray_local import check_address, ray_session
+    from tunescale.sweep.spec import parse_spec
 
     if address:
         check_address(address)

@@ -3,10 +3,10 @@
 Importing this package imports torch; `search/__init__.py` does not import it.
 """
 
-from search.stn.hyperparams import HyperParameters, HyperSpec
-from search.stn.layers import StnEmbedding, StnLinear
-from search.stn.model import HyperMLP, mlp_hyper_names
-from search.stn.trainer import RunResult, StnConfig, StnTrainer, fit_fixed, fit_stn
+from tunescale.trials.stn.hyperparams import HyperParameters, HyperSpec
+from tunescale.trials.stn.layers import StnEmbedding, StnLinear
+from tunescale.trials.stn.model import HyperMLP, mlp_hyper_names
+from tunescale.trials.stn.trainer import RunResult, StnConfig, StnTrainer, fit_fixed, fit_stn
 
 __all__ = [
     "HyperParameters",

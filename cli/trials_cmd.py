@@ -6,7 +6,7 @@ import argparse
 
 import pandas as pd
 
-from trials.store import export, read_trials
+from tunescale.contract.store import export, read_trials
 
 SHOW_COLUMNS = ["trial_id", "status", "params", "tokens", "lr", "batch_size", "weight_decay", "loss"]
 

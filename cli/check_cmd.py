@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _coord(args: argparse.Namespace) -> int:
-    from trials.coord_check import run_coord_check
+    from tunescale.trials.coord_check import run_coord_check
 
     kwargs = {k: v for k, v in (("widths", args.widths), ("steps", args.steps), ("lr", args.lr)) if v is not None}
     result = run_coord_check(args.parametrization, out_dir=args.out, **kwargs)
@@ -55,8 +55,8 @@ def _coord(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from trials.parametrization import check_parametrization
-    from trials.transfer_check import DEFAULT_TRIAL, run_transfer_check
+    from tunescale.trials.parametrization import check_parametrization
+    from tunescale.trials.transfer_check import DEFAULT_TRIAL, run_transfer_check
 
     names = [check_parametrization(n) for n in args.parametrizations.split(",")]
     kwargs = {k: v for k, v in (("widths", args.widths), ("lrs", args.lrs)) if v is not None}

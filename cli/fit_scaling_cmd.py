@@ -20,8 +20,8 @@ import json
 import math
 import sys
 
-from scaling.columns import ColumnMap
-from scaling.optima import DEFAULT_BAND_PCT
+from tunescale.scaling.columns import ColumnMap
+from tunescale.scaling.optima import DEFAULT_BAND_PCT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,10 +89,10 @@ def _json_safe(value):
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scaling.columns import load
-    from scaling.fit import fit_scaling
-    from scaling.predict import parse_target
-    from trials.errors import InputError
+    from tunescale.contract.errors import InputError
+    from tunescale.scaling.columns import load
+    from tunescale.scaling.fit import fit_scaling
+    from tunescale.scaling.predict import parse_target
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap {args.bootstrap}: expected 0 or more resamples.")
@@ -126,7 +126,7 @@ def handle(args: argparse.Namespace) -> int:
             Path(args.json).write_text(text + "\n")
             print(f"\nwrote {args.json}")
     if args.out:
-        from scaling.plots import write_figures
+        from tunescale.scaling.plots import write_figures
 
         out = Path(args.out)
         try:
@@ -141,7 +141,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trials.cli import OneLineParser, run
+    from tunescale.cli.main import OneLineParser, run
 
     parser = OneLineParser(prog="fit-scaling", description=__doc__.split("\n\n")[0],
                            epilog="\n".join(__doc__.split("Examples\n--------\n")[1:]),

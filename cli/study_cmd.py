@@ -23,11 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from trials.study import run_study, spec_path
+    from tunescale.study.run import run_study, spec_path
 
     result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume)
     if not args.no_report:
-        from analyses.report import write_report
+        from tunescale.analyses.report import write_report
 
         page = write_report(result.run_dir)
         print(f"report: {page}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
 
 PERTURB_MODES = ("example", "batch")
 

@@ -27,9 +27,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trials.errors import InputError, SchemaError, first_line
-from trials.schema import (
+from tunescale.contract.errors import InputError, SchemaError, first_line
+from tunescale.contract.schema import (
     CURVE_SCHEMA,
+    FLOPS_PER_PARAM_TOKEN,
     TRIAL_SCHEMA,
     rows_to_table,
     validate,
@@ -150,9 +151,9 @@ class TrialStore:
 
 
 def default_flops(row: Mapping) -> float | None:
-    """6·params·tokens (Kaplan et al. 2020), the cost of a row that reports no FLOPs."""
+    """C = 6·N·D, the cost of a row that reports no FLOPs."""
     if row.get("params") and row.get("tokens"):
-        return 6.0 * float(row["params"]) * float(row["tokens"])
+        return FLOPS_PER_PARAM_TOKEN * float(row["params"]) * float(row["tokens"])
     return None
 
 

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analyses.report import write_report
+    from tunescale.analyses.report import write_report
 
     path = write_report(args.run_dir, args.out)
     print(f"wrote {path} (figures as PNG and PDF beside it)")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
 
-from trials.errors import SchemaError
+from tunescale.contract.errors import SchemaError
 
 STATUSES = ("completed", "diverged", "failed", "pruned")
 PARAMETRIZATIONS = ("sp", "mup", "umup", "ntk", "mfp")
@@ -58,8 +58,10 @@ POSITIVE_COLUMNS = ("params", "tokens", "flops", "lr", "batch_size")
 # weight_decay = 0 means "no decay", a legitimate setting; only negatives are rejected.
 NON_NEGATIVE_COLUMNS = ("weight_decay",)
 HP_PREFIX = "hp_"
+# Training compute C ≈ 6·N·D: 2 FLOPs per parameter per token forward, 4 backward
+# (Kaplan et al. 2020, sec. 2.1); a model that counts its own FLOPs reports them instead.
+FLOPS_PER_PARAM_TOKEN = 6.0
 # Config keys a row already encodes elsewhere (the model kind by its params, steps by tokens).
-_ENCODED_CONFIG_KEYS = frozenset(TRIAL_SCHEMA.names) | {"model", "steps"}
 
 _KIND_CHECKS = {
     "string": (pa.types.is_string, pa.types.is_large_string),
@@ -163,11 +165,12 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def hp_columns(config: Mapping) -> dict:
+def hp_columns(config: Mapping, *, internal: Iterable[str] = ()) -> dict:
     """The config's settings that have no column of their own, as ``hp_`` columns, so a
-    stored row keeps everything the trial was run with."""
-    return {k if k.startswith(HP_PREFIX) else HP_PREFIX + k: v
-            for k, v in config.items() if k not in _ENCODED_CONFIG_KEYS}
+    stored row keeps everything the trial was run with; keys already named ``hp_*`` pass
+    through, and `internal` names a trainer's working values that are no settings."""
+    skip = set(TRIAL_SCHEMA.names) | set(internal)
+    return {k if k.startswith(HP_PREFIX) else HP_PREFIX + k: v for k, v in config.items() if k not in skip}
 
 
 def rows_to_table(rows: Iterable[Mapping], schema: pa.Schema) -> pa.Table:

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the trials a TOML sweep spec describes, writing each to the trial store",
         description="Run a sweep on a local Ray instance (default) or a Ray cluster (--address).",
     )
-    p.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see trials/specs/tiny.toml)")
+    p.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see sweep/specs/tiny.toml)")
     p.add_argument("--address", help="join a running Ray cluster: HOST:PORT, ray://HOST:PORT or auto")
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep whose driver stopped: stored trials are kept, not rerun")
@@ -27,8 +27,8 @@ def _sweep(args: argparse.Namespace) -> int:
     import dataclasses
     import sys
 
-    from trials.spec import load_spec
-    from trials.sweep import run_sweep
+    from tunescale.sweep.engine import run_sweep
+    from tunescale.sweep.spec import load_spec
 
     spec = load_spec(args.spec)
     if args.storage:

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.columns import load
-from scaling.fit import ScalingFit, fit_scaling
-from trials.errors import InputError
+from tunescale.contract.errors import InputError
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.scaling.columns import load
+from tunescale.scaling.fit import ScalingFit, fit_scaling
 
 CURVE_POINTS = 40
 
@@ -32,7 +33,7 @@ def _optima(fit: ScalingFit, widths: dict[float, int]) -> list[dict]:
     out = []
     for so in fit.optima:
         base = {"width": widths.get(so.scale["params"]), "params": so.scale["params"], "tokens": so.scale["tokens"],
-                "flops": so.scale.get("flops", 6.0 * so.scale["params"] * so.scale["tokens"])}
+                "flops": so.scale.get("flops", FLOPS_PER_PARAM_TOKEN * so.scale["params"] * so.scale["tokens"])}
         for hp in ("lr", "batch_size", "weight_decay"):
             if not so.has(hp):
                 continue
@@ -51,7 +52,7 @@ def _curves(law, fit_points: pd.DataFrame, target: dict) -> list[dict]:
     for tokens in budgets:
         kw = {"params": x} | ({"tokens": np.full_like(x, tokens)} if tokens is not None else {})
         if "flops" in law.inputs:
-            kw = {"flops": 6.0 * x * (tokens or target["tokens"])}
+            kw = {"flops": FLOPS_PER_PARAM_TOKEN * x * (tokens or target["tokens"])}
         low, high = law.predict_interval(**kw)
         curves.append({"label": f"law at {tokens:.3g} tokens" if tokens is not None else "law", "x": x.tolist(),
                        "value": np.asarray(law.predict(**kw)).tolist(), "low": low.tolist(), "high": high.tolist()})
@@ -79,7 +80,7 @@ def fit_study(proxies_dir: str | Path, target: dict, *, n_bootstrap: int = 200) 
         )
     if fit.loss_law is None:
         raise InputError(f"{proxies_dir}: no loss law could be fitted; the study needs at least 6 proxy scales.")
-    target = {**target, "flops": float(target.get("flops") or 6.0 * target["params"] * target["tokens"])}
+    target = {**target, "flops": float(target.get("flops") or FLOPS_PER_PARAM_TOKEN * target["params"] * target["tokens"])}
     pred = fit.predict(params=target["params"], tokens=target["tokens"])
     widths = _width_of(table.frame)
     ofr = fit.optima_frame

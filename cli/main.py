@@ -13,17 +13,17 @@ import importlib
 import os
 import sys
 
-from trials.errors import TunescaleError
+from tunescale.contract.errors import TunescaleError
 
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
-    "trials.trials_cmd",
-    "trials.sweep_cmd",
-    "trials.study_cmd",
-    "trials.report_cmd",
-    "scaling.cli",
-    "trials.check_cmd",
-    "trials.stn_cmd",
+    "tunescale.cli.trials_cmd",
+    "tunescale.cli.sweep_cmd",
+    "tunescale.cli.study_cmd",
+    "tunescale.cli.report_cmd",
+    "tunescale.cli.fit_scaling_cmd",
+    "tunescale.cli.check_cmd",
+    "tunescale.cli.stn_cmd",
 )
 
 

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from trials.errors import InputError, first_line
+from tunescale.contract.errors import InputError, first_line
 
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9.\-]+:\d{1,5}$")
 

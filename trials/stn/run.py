@@ -31,8 +31,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from trials.errors import InputError
-from trials.toml_file import read_toml
+from tunescale.contract.errors import InputError
+from tunescale.contract.spec_file import read_toml
 
 DATASETS = ("classification",)
 SPEC_KEYS = ("name", "out", "figure", "data", "data_seed", "train", "hyper")
@@ -41,7 +41,7 @@ HYPER_KEYS = ("low", "high", "init", "discrete")
 
 def default_specs(depth: int) -> list:
     """Every hyperparameter the MLP proxy has, with ranges wide enough to over-regularize."""
-    from search.stn import HyperSpec
+    from tunescale.trials.stn import HyperSpec
 
     return [
         HyperSpec("cutout", 0, 16, 2, discrete=True),  # of 32 input features
@@ -60,7 +60,7 @@ def _check_type(where: str, value, expected) -> None:
 
 def parse_spec(spec: Mapping, source: str = "spec") -> dict:
     """Validate a spec mapping; return {'name', 'out', 'figure', 'data_seed', 'config', 'specs'}."""
-    from search.stn import HyperSpec, StnConfig, mlp_hyper_names
+    from tunescale.trials.stn import HyperSpec, StnConfig, mlp_hyper_names
 
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
@@ -176,10 +176,9 @@ def trial_row(name: str, result, config, data_seed: int) -> dict:
 
 def plot_trajectory(trajectory: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "") -> Path:
     """One panel per hyperparameter (its value over training) and one of the losses."""
-    import matplotlib
+    from tunescale.scaling.pyplot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [k[3:] for k in trajectory[0] if k.startswith("hp/")]
     steps = [p["step"] for p in trajectory]
@@ -209,9 +208,9 @@ def run_spec(parsed: Mapping) -> tuple[dict, Path]:
     """Train the spec's run, write its trial row and curves, draw its figure; return (row, figure)."""
     import torch
 
-    from search.stn import fit_stn
-    from trials.data.classification import load_classification
-    from trials.store import TrialStore
+    from tunescale.contract.store import TrialStore
+    from tunescale.trials.data.classification import load_classification
+    from tunescale.trials.stn import fit_stn
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     data = load_classification(seed=parsed["data_seed"])

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from trials.spec import SweepSpec
+from tunescale.sweep.spec import SweepSpec
 
 
 @dataclass(frozen=True)
