@@ -1,6 +1,6 @@
 """Run inventory: trials by status and compute spent, proxies vs target.
 
-Budget accounting (issue 8): total proxy FLOPs against the compute of one target run
+Budget accounting: total proxy FLOPs against the compute of one target run
 (6·N·D at the target), the ratio the muTransfer paper puts at 7% for GPT-3 6.7B.
 """
 

@@ -1,6 +1,6 @@
 """Verification at the target: loss at the predicted settings vs the best of the grid around them.
 
-The goal (issue 8) is the predicted-settings run within 0.5% of the grid's best. The
+The goal is the predicted-settings run within 0.5% of the grid's best. The
 figure shows every target run's loss against its learning rate, the predicted LR and
 its interval from the law, and the predicted loss.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from tunescale.analyses.figures import Section, new_figure, save, script_main
 from tunescale.analyses.rundir import StudyRun
 
-GOAL_PCT = 0.5  # issue 8: loss at the predicted settings within 0.5% of the best of the grid
+GOAL_PCT = 0.5  # loss at the predicted settings within 0.5% of the best of the grid
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:

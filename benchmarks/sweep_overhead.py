@@ -6,7 +6,7 @@ Every method runs the same 30 trials of the synthetic bowl (trials/synthetic.py,
 microseconds of work each) on one local loopback Ray with 2 CPUs, so wall time per
 trial is orchestration overhead. Baselines in the same process: plain Ray Tune with
 default settings, plain Ray Tune with reuse_actors=True, and a plain Optuna loop.
-Goals (issue 5): default `tunescale sweep` <= 0.1 s/trial, batched <= 0.01 s/trial.
+Goals: default `tunescale sweep` <= 0.1 s/trial, batched <= 0.01 s/trial.
 Ray startup is excluded (one shared instance); each Ray method gets a warm-up run, and
 every figure is the median over --repeats runs, so one slow worker start does not set it.
 """

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train one Self-Tuning Network from a TOML spec; write the run as a trial "
         "row, its hyperparameter trajectory as curves, and a trajectory figure.",
     )
-    p.add_argument("spec", metavar="SPEC", help="TOML spec (see trials/stn_run.py for the keys)")
+    p.add_argument("spec", metavar="SPEC", help="TOML spec (see trials/stn/run.py for the keys)")
     p.add_argument("--seed", type=int, help="override train.seed of the spec")
     p.set_defaults(func=_stn)
 
@@ -24,10 +24,10 @@ def _stn(args: argparse.Namespace) -> int:
 
     parsed = load_spec(args.spec)
     if args.seed is not None:
-        parsed["config"] = dataclasses.replace(parsed["config"], seed=args.seed)
+        parsed = dataclasses.replace(parsed, config=dataclasses.replace(parsed.config, seed=args.seed))
     row, figure = run_spec(parsed)
     hps = ", ".join(f"{k[3:]}={row[k]:.3g}" for k in row if k.startswith("hp_") and k[3:] in
-                    {s.name for s in parsed["specs"]})
+                    {s.name for s in parsed.specs})
     print(f"{row['trial_id']}: {row['status']}, held-out loss {row['loss']:.4f}, {hps}")
-    print(f"wrote trial and curves to {parsed['out']}; figure {figure}")
+    print(f"wrote trial and curves to {parsed.out}; figure {figure}")
     return 0

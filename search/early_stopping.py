@@ -15,15 +15,9 @@ surrogates: it enters them at its forecast output and full cost (never the Paret
 which holds only results).
 
 Why: at the dear end of the front one trial with a poor learning rate can cost a sixth
-of a sweep's budget. On benchmarks/carbs_proxy_bench.py (40 seeds) stopping with drops
-from every finished trial stopped 40-50% of CARBS's trials; the mean best loss it found
-dropped from 2.340 to 2.335 (budget 150) and from 2.241 to 2.224 (budget 300), and the
-seeds reaching the earlier target rose from 5 to 8 (150) and from 8 to 9 (300). The
-hypervolume fell at 300 (10.06 to 9.59): a stopped trial puts no point on the front.
-Drops from comparable trials, with resamples run to the end, cut the budget spent on
-stopped trials at 300 from 40% to 38% (60 seeds) and CARBS's compute to the fixed target
-2.2020 relative to Optuna GP's from 1.035 to 1.000; at 150 (40 seeds), 0.964 and 0.975
-at 2.2239. Both moves are within the seeds' noise.
+of a sweep's budget, and a stopped trial's compute goes to trials that can still join the
+front. `python benchmarks/early_stopping_bench.py` measures how tight and how safe the
+forecast is on real proxy runs.
 """
 
 from __future__ import annotations

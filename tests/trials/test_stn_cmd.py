@@ -54,12 +54,17 @@ def test_stn_command_writes_trial_curves_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ('nmae = "x"', "unknown key(s) ['nmae']"),
-        ("[train]\nepochs = 'ten'", "train.epochs = 'ten'; expected int"),
-        ("[train]\nlearning_rate = 1.0", "[train] has unknown key(s) ['learning_rate']"),
-        ("[hyper.dropout_9]\nlow = 0.0\nhigh = 0.5\ninit = 0.1", "dropout_9"),
-        ("[hyper.dropout_1]\nlow = 0.0\nhigh = 0.5", "missing ['init']"),
+        ('nmae = "x"', "'nmae': unknown key; did you mean 'name'?"),
+        ("[train]\nepochs = 'ten'", "'train.epochs': expected an integer >= 0, got 'ten'"),
+        ("[train]\nlearning_rate = 1.0", "'train.learning_rate': unknown key"),
+        ("[hyper.dropout_9]\nlow = 0.0\nhigh = 0.5\ninit = 0.1", "'hyper.dropout_9': not a hyperparameter"),
+        ("[hyper.dropout_1]\nlow = 0.0\nhigh = 0.5", "'hyper.dropout_1.init': expected a number, got None"),
         ("[train\n", "not valid TOML"),
+        ("train = 5", "'train': expected a table [train], got int"),
+        ("hyper = 5", "'hyper': expected a table [hyper], got int"),
+        ("[train]\nresponse_rank = -3", "'train.response_rank': expected an integer >= 1"),
+        ("[hyper.dropout_1]\nlow = 0.0\nhigh = 5.0\ninit = 2.0", "a dropout rate needs 0 <= low < high <= 1"),
+        ('name = "../../../tmp/x"', "'name': use letters, digits"),
     ],
 )
 def test_bad_specs_exit_2_with_one_line(tmp_path, capsys, text, needle):
@@ -70,6 +75,22 @@ def test_bad_specs_exit_2_with_one_line(tmp_path, capsys, text, needle):
     assert needle in err and err.count("\n") == 1
 
 
+def test_every_problem_of_a_spec_is_listed_at_once(tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('nmae = "x"\n[train]\nepochs = 0\nresponse_rank = 0\n')
+    assert main(["stn", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert all(key in err for key in ("'nmae'", "'train.response_rank'", "'train'"))
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'out = "{tmp_path / "taken"}"\n')
+    assert main(["stn", str(spec)]) == 2
+    assert "'out':" in capsys.readouterr().err
+
+
 def test_missing_spec_file_is_one_line(tmp_path, capsys):
     assert main(["stn", str(tmp_path / "nope.toml")]) == 2
     assert "no such spec file" in capsys.readouterr().err
@@ -78,7 +99,7 @@ def test_missing_spec_file_is_one_line(tmp_path, capsys):
 def test_default_spec_tunes_every_mlp_hyperparameter(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text("[train]\nhidden = [16, 16, 16]\n")
-    names = [s.name for s in load_spec(spec)["specs"]]
+    names = [s.name for s in load_spec(spec).specs]
     assert names == ["cutout", "input_noise", "input_dropout", "dropout_1", "dropout_2", "dropout_3"]
 
 
@@ -86,6 +107,6 @@ def test_cli_and_search_package_import_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, search, trials.cli; trials.cli.build_parser(); "
+    code = ("import sys, tunescale.search, tunescale.cli.main as cli; cli.build_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

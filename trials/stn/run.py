@@ -8,7 +8,7 @@ A spec (every key is optional; unknown keys are rejected):
     data = "classification"     # the shipped classification proxy
     data_seed = 0
 
-    [train]                     # fields of search.stn.StnConfig
+    [train]                     # fields of tunescale.trials.stn.StnConfig
     hidden = [256, 256]
     epochs = 40
     hyper_lr = 0.03
@@ -29,20 +29,47 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from tunescale.contract.errors import InputError
-from tunescale.contract.spec_file import read_toml
+from tunescale.contract.errors import InputError, TunescaleError
+from tunescale.contract.spec_file import (
+    Problems,
+    int_field,
+    is_int,
+    is_name,
+    is_number,
+    read_toml,
+    table_field,
+)
+from tunescale.trials.stn.hyperparams import HyperSpec
+from tunescale.trials.stn.trainer import StnConfig
 
 DATASETS = ("classification",)
-SPEC_KEYS = ("name", "out", "figure", "data", "data_seed", "train", "hyper")
-HYPER_KEYS = ("low", "high", "init", "discrete")
+SPEC_KEYS = {"name", "out", "figure", "data", "data_seed", "train", "hyper"}
+HYPER_KEYS = {"low", "high", "init", "discrete"}
+# Rates are probabilities: a dropout range must stay inside [0, 1).
+_RATE_PREFIXES = ("dropout_", "input_dropout")
+
+
+class StnSpecError(TunescaleError):
+    """The STN spec has problems; the message lists each with its key."""
+
+
+@dataclass(frozen=True)
+class StnRunSpec:
+    """A validated STN spec: where the run is stored and what it trains."""
+
+    name: str
+    out: Path
+    figure: Path
+    data_seed: int
+    config: StnConfig
+    specs: tuple[HyperSpec, ...]
 
 
 def default_specs(depth: int) -> list:
     """Every hyperparameter the MLP proxy has, with ranges wide enough to over-regularize."""
-    from tunescale.trials.stn import HyperSpec
-
     return [
         HyperSpec("cutout", 0, 16, 2, discrete=True),  # of 32 input features
         HyperSpec("input_noise", 0.0, 2.0, 0.1),  # inputs are standard normal
@@ -51,83 +78,116 @@ def default_specs(depth: int) -> list:
     ]
 
 
-def _check_type(where: str, value, expected) -> None:
-    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected in (int, float, (int, float)))
-    if not ok:
-        want = expected.__name__ if isinstance(expected, type) else "a number"
-        raise InputError(f"{where} = {value!r}; expected {want}.")
+def _train_config(train: dict, p: Problems) -> StnConfig:
+    fields = {f.name for f in dataclasses.fields(StnConfig)}
+    p.unknown(train, fields, "train.")
+    defaults, values = StnConfig(), {}
+    for key in fields & set(train):
+        value, default, where = train[key], getattr(StnConfig(), key), f"train.{key}"
+        if key == "hidden":
+            if not isinstance(value, list) or not value or not all(is_int(w) and w > 0 for w in value):
+                p.add(where, f"expected a list of positive integers, got {value!r}")
+                continue
+            value = tuple(value)
+        elif key == "response_rank":
+            if not is_int(value) or value < 1:
+                p.add(where, f"expected an integer >= 1 (leave it out for a full-rank response), got {value!r}")
+                continue
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                p.add(where, f"expected true or false, got {value!r}")
+                continue
+        elif isinstance(default, int):
+            if not is_int(value) or value < 0:
+                p.add(where, f"expected an integer >= 0, got {value!r}")
+                continue
+        elif isinstance(default, float):
+            if not is_number(value) or value < 0:
+                p.add(where, f"expected a number >= 0, got {value!r}")
+                continue
+            value = float(value)
+        elif not isinstance(value, type(default)):
+            p.add(where, f"expected {type(default).__name__}, got {value!r}")
+            continue
+        values[key] = value
+    try:
+        return StnConfig(**values)
+    except InputError as exc:
+        p.add("train", str(exc))
+        return defaults
 
 
-def parse_spec(spec: Mapping, source: str = "spec") -> dict:
-    """Validate a spec mapping; return {'name', 'out', 'figure', 'data_seed', 'config', 'specs'}."""
-    from tunescale.trials.stn import HyperSpec, StnConfig, mlp_hyper_names
+def _hyper_specs(hyper: dict, depth: int, p: Problems) -> list:
+    from tunescale.trials.stn import mlp_hyper_names
 
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
-    if unknown:
-        raise InputError(f"{source}: unknown key(s) {unknown}; allowed: {', '.join(SPEC_KEYS)}.")
+    known, specs = mlp_hyper_names(depth), []
+    for hp_name, table in hyper.items():
+        where = f"hyper.{hp_name}"
+        if hp_name not in known:
+            p.add(where, f"not a hyperparameter of an MLP with {depth} hidden layers; use one of {', '.join(known)}")
+            continue
+        if not isinstance(table, dict):
+            p.add(where, f"expected a table with keys {', '.join(sorted(HYPER_KEYS))}, got {table!r}")
+            continue
+        p.unknown(table, HYPER_KEYS, where + ".")
+        bounds = {k: table.get(k) for k in ("low", "high", "init")}
+        bad = [k for k, v in bounds.items() if not is_number(v)]
+        for k in bad:
+            p.add(f"{where}.{k}", f"expected a number, got {bounds[k]!r}")
+        discrete = table.get("discrete", False)
+        if not isinstance(discrete, bool):
+            p.add(f"{where}.discrete", f"expected true or false, got {discrete!r}")
+        if bad or not isinstance(discrete, bool):
+            continue
+        if hp_name.startswith(_RATE_PREFIXES) and not 0 <= bounds["low"] < bounds["high"] <= 1:
+            p.add(where, f"a dropout rate needs 0 <= low < high <= 1, got [{bounds['low']}, {bounds['high']}]")
+            continue
+        if bounds["low"] < 0:
+            p.add(f"{where}.low", f"expected a value >= 0, got {bounds['low']!r}")
+            continue
+        try:
+            specs.append(HyperSpec(hp_name, *(float(bounds[k]) for k in ("low", "high", "init")), discrete))
+        except InputError as exc:
+            p.add(where, str(exc))
+    return specs
+
+
+def _path(raw: dict, key: str, default: Path, p: Problems) -> Path:
+    value = raw.get(key, str(default))
+    if not isinstance(value, str) or not value:
+        p.add(key, f"expected a path, got {value!r}")
+        return default
+    return Path(value)
+
+
+def parse_spec(spec: dict, source: str = "spec") -> StnRunSpec:
+    """Check the whole spec and raise one `StnSpecError` listing every problem."""
+    p = Problems()
+    p.unknown(spec, SPEC_KEYS)
     name = spec.get("name", "stn")
-    _check_type(f"{source}: name", name, str)
+    if not is_name(name):
+        p.add("name", f"use letters, digits, '-' and '_' only (it names the trial id and the store), got {name!r}")
+        name = "stn"
     data = spec.get("data", "classification")
     if data not in DATASETS:
-        raise InputError(f"{source}: data = {data!r}; expected one of {', '.join(DATASETS)}.")
-    data_seed = spec.get("data_seed", 0)
-    _check_type(f"{source}: data_seed", data_seed, int)
-
-    train = dict(spec.get("train", {}))
-    fields = {f.name: f for f in dataclasses.fields(StnConfig)}
-    bad = sorted(set(train) - set(fields))
-    if bad:
-        raise InputError(f"{source}: [train] has unknown key(s) {bad}; allowed: {', '.join(fields)}.")
-    for key, value in train.items():
-        default = getattr(StnConfig(), key)
-        if key == "hidden":
-            if not isinstance(value, list) or not all(isinstance(w, int) for w in value):
-                raise InputError(f"{source}: train.hidden = {value!r}; expected a list of integers.")
-            train[key] = tuple(value)
-        elif key == "response_rank":
-            _check_type(f"{source}: train.response_rank", value, int)
-        elif isinstance(default, bool):
-            _check_type(f"{source}: train.{key}", value, bool)
-        elif isinstance(default, int):
-            _check_type(f"{source}: train.{key}", value, int)
-        elif isinstance(default, float):
-            _check_type(f"{source}: train.{key}", value, (int, float))
-            train[key] = float(value)
-        else:
-            _check_type(f"{source}: train.{key}", value, type(default))
-    config = StnConfig(**train)
-
-    hyper = spec.get("hyper")
-    if hyper is None:
-        specs = default_specs(len(config.hidden))
-    else:
-        specs = []
-        known = mlp_hyper_names(len(config.hidden))
-        for hp_name, table in hyper.items():
-            where = f"{source}: [hyper.{hp_name}]"
-            if hp_name not in known:
-                raise InputError(
-                    f"{where}: not a hyperparameter of an MLP with {len(config.hidden)} hidden "
-                    f"layers; use one of {', '.join(known)}."
-                )
-            if not isinstance(table, Mapping):
-                raise InputError(f"{where} must be a table with {', '.join(HYPER_KEYS)}.")
-            extra = sorted(set(table) - set(HYPER_KEYS))
-            missing = [k for k in ("low", "high", "init") if k not in table]
-            if extra or missing:
-                raise InputError(f"{where}: unknown {extra}, missing {missing}; keys are {', '.join(HYPER_KEYS)}.")
-            for k in ("low", "high", "init"):
-                _check_type(f"{where}.{k}", table[k], (int, float))
-            discrete = table.get("discrete", False)
-            _check_type(f"{where}.discrete", discrete, bool)
-            specs.append(HyperSpec(hp_name, float(table["low"]), float(table["high"]), float(table["init"]), discrete))
-    out = Path(spec.get("out", f"runs/{name}"))
-    figure = Path(spec.get("figure", out / f"{name}.png"))
-    return {"name": name, "out": out, "figure": figure, "data_seed": data_seed, "config": config, "specs": specs}
+        p.add("data", f"expected one of {', '.join(DATASETS)}, got {data!r}")
+    data_seed = int_field(spec, "data_seed", 0, p, minimum=0)
+    config = _train_config(table_field(spec, "train", p), p)
+    hyper = table_field(spec, "hyper", p) if "hyper" in spec else None
+    specs = default_specs(len(config.hidden)) if hyper is None else _hyper_specs(hyper, len(config.hidden), p)
+    out = _path(spec, "out", Path("runs") / name, p)
+    if out.exists() and not out.is_dir():
+        p.add("out", f"{out} is a file; give a directory for the trial store")
+    figure = _path(spec, "figure", out / f"{name}.png", p)
+    if figure.is_dir():
+        p.add("figure", f"{figure} is a directory; give a .png file path")
+    if p.items:
+        raise StnSpecError(f"{source}: " + "; ".join(p.items))
+    return StnRunSpec(name, out, figure, data_seed, config, tuple(specs))
 
 
-def load_spec(path: str | Path) -> dict:
-    return parse_spec(read_toml(path), str(path))
+def load_spec(path: str | Path) -> StnRunSpec:
+    return parse_spec(read_toml(path, StnSpecError), str(path))
 
 
 def curve_rows(trajectory: Sequence[Mapping[str, float]]) -> list[dict]:
@@ -204,7 +264,7 @@ def plot_trajectory(trajectory: Sequence[Mapping[str, float]], path: str | Path,
     return path
 
 
-def run_spec(parsed: Mapping) -> tuple[dict, Path]:
+def run_spec(parsed: StnRunSpec) -> tuple[dict, Path]:
     """Train the spec's run, write its trial row and curves, draw its figure; return (row, figure)."""
     import torch
 
@@ -213,9 +273,9 @@ def run_spec(parsed: Mapping) -> tuple[dict, Path]:
     from tunescale.trials.stn import fit_stn
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    data = load_classification(seed=parsed["data_seed"])
-    result = fit_stn(data, parsed["specs"], parsed["config"])
-    row = trial_row(parsed["name"], result, parsed["config"], parsed["data_seed"])
-    TrialStore(parsed["out"]).write(row, curve_rows(result.trajectory))
-    figure = plot_trajectory(result.trajectory, parsed["figure"], title=f"STN run {row['trial_id']}")
+    data = load_classification(seed=parsed.data_seed)
+    result = fit_stn(data, parsed.specs, parsed.config)
+    row = trial_row(parsed.name, result, parsed.config, parsed.data_seed)
+    TrialStore(parsed.out).write(row, curve_rows(result.trajectory))
+    figure = plot_trajectory(result.trajectory, parsed.figure, title=f"STN run {row['trial_id']}")
     return row, figure
