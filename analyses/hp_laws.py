@@ -22,7 +22,7 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         pts = law.points
         ax.errorbar(
             [getattr(p, law.axis) for p in pts], [p.value for p in pts],
-            yerr=[[p.value - p.low for p in pts], [p.high - p.value for p in pts]],
+            yerr=[[p.value - (p.low or p.value) for p in pts], [(p.high or p.value) - p.value for p in pts]],
             fmt="o", ms=4, capsize=2, label="optimum per proxy scale",
         )
         pred = run.fit.prediction.hps[hp].law

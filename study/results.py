@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunescale.study.jsondoc import JsonDoc, read_json, write_json
+from tunescale.contract.errors import InputError
+from tunescale.study.jsondoc import REWRITE, JsonDoc, read_json, write_json
 
 PROXIES = "proxies"
 TARGET = "target"
@@ -224,8 +225,11 @@ class Prediction:
     def from_json(cls, data: Any, source: str | Path = "<json>") -> Prediction:
         d = JsonDoc.of(data, source)
         hps = {hp: HPPrediction.from_json(p) for hp, p in d["hps"].entries().items()}
-        if hps.get("lr") is None or hps["lr"].law is None or hps["lr"].setting is None:
-            raise d["hps"].fail("an 'lr' entry with its law's prediction and setting")
+        lr = d["hps"]["lr"]  # the study always predicts the learning rate, and trains with it
+        if hps["lr"].law is None:
+            raise lr["law"].fail("the lr law's prediction {value, low, high}")
+        if hps["lr"].setting is None:
+            raise lr["setting"].fail("the learning rate the target was trained with")
         return cls(hps=hps, loss=Estimate.from_json(d["loss"]))
 
 
@@ -257,13 +261,19 @@ class StudyFit:
     @classmethod
     def from_json(cls, data: Any, source: str | Path = "<json>") -> StudyFit:
         d = JsonDoc.of(data, source)
+        hp_laws = {hp: Law.from_json(law) for hp, law in d["hp_laws"].entries().items()}
+        prediction = Prediction.from_json(d["prediction"])
+        for hp in hp_laws:
+            if hp not in prediction.hps or prediction.hps[hp].law is None:
+                raise InputError(f"{d.source}: key 'prediction.hps.{hp}.law': missing for the fitted {hp} law; "
+                                 f"{REWRITE}.")
         return cls(
             target=Target.from_json(d["target"]),
             optima=tuple(ScaleOptimum.from_json(o) for o in d["optima"].items()),
-            hp_laws={hp: Law.from_json(law) for hp, law in d["hp_laws"].entries().items()},
+            hp_laws=hp_laws,
             loss_law=Law.from_json(d["loss_law"]),
             validation={k: Validation.from_json(v) for k, v in d["validation"].entries().items()},
-            prediction=Prediction.from_json(d["prediction"]),
+            prediction=prediction,
             warnings=tuple(w.string() for w in d["warnings"].items()),
             scaling=d["scaling"].opaque(), scaling_prediction=d["scaling_prediction"].opaque(),
         )
