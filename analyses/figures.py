@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tunescale.contract.errors import TunescaleError
 from tunescale.scaling.pyplot import pyplot
+from tunescale.study.results import Estimate, Law
 
 plt = pyplot()
 
@@ -37,14 +38,14 @@ def new_figure(ncols: int = 1, width: float = 5.2, height: float = 3.8):
     return fig, list(axes[0])
 
 
-def draw_law(ax, law: dict, x_target: float, label: str) -> None:
-    """A law from fit.json drawn the same way in every section: each curve with its interval
+def draw_law(ax, law: Law, x_target: float, prediction: Estimate, label: str) -> None:
+    """A law of the fit drawn the same way in every section: each curve with its interval
     band, and the prediction at the target as a star with its interval."""
-    for curve in law["curves"]:
-        (line,) = ax.plot(curve["x"], curve["value"], "-", lw=1, label=curve["label"])
-        ax.fill_between(curve["x"], curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
-    pred = law["prediction"]
-    ax.errorbar([x_target], [pred["value"]], yerr=[[pred["value"] - pred["low"]], [pred["high"] - pred["value"]]],
+    for curve in law.curves:
+        (line,) = ax.plot(curve.x, curve.value, "-", lw=1, label=curve.label)
+        ax.fill_between(curve.x, curve.low, curve.high, color=line.get_color(), alpha=0.2)
+    p = prediction
+    ax.errorbar([x_target], [p.value], yerr=[[p.value - p.low], [p.high - p.value]],
                 fmt="*", ms=11, color="crimson", capsize=3, label=label)
 
 

@@ -1,8 +1,8 @@
 """Fitted hyperparameter laws: optimum per proxy scale, the law with its interval band, the prediction.
 
-Each law in fit.json (from `scaling.hp_laws.fit_power_law`) carries the per-scale optima it
-was fitted on, the law evaluated with its interval along a scale axis (`curves`, one per
-budget held fixed), and the extrapolated prediction at the target, drawn as a star.
+Each law of the fit (from `scaling.hp_laws.fit_power_law`) carries the per-scale optima it
+was fitted on and the law evaluated with its interval along a scale axis (`curves`, one per
+budget held fixed); the fit's prediction at the target is drawn as a star.
 """
 
 from __future__ import annotations
@@ -15,26 +15,25 @@ from tunescale.analyses.rundir import StudyRun
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:
-    laws = run.fit["laws"]
+    laws = run.fit.hp_laws
     fig, axes = new_figure(ncols=max(1, len(laws)), width=4.4)
     rows = []
     for ax, (hp, law) in zip(axes, laws.items(), strict=False):
-        axis = law["axis"]
-        pts = law["points"]
+        pts = law.points
         ax.errorbar(
-            [p[axis] for p in pts], [p["value"] for p in pts],
-            yerr=[[p["value"] - p["low"] for p in pts], [p["high"] - p["value"] for p in pts]],
+            [getattr(p, law.axis) for p in pts], [p.value for p in pts],
+            yerr=[[p.value - (p.low or p.value) for p in pts], [(p.high or p.value) - p.value for p in pts]],
             fmt="o", ms=4, capsize=2, label="optimum per proxy scale",
         )
-        draw_law(ax, law, run.fit["target"][axis], "prediction at target")
-        pred = law["prediction"]
+        pred = run.fit.prediction.hps[hp].law
+        draw_law(ax, law, getattr(run.fit.target, law.axis), pred, "prediction at target")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(axis)
+        ax.set_xlabel(law.axis)
         ax.set_ylabel(f"optimal {hp}")
-        ax.set_title(law["form"], fontsize=9)
+        ax.set_title(law.form, fontsize=9)
         ax.legend(fontsize=7)
-        rows.append([hp, law["form"], law.get("r2"), pred["value"], pred["low"], pred["high"], law["n_scales"]])
+        rows.append([hp, law.form, law.r2, pred.value, pred.low, pred.high, law.n_scales])
     return Section(
         title="Hyperparameter laws",
         caption="Optimum of each hyperparameter per proxy scale (bootstrap interval), the fitted power law with "

@@ -14,24 +14,23 @@ from tunescale.analyses.rundir import StudyRun
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:
-    law = run.fit["loss_law"]
-    axis = law["axis"]
+    law = run.fit.loss_law
     fig, (ax,) = new_figure(width=5.6)
-    pts = law["points"]
-    ax.plot([p[axis] for p in pts], [p["loss"] for p in pts], "o", ms=4, label="best proxy loss per scale")
-    x_t = run.fit["target"][axis]
-    draw_law(ax, law, x_t, "predicted loss at target")
-    v = run.verification
-    if v["best_of_grid_loss"] is not None:
-        ax.plot([x_t], [v["best_of_grid_loss"]], "s", mfc="none", color="black", label="best of target grid")
-    if v["loss_at_predicted"] is not None:
-        ax.plot([x_t], [v["loss_at_predicted"]], "D", mfc="none", color="tab:green", label="target at predicted settings")
+    ax.plot([getattr(p, law.axis) for p in law.points], [p.value for p in law.points], "o", ms=4,
+            label="best proxy loss per scale")
+    x_t = getattr(run.fit.target, law.axis)
+    draw_law(ax, law, x_t, run.fit.prediction.loss, "predicted loss at target")
+    best, at_pred = run.verdict.best_of_grid, run.verdict.at_predicted
+    if best is not None:
+        ax.plot([x_t], [best.loss], "s", mfc="none", color="black", label="best of target grid")
+    if at_pred is not None:
+        ax.plot([x_t], [at_pred.loss], "D", mfc="none", color="tab:green", label="target at predicted settings")
     ax.set_xscale("log")
-    ax.set_xlabel(axis)
+    ax.set_xlabel(law.axis)
     ax.set_ylabel("final held-out loss")
-    ax.set_title(law["form"], fontsize=9)
+    ax.set_title(law.form, fontsize=9)
     ax.legend(fontsize=7)
-    rows = [[k, val] for k, val in law.get("parameters", {}).items()]
+    rows = [[k, val] for k, val in (law.parameters or {}).items()]
     return Section(
         title="Loss law",
         caption="Best completed proxy loss per scale, the fitted loss law with its interval band, the predicted "

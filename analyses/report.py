@@ -72,7 +72,7 @@ def render_report(run: StudyRun, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = {mod.__name__.rsplit(".", 1)[1]: mod.make(run, out_dir) for mod in SECTIONS}
     numbers = {name: s.numbers for name, s in sections.items()}
-    target = run.fit["target"]
+    target = run.fit.target
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -80,8 +80,8 @@ def render_report(run: StudyRun, out_dir: Path) -> Path:
             f"<title>tunescale study report: {html.escape(run.run_dir.name)}</title>",
             f"<style>{_CSS}</style></head><body>",
             f"<h1>tunescale study: {html.escape(str(run.run_dir))}</h1>",
-            f"<p>Target: width {target.get('width')}, N = {fmt(target['params'])} parameters, "
-            f"D = {fmt(target['tokens'])} tokens. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
+            f"<p>Target: width {target.width}, N = {fmt(target.params)} parameters, "
+            f"D = {fmt(target.tokens)} tokens. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
             _table(["", "value"], headline(numbers), cls="headline"),
             *(_section_html(s) for s in sections.values()),
             "</body></html>",

@@ -1,8 +1,8 @@
 """Transfer plot: proxy loss vs learning rate, one curve per width (the Tensor Programs V figure).
 
 Under muP the curves' minima line up across widths; the fitted optimum per width (the
-parabola of `scaling.optima.fit_optimum`, stored in fit.json) is marked and its drift
-across widths reported in decades: log10(max lr*) - log10(min lr*) per token budget.
+parabola of `scaling.optima.fit_optimum`, kept in the fit) is marked and its drift across
+widths, from the study's verdict, reported in decades: log10(max lr*) - log10(min lr*) per token budget.
 """
 
 from __future__ import annotations
@@ -16,42 +16,42 @@ from matplotlib import colormaps
 
 from tunescale.analyses.figures import Section, new_figure, save, script_main
 from tunescale.analyses.rundir import StudyRun
-from tunescale.study.fit import lr_drift_by_tokens
+from tunescale.study.results import ScaleOptimum
 
 
-def lr_optima(run: StudyRun) -> list[dict]:
-    return sorted((o for o in run.fit["optima"] if o["hp"] == "lr"), key=lambda o: (o["tokens"], o["width"]))
+def lr_optima(run: StudyRun) -> list[ScaleOptimum]:
+    return sorted((o for o in run.fit.optima if o.hp == "lr"), key=lambda o: (o.tokens, o.width or 0))
 
 
 def make(run: StudyRun, out_dir: Path) -> Section:
     optima = lr_optima(run)
-    budgets = sorted({o["tokens"] for o in optima})
+    budgets = sorted({o.tokens for o in optima})
     fig, axes = new_figure(ncols=max(1, len(budgets)))
-    widths = sorted({o["width"] for o in optima})
+    widths = sorted({o.width for o in optima})
     colors = dict(zip(widths, colormaps["viridis"](np.linspace(0.0, 0.85, len(widths))), strict=True))
     rows = []
     df = run.proxies
     for ax, tokens in zip(axes, budgets, strict=False):
-        for o in (o for o in optima if o["tokens"] == tokens):
-            sel = df[(df["width"] == o["width"]) & np.isclose(df["tokens"], tokens)]
+        for o in (o for o in optima if o.tokens == tokens):
+            sel = df[(df["width"] == o.width) & np.isclose(df["tokens"], tokens)]
             done = sel[sel["status"] == "completed"].sort_values("lr")
-            c = colors[o["width"]]
-            ax.plot(done["lr"], done["loss"], "o-", color=c, ms=3, lw=1, label=f"width {o['width']}")
+            c = colors[o.width]
+            ax.plot(done["lr"], done["loss"], "o-", color=c, ms=3, lw=1, label=f"width {o.width}")
             bad = sel[sel["status"] != "completed"]
             if len(bad) and len(done):
                 ax.plot(bad["lr"], np.full(len(bad), done["loss"].max()), "x", color=c, ms=5)
-            if o.get("coef") is not None:
-                xs = np.linspace(math.log(o["interval"][0]), math.log(o["interval"][1]), 40)
-                c0, c1, c2 = o["coef"]
+            if o.coef is not None:
+                xs = np.linspace(math.log(o.low), math.log(o.high), 40)
+                c0, c1, c2 = o.coef
                 ax.plot(np.exp(xs), c0 + c1 * xs + c2 * xs * xs, "--", color=c, lw=0.8)
-            ax.axvline(o["value"], color=c, lw=0.6, alpha=0.7)
-            rows.append([o["width"], tokens, o["value"], o["interval"][0], o["interval"][1], "yes" if o["at_edge"] else "no"])
+            ax.axvline(o.value, color=c, lw=0.6, alpha=0.7)
+            rows.append([o.width, tokens, o.value, o.low, o.high, "yes" if o.at_edge else "no"])
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final held-out loss")
         ax.set_title(f"{tokens:.3g} tokens")
         ax.legend(fontsize=7)
-    drift = lr_drift_by_tokens(run.fit["optima"])
+    drift = run.verdict.drift.get("lr", {})
     caption = (
         "Proxy loss vs learning rate per width (x: diverged/failed runs; dashed: fitted parabola over its "
         "interval; vertical line: fitted optimum). LR-optimum drift across widths (optima at the grid "

@@ -1,15 +1,16 @@
-"""The study's fit: the proxy store through scaling/ into fit.json, the file the report draws from.
+"""The study's fit: the proxy store through scaling/ into a `StudyFit` (RUN_DIR/fit.json).
 
 Pure data work (no torch, no Ray): `fit_study` runs `scaling.fit.fit_scaling` on the proxy
 trial store (optima per scale, HP laws, loss law, leave-largest-out validation) and
 `ScalingFit.predict` at the target, then evaluates the fitted result objects along the
 width axis so the report draws exactly the laws and intervals the study predicted with.
-fit.json keeps scaling's own `summary()` documents under "scaling" and "scaling_prediction".
+The `StudyFit` keeps scaling's own `summary()` documents as `scaling` and `scaling_prediction`.
 """
 
 from __future__ import annotations
 
-import math
+import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,20 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
-from tunescale.scaling.columns import load
+from tunescale.scaling.columns import HP_COLUMNS, load
 from tunescale.scaling.fit import ScalingFit, fit_scaling
+from tunescale.study.results import (
+    Curve,
+    Estimate,
+    HPPrediction,
+    Law,
+    LawPoint,
+    Prediction,
+    ScaleOptimum,
+    StudyFit,
+    Target,
+    Validation,
+)
 
 CURVE_POINTS = 40
 
@@ -28,49 +41,71 @@ def _width_of(proxies: pd.DataFrame) -> dict[float, int]:
     return {float(p): int(w) for p, w in zip(pairs["params"], pairs["width"], strict=True)}
 
 
-def _optima(fit: ScalingFit, widths: dict[float, int]) -> list[dict]:
-    """One entry per (scale, hp): scaling's optimum (value, interval, parabola) plus the width it came from."""
+def _optima(fit: ScalingFit, widths: dict[float, int]) -> tuple[ScaleOptimum, ...]:
+    """One record per (scale, hp): scaling's optimum (value, interval, parabola) plus the width it came from."""
     out = []
     for so in fit.optima:
-        base = {"width": widths.get(so.scale["params"]), "params": so.scale["params"], "tokens": so.scale["tokens"],
-                "flops": so.scale.get("flops", FLOPS_PER_PARAM_TOKEN * so.scale["params"] * so.scale["tokens"])}
-        for hp in ("lr", "batch_size", "weight_decay"):
+        params, tokens = float(so.scale["params"]), float(so.scale["tokens"])
+        flops = float(so.scale.get("flops", FLOPS_PER_PARAM_TOKEN * params * tokens))
+        for hp in HP_COLUMNS:
             if not so.has(hp):
                 continue
             one = so.optima.get(hp)
-            out.append({**base, "hp": hp, "value": so.value(hp), "interval": list(so.interval(hp)),
-                        "at_edge": so.at_edge(hp), "best_loss": so.loss,
-                        "coef": list(one.coef) if one is not None and one.coef is not None else None})
-    return out
+            low, high = so.interval(hp)
+            coef = tuple(float(c) for c in one.coef) if one is not None and one.coef is not None else None
+            out.append(ScaleOptimum(hp=hp, width=widths.get(params), params=params, tokens=tokens, flops=flops,
+                                    value=float(so.value(hp)), low=float(low), high=float(high),
+                                    at_edge=bool(so.at_edge(hp)), best_loss=float(so.loss), coef=coef))
+    return tuple(out)
 
 
-def _curves(law, fit_points: pd.DataFrame, target: dict) -> list[dict]:
+def _floats(a) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.asarray(a).ravel())
+
+
+def _curves(law, fit_points: pd.DataFrame, target: Target) -> tuple[Curve, ...]:
     """The law along params, from the smallest proxy to the target, at each token budget it sees."""
-    x = np.geomspace(fit_points["params"].min(), target["params"], CURVE_POINTS)
-    budgets = sorted(set(fit_points["tokens"]) | {target["tokens"]}) if "tokens" in law.inputs else [None]
+    x = np.geomspace(fit_points["params"].min(), target.params, CURVE_POINTS)
+    budgets = sorted(set(fit_points["tokens"]) | {target.tokens}) if "tokens" in law.inputs else [None]
     curves = []
     for tokens in budgets:
         kw = {"params": x} | ({"tokens": np.full_like(x, tokens)} if tokens is not None else {})
         if "flops" in law.inputs:
-            kw = {"flops": FLOPS_PER_PARAM_TOKEN * x * (tokens or target["tokens"])}
+            kw = {"flops": FLOPS_PER_PARAM_TOKEN * x * (tokens or target.tokens)}
         low, high = law.predict_interval(**kw)
-        curves.append({"label": f"law at {tokens:.3g} tokens" if tokens is not None else "law", "x": x.tolist(),
-                       "value": np.asarray(law.predict(**kw)).tolist(), "low": low.tolist(), "high": high.tolist()})
-    return curves
+        curves.append(Curve(label=f"law at {tokens:.3g} tokens" if tokens is not None else "law", x=_floats(x),
+                            value=_floats(law.predict(**kw)), low=_floats(low), high=_floats(high)))
+    return tuple(curves)
 
 
-def _validation(fit: ScalingFit) -> dict:
-    out = {}
-    for name, v in fit.validation.items():
-        out[name] = {"metric": "log10 error" if v.error_kind == "log10" else "relative error",
-                     "predicted": float(np.mean(v.predicted)) if v.predicted else None,
-                     "observed": float(np.mean(v.observed)) if v.observed else None,
-                     "error": v.error, "warning": v.warning}
-    return out
+def _optional(v) -> float | None:
+    return float(v) if v is not None else None
 
 
-def fit_study(proxies_dir: str | Path, target: dict, *, n_bootstrap: int = 200) -> dict:
-    """fit.json for the proxy store at `proxies_dir` and a target {width, params, tokens}."""
+def _validation(fit: ScalingFit) -> dict[str, Validation]:
+    return {name: Validation(metric="log10 error" if v.error_kind == "log10" else "relative error",
+                             predicted=float(np.mean(v.predicted)) if v.predicted else None,
+                             observed=float(np.mean(v.observed)) if v.observed else None,
+                             error=_optional(v.error), warning=v.warning)
+            for name, v in fit.validation.items()}
+
+
+def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping) -> Prediction:
+    """Each hyperparameter at the target: its law's prediction where one was fitted, else the proxies'
+    fixed value; the setting trained with rounds batch size to a whole number of sequences."""
+    hps = {}
+    for hp in HP_COLUMNS:
+        law = Estimate(*(float(v) for v in values[hp])) if hp in values else None
+        setting = law.value if law is not None else fixed.get(hp)
+        if setting is not None:
+            setting = int(max(1, round(setting))) if hp == "batch_size" else float(setting)
+        hps[hp] = HPPrediction(law=law, setting=setting)
+    return Prediction(hps=hps, loss=Estimate(*(float(v) for v in values["loss"])))
+
+
+def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200) -> StudyFit:
+    """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
+    without a law are taken from `fixed` (the trainer keys every proxy shared)."""
     table = load(proxies_dir)
     fit = fit_scaling(table, n_bootstrap=n_bootstrap)
     if "lr" not in fit.hp_laws:
@@ -80,51 +115,26 @@ def fit_study(proxies_dir: str | Path, target: dict, *, n_bootstrap: int = 200) 
         )
     if fit.loss_law is None:
         raise InputError(f"{proxies_dir}: no loss law could be fitted; the study needs at least 6 proxy scales.")
-    target = {**target, "flops": float(target.get("flops") or FLOPS_PER_PARAM_TOKEN * target["params"] * target["tokens"])}
-    pred = fit.predict(params=target["params"], tokens=target["tokens"])
-    widths = _width_of(table.frame)
+    pred = fit.predict(params=target.params, tokens=target.tokens)
     ofr = fit.optima_frame
-    laws = {}
+    hp_laws = {}
     for hp, law in fit.hp_laws.items():
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
-        v, lo, hi = pred.values[hp]
-        laws[hp] = {"form": f"{hp} ~ {' + '.join(law.inputs)}", "axis": "params", "r2": law.r2, "n_scales": law.n,
-                    "curves": _curves(law, usable, target),
-                    "points": [{"params": r["params"], "tokens": r["tokens"], "value": r[hp], "low": r[f"{hp}_low"],
-                                "high": r[f"{hp}_high"]} for _, r in usable.iterrows()],
-                    "prediction": {"value": v, "low": lo, "high": hi}}
-    ll = fit.loss_law
-    v, lo, hi = pred.values["loss"]
-    pts = fit.loss_points
-    loss_law = {"form": ll.formula(), "axis": "params", "curves": _curves(ll, pts, target),
-                "points": [{"params": float(r["params"]), "tokens": float(r["tokens"]), "loss": float(r["loss"])}
-                           for _, r in pts.iterrows()],
-                "prediction": {"value": v, "low": lo, "high": hi},
-                "parameters": {k: float(c) for k, c in ll.coef.items()}}
-    prediction = {}
-    for name, (v, lo, hi) in pred.values.items():
-        prediction |= {name: v, f"{name}_low": lo, f"{name}_high": hi}
-    return {"target": target, "optima": _optima(fit, widths), "laws": laws, "loss_law": loss_law,
-            "validation": _validation(fit), "prediction": prediction, "warnings": list(fit.warnings),
-            "scaling": fit.summary(), "scaling_prediction": pred.summary()}
+        points = tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r[hp]),
+                                low=float(r[f"{hp}_low"]), high=float(r[f"{hp}_high"])) for _, r in usable.iterrows())
+        hp_laws[hp] = Law(form=f"{hp} ~ {' + '.join(law.inputs)}", axis="params", points=points,
+                          curves=_curves(law, usable, target), r2=_optional(law.r2), n_scales=int(law.n))
+    ll, pts = fit.loss_law, fit.loss_points
+    loss_law = Law(form=ll.formula(), axis="params", curves=_curves(ll, pts, target),
+                   points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r["loss"]))
+                                for _, r in pts.iterrows()),
+                   parameters={k: float(c) for k, c in ll.coef.items()})
+    return StudyFit(target=target, optima=_optima(fit, _width_of(table.frame)), hp_laws=hp_laws, loss_law=loss_law,
+                    validation=_validation(fit), prediction=_prediction(pred.values, fixed),
+                    warnings=tuple(fit.warnings), scaling=_json_safe(fit.summary()),
+                    scaling_prediction=_json_safe(pred.summary()))
 
 
-def settings_at(prediction: dict, fixed: dict) -> dict:
-    """Hyperparameters to train the target with: the prediction, else the proxies' fixed value;
-    batch size rounded to a whole number of sequences."""
-    bs = prediction.get("batch_size", fixed.get("batch_size"))
-    return {"lr": prediction["lr"], "batch_size": int(max(1, round(bs))) if bs is not None else None,
-            "weight_decay": prediction.get("weight_decay", fixed.get("weight_decay"))}
-
-
-def lr_drift_by_tokens(optima: list[dict]) -> dict[float, float]:
-    """Spread of the LR optimum across widths at each token budget, in decades (log10 max/min).
-
-    Optima at the edge of the grid are left out: they are the grid's bound, not a fitted
-    optimum (scaling/ also leaves them out of the LR law).
-    """
-    by_tokens: dict[float, list[float]] = {}
-    for o in optima:
-        if o["hp"] == "lr" and not o["at_edge"]:
-            by_tokens.setdefault(o["tokens"], []).append(o["value"])
-    return {t: math.log10(max(v) / min(v)) for t, v in sorted(by_tokens.items()) if len(v) > 1}
+def _json_safe(doc: dict) -> dict:
+    """scaling's summary() as plain JSON types (numpy scalars become Python numbers)."""
+    return json.loads(json.dumps(doc, default=float, allow_nan=True))

@@ -3,32 +3,36 @@
 One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
 
 1) proxies: a grid sweep over LR (and weight decay if the spec asks) at every proxy width,
-   once per token budget, through the sweep machinery (`trials.sweep.run_sweep`) on a
+   once per token budget, through the sweep machinery (`sweep.engine.run_sweep`) on a
    local Ray (or `--address`), all rows in RUN_DIR/proxies;
-2) fit: `trials.study_fit.fit_study` (scaling/: optima per scale, HP laws, loss law,
+2) fit: `study.fit.fit_study` (scaling/: optima per scale, HP laws, loss law,
    leave-largest-out validation) predicts LR / BS / WD and loss at the target, which is
-   wider than every proxy; written to RUN_DIR/fit.json;
+   wider than every proxy; written to RUN_DIR/fit.json (`study.results.StudyFit`);
 3) target: the target model trained at the predicted settings and on a grid of LR
    multipliers around them, same machinery, rows in RUN_DIR/target;
 4) verdict: loss at the predicted settings vs the best of that grid, the LR-optimum
-   drift across widths, and the budget (all proxy compute vs one target run's).
+   drift across widths, and the budget (all proxy compute vs one target run's), from the
+   two stores (`study.verdict.judge`); written to RUN_DIR/study.json.
 
-`tunescale report RUN_DIR` draws it all from those three things.
+`tunescale report RUN_DIR` draws it all from those four things.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tunescale.contract.errors import InputError, TunescaleError
 from tunescale.contract.spec_file import Problems, int_field, is_name, read_toml, table_field
+from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, StudyFit, Target
+
+if TYPE_CHECKING:
+    from tunescale.study.verdict import Verdict  # pandas and the store load only when a study runs
 
 
 class StudySpecError(TunescaleError):
@@ -160,7 +164,7 @@ def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float
     }
 
 
-def target_scale(spec: StudySpec) -> dict:
+def target_scale(spec: StudySpec) -> Target:
     """N, D and training FLOPs of one target run, counted on the model itself (as its trial row will be)."""
     from tunescale.trials import parametrization
     from tunescale.trials.models.transformer import build_transformer
@@ -174,46 +178,47 @@ def target_scale(spec: StudySpec) -> dict:
                               head_dim=cfg["head_dim"], base_head_dim=cfg["base_head_dim"],
                               zero_readout=cfg["zero_readout"])
     tokens = float(cfg["steps"] * cfg["tokens_per_step"])
-    return {"width": spec.target_width, "params": int(model.non_embedding_params()), "tokens": tokens,
-            "flops": float(model.flops_per_token() * tokens)}
+    return Target(width=spec.target_width, params=int(model.non_embedding_params()), tokens=tokens,
+                  flops=float(model.flops_per_token() * tokens))
 
 
 @dataclass(frozen=True)
 class StudyResult:
-    """The headline numbers of a finished study (also in RUN_DIR/study.json)."""
+    """A finished study: its fit (RUN_DIR/fit.json) and verdict (RUN_DIR/study.json)."""
 
     run_dir: str
-    prediction: dict
-    target_settings: dict
-    loss_at_predicted: float | None
-    best_of_grid_loss: float | None
-    gap_pct: float | None
-    lr_drift_decades: dict
-    proxy_flops: float
-    target_run_flops: float
-    wall_s: float
-    statuses: dict
-
-    @property
-    def compute_ratio(self) -> float:
-        return self.proxy_flops / self.target_run_flops
+    fit: StudyFit
+    verdict: Verdict
 
     def summary(self) -> dict:
-        return {**self.__dict__, "compute_ratio": self.compute_ratio,
-                "lr_drift_decades": {str(k): v for k, v in self.lr_drift_decades.items()}}
+        """The headline numbers, JSON-safe (what `tunescale study --json` prints)."""
+        v = self.verdict
+        pred = self.fit.prediction
+        return {"run_dir": self.run_dir,
+                "prediction": {**{hp: p.law.to_json() for hp, p in pred.hps.items() if p.law is not None},
+                               "loss": pred.loss.to_json()},
+                "target_settings": pred.settings,
+                "loss_at_predicted": v.at_predicted.loss if v.at_predicted else None,
+                "best_of_grid_loss": v.best_of_grid.loss if v.best_of_grid else None, "gap_pct": v.gap_pct,
+                "drift_decades": {hp: {str(t): d for t, d in by.items()} for hp, by in v.drift.items()},
+                "proxy_flops": v.stages[PROXIES].flops, "target_run_flops": v.target_run_flops,
+                "compute_ratio": v.compute_ratio, "wall_s": v.wall_s,
+                "statuses": {stage: dict(t.by_status) for stage, t in v.stages.items()}}
 
     def report(self) -> str:
-        p = self.prediction
-        drift = ", ".join(f"{d:.3f} at {t:.3g} tokens" for t, d in self.lr_drift_decades.items())
-        gap = f"{self.gap_pct:+.3f}%" if self.gap_pct is not None else "n/a"
+        v = self.verdict
+        lr, loss = self.fit.prediction.hps["lr"].law, self.fit.prediction.loss
+        drift = ", ".join(f"{d:.3f} at {t:.3g} tokens" for t, d in v.drift.get("lr", {}).items())
+        gap = f"{v.gap_pct:+.3f}%" if v.gap_pct is not None else "n/a"
         return "\n".join([
-            f"study in {self.run_dir}: {self.statuses}",
-            f"predicted at the target: lr {p['lr']:.4g} ({p['lr_low']:.4g} .. {p['lr_high']:.4g}), "
-            f"loss {p['loss']:.4f} ({p['loss_low']:.4f} .. {p['loss_high']:.4f}); trained with {self.target_settings}",
-            f"loss at predicted settings {self.loss_at_predicted}, best of grid {self.best_of_grid_loss}: gap {gap}",
+            f"study in {self.run_dir}: {self.summary()['statuses']}",
+            f"predicted at the target: lr {lr.value:.4g} ({lr.low:.4g} .. {lr.high:.4g}), "
+            f"loss {loss.value:.4f} ({loss.low:.4f} .. {loss.high:.4f}); trained with {self.fit.prediction.settings}",
+            f"loss at predicted settings {v.at_predicted.loss if v.at_predicted else None}, "
+            f"best of grid {v.best_of_grid.loss if v.best_of_grid else None}: gap {gap}",
             f"LR-optimum drift across proxy widths (decades): {drift}",
-            f"budget: proxies {self.proxy_flops:.3g} FLOPs = {self.compute_ratio:.3g} x one target run "
-            f"({self.target_run_flops:.3g} FLOPs); wall {self.wall_s:.0f} s",
+            f"budget: proxies {v.stages[PROXIES].flops:.3g} FLOPs = {v.compute_ratio:.3g} x one target run "
+            f"({v.target_run_flops:.3g} FLOPs); wall {v.wall_s:.0f} s",
         ])
 
 
@@ -230,8 +235,8 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
     """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
     spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
 
-    from tunescale.analyses.rundir import StudyRun, inventory
-    from tunescale.study.fit import fit_study, lr_drift_by_tokens, settings_at
+    from tunescale.study.fit import fit_study
+    from tunescale.study.verdict import judge
     from tunescale.sweep.engine import run_sweep
     from tunescale.sweep.ray_local import check_address, ray_session
     from tunescale.sweep.spec import parse_spec
@@ -255,30 +260,20 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
         #    budgets' trial ids differ by their config hash, so each later budget resumes the sweep)
         for tokens in spec.token_budgets:
             say(f"[study] proxies: widths {list(spec.widths)} at {tokens:.3g} tokens")
-            raw = _sweep_raw(spec, "proxies", run_dir / "proxies", spec.widths, tokens, spec.space, fixed)
+            raw = _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, spec.space, fixed)
             say(run_sweep(parse_spec(raw, source="study proxies"), resume=True, out=stream).report())
         # 2) fit and predict
-        target = target_scale(spec)
-        fit = fit_study(run_dir / "proxies", target, n_bootstrap=spec.n_bootstrap)
-        settings = settings_at(fit["prediction"], fixed)
-        fit["target_settings"] = settings
-        (run_dir / "fit.json").write_text(json.dumps(fit, indent=1, default=float, allow_nan=True))
-        say(f"[study] predicted at width {spec.target_width}: {settings}, loss {fit['prediction']['loss']:.4f}")
+        fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
+        fit.save(run_dir / FIT_JSON)
+        settings = fit.prediction.settings
+        say(f"[study] predicted at width {spec.target_width}: {settings}, loss {fit.prediction.loss.value:.4f}")
         # 3) target: predicted settings and an LR grid around them
         target_fixed = {**fixed, **{k: v for k, v in settings.items() if k != "lr" and v is not None}}
         lrs = [settings["lr"] * m for m in spec.lr_multipliers]
-        raw = _sweep_raw(spec, "target", run_dir / "target", (spec.target_width,), spec.target_tokens,
+        raw = _sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
                          {"lr": {"type": "choice", "values": lrs}}, target_fixed)
         say(run_sweep(parse_spec(raw, source="study target"), resume=True, out=stream).report())
-    run = StudyRun.load(run_dir)
-    v, counts = run.verification, inventory(run)
-    result = StudyResult(
-        run_dir=str(run_dir), prediction=fit["prediction"], target_settings=settings,
-        loss_at_predicted=v["loss_at_predicted"], best_of_grid_loss=v["best_of_grid_loss"], gap_pct=v["gap_pct"],
-        lr_drift_decades=lr_drift_by_tokens(fit["optima"]), proxy_flops=counts["proxies"]["flops"],
-        target_run_flops=target["flops"], wall_s=time.perf_counter() - start,
-        statuses={stage: counts[stage]["by_status"] for stage in ("proxies", "target")},
-    )
-    (run_dir / "study.json").write_text(json.dumps(result.summary(), indent=1, default=float))
-    return result
-
+    # 4) verdict, from what the two stores hold
+    verdict = judge(run_dir, fit, wall_s=time.perf_counter() - start)
+    verdict.save(run_dir / STUDY_JSON)
+    return StudyResult(run_dir=str(run_dir), fit=fit, verdict=verdict)

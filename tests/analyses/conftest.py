@@ -2,20 +2,23 @@
 
 The proxy and target rows are computed from L(N, D, lr) = E + A/N^α + B/D^β + k·ln²(lr/lr0)
 (muP-like: the LR optimum lr0 does not move with width), written through the real store,
-and fitted with the real `trials.study_fit.fit_study`; only the training is replaced by
-the formula, so the report can be tested without waiting for proxies to train.
+fitted with the real `study.fit.fit_study` and judged with the real `study.verdict.judge`;
+only the training is replaced by the formula, so the report can be tested without waiting
+for proxies to train.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
 from tunescale.contract.store import TrialStore
-from tunescale.study.fit import fit_study, settings_at
+from tunescale.study.fit import fit_study
+from tunescale.study.results import FIT_JSON, STUDY_JSON, StudyFit, Target
+from tunescale.study.verdict import judge
 
 LR0 = 3e-3
 WIDTHS = (32, 64, 128, 256)
@@ -39,7 +42,7 @@ def _row(i, sweep, width, tokens, lr, rng, status="completed"):
             "weight_decay": 0.0, "loss": loss, "train_loss": loss, "seed": 0, "wall_time_s": 1.5}
 
 
-def write_synthetic_study(run_dir, seed: int = 0) -> dict:
+def write_synthetic_study(run_dir, seed: int = 0) -> StudyFit:
     rng = np.random.default_rng(seed)
     proxies = TrialStore(run_dir / "proxies")
     i = 0
@@ -50,14 +53,15 @@ def write_synthetic_study(run_dir, seed: int = 0) -> dict:
                 i += 1
             proxies.write(_row(i, "proxies", width, tokens, LR0 * 64, rng, status="diverged"))
             i += 1
-    target = {"width": 512, "params": params_of(512), "tokens": 8e6}
-    fit = fit_study(run_dir / "proxies", target, n_bootstrap=50)
-    fit["target_settings"] = settings_at(fit["prediction"], {"batch_size": 16, "weight_decay": 0.0})
+    target = Target(width=512, params=params_of(512), tokens=8e6, flops=FLOPS_PER_PARAM_TOKEN * params_of(512) * 8e6)
+    fit = fit_study(run_dir / "proxies", target, {"batch_size": 16, "weight_decay": 0.0}, n_bootstrap=50)
+    fit.save(run_dir / FIT_JSON)
+    lr = fit.prediction.settings["lr"]
     store = TrialStore(run_dir / "target")
     for j, mult in enumerate((0.5, 0.71, 1.0, 1.41, 2.0)):
-        store.write(_row(j, "target", 512, 8e6, fit["target_settings"]["lr"] * mult, rng))
-    store.write(_row(9, "target", 512, 8e6, fit["target_settings"]["lr"] * 64, rng, status="failed"))
-    (run_dir / "fit.json").write_text(json.dumps(fit))
+        store.write(_row(j, "target", 512, 8e6, lr * mult, rng))
+    store.write(_row(9, "target", 512, 8e6, lr * 64, rng, status="failed"))
+    judge(run_dir, fit).save(run_dir / STUDY_JSON)
     return fit
 
 

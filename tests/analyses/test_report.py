@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,14 +12,19 @@ import pytest
 from tests.analyses import browser
 from tests.conftest import REPO
 from tunescale.analyses.report import write_report
+from tunescale.analyses.rundir import StudyRun
+from tunescale.contract.errors import InputError
 from tunescale.contract.store import read_trials
+from tunescale.study.results import StudyFit
+from tunescale.study.verdict import Verdict
 
 
 def check_report_matches_store(run_dir, out_dir) -> dict:
     """Report numbers == what the stores and fit.json hold; returns report.json. Shared with the e2e test."""
     page = write_report(run_dir, out_dir)
     numbers = json.loads((out_dir / "report.json").read_text())
-    fit = json.loads((run_dir / "fit.json").read_text())
+    fit = StudyFit.load(run_dir / "fit.json")
+    lr = fit.prediction.settings["lr"]
     for stage in ("proxies", "target"):
         df = read_trials(run_dir / stage)
         inv = numbers["inventory"][stage]
@@ -29,10 +35,10 @@ def check_report_matches_store(run_dir, out_dir) -> dict:
     done = target[target["status"] == "completed"]
     v = numbers["verification"]
     assert v["best_of_grid_loss"] == pytest.approx(done["loss"].min(), rel=1e-12)
-    at_pred = done[(done["lr"] - fit["target_settings"]["lr"]).abs() <= 1e-12 * fit["target_settings"]["lr"]]
+    at_pred = done[(done["lr"] - lr).abs() <= 1e-12 * lr]
     assert v["loss_at_predicted"] == pytest.approx(at_pred["loss"].min(), rel=1e-12)
     assert v["gap_pct"] == pytest.approx(100 * (v["loss_at_predicted"] / v["best_of_grid_loss"] - 1))
-    ratio = read_trials(run_dir / "proxies")["flops"].sum() / fit["target"]["flops"]
+    ratio = read_trials(run_dir / "proxies")["flops"].sum() / fit.target.flops
     assert numbers["inventory"]["proxy_to_target_run_flops"] == pytest.approx(ratio, rel=1e-12)
     html = page.read_text()
     assert f"{v['best_of_grid_loss']:.4g}" in html and f"{ratio:.4g}" in html
@@ -82,3 +88,43 @@ def test_report_on_a_non_study_directory_is_one_line_exit_2(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "target" in run.stderr
+
+
+def test_fit_and_verdict_read_back_as_written(synthetic_study):
+    for name, cls in (("fit.json", StudyFit), ("study.json", Verdict)):
+        text = (synthetic_study / name).read_text()
+        back = cls.from_json(json.loads(text), name).to_json()
+        assert json.dumps(back, indent=1, allow_nan=True) + "\n" == text
+
+
+def _edited(src, dst, name, edit):
+    shutil.copytree(src, dst)
+    doc = json.loads((dst / name).read_text())
+    edit(doc)
+    (dst / name).write_text(json.dumps(doc))
+    return dst
+
+
+@pytest.mark.parametrize(("name", "edit", "key"), [
+    ("fit.json", lambda d: d["optima"][3].update(value="abc"), "optima[3].value"),
+    ("fit.json", lambda d: d["prediction"]["hps"]["lr"].pop("setting"), "prediction.hps.lr.setting"),
+    ("fit.json", lambda d: d["hp_laws"]["lr"].update(axis="width"), "hp_laws.lr.axis"),
+    ("study.json", lambda d: d.pop("stages"), "stages"),
+    ("study.json", lambda d: d["runs"][0].update(loss=None), "runs[0].loss"),
+    ("study.json", lambda d: d["drift"]["lr"].update(many=0.1), "drift.lr.many"),
+])
+def test_hand_edited_results_name_the_file_and_key(synthetic_study, tmp_path, name, edit, key):
+    run_dir = _edited(synthetic_study, tmp_path / "study", name, edit)
+    with pytest.raises(InputError) as err:
+        StudyRun.load(run_dir)
+    msg = str(err.value)
+    assert msg.startswith(str(run_dir / name)) and f"'{key}'" in msg and len(msg.splitlines()) == 1
+
+
+def test_hand_edited_fit_is_one_line_exit_2_through_the_cli(synthetic_study, tmp_path):
+    run_dir = _edited(synthetic_study, tmp_path / "study", "fit.json", lambda d: d["target"].update(flops=True))
+    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(run_dir)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    line, = run.stderr.strip().splitlines()
+    assert "fit.json" in line and "'target.flops'" in line and "expected a number" in line

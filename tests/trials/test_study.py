@@ -9,7 +9,9 @@ import pytest
 from tests.analyses.test_report import check_report_matches_store
 from tests.trials.test_cli import tunescale
 from tunescale.contract.store import read_trials
+from tunescale.study.results import StudyFit
 from tunescale.study.run import StudySpecError, load_study_spec, spec_path
+from tunescale.study.verdict import Verdict
 
 
 def test_tiny_study_end_to_end_report_matches_store(tmp_path):
@@ -17,7 +19,8 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])
-    fit = json.loads((run_dir / "fit.json").read_text())
+    fit = StudyFit.load(run_dir / "fit.json")
+    lr = fit.prediction.settings["lr"]
     proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
     spec = load_study_spec(spec_path("study_tiny.toml"))
     # every planned trial is in the store exactly once: widths x budgets x LR grid, and the target grid
@@ -25,13 +28,17 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     assert proxies["trial_id"].is_unique and len(target) == len(spec.lr_multipliers)
     assert set(proxies["width"]) == set(spec.widths) and set(target["width"]) == {spec.target_width}
     # the target is counted as its trial rows count it, and trained at the prediction
-    pred_row = target[(target["lr"] - fit["target_settings"]["lr"]).abs() < 1e-12 * fit["target_settings"]["lr"]]
-    assert len(pred_row) == 1 and pred_row["lr"].iloc[0] == pytest.approx(fit["prediction"]["lr"])
-    assert pred_row["params"].iloc[0] == fit["target"]["params"] > proxies["params"].max()
-    assert pred_row["flops"].iloc[0] == pytest.approx(fit["target"]["flops"], rel=1e-12)
-    assert result["compute_ratio"] == pytest.approx(proxies["flops"].sum() / fit["target"]["flops"], rel=1e-12)
+    pred_row = target[(target["lr"] - lr).abs() < 1e-12 * lr]
+    assert len(pred_row) == 1 and pred_row["lr"].iloc[0] == pytest.approx(fit.prediction.hps["lr"].law.value)
+    assert pred_row["params"].iloc[0] == fit.target.params > proxies["params"].max()
+    assert pred_row["flops"].iloc[0] == pytest.approx(fit.target.flops, rel=1e-12)
+    assert result["compute_ratio"] == pytest.approx(proxies["flops"].sum() / fit.target.flops, rel=1e-12)
     done_t = target[target["status"] == "completed"]
     assert result["best_of_grid_loss"] == pytest.approx(done_t["loss"].min(), rel=1e-12)
+    # study.json holds the verdict the command printed
+    verdict = Verdict.load(run_dir / "study.json")
+    assert [r.role for r in verdict.runs].count("predicted") == 1
+    assert verdict.gap_pct == pytest.approx(result["gap_pct"])
     # the report the command wrote, and a fresh one, agree with the stores
     assert (run_dir / "report" / "report.html").is_file()
     numbers = check_report_matches_store(run_dir, tmp_path / "report")
