@@ -1,25 +1,28 @@
-"""Ray Tune `Searcher` over any ask/tell searcher (CARBS by default).
+"""Ray Tune `Searcher` over any ask/tell searcher (grid, random, Optuna, CARBS).
 
     from ray import tune
-    from tunescale.search.ray_adapter import CarbsSearch
-    tuner = tune.Tuner(train_fn, param_space=space_as_tune_dict,
-                       tune_config=tune.TuneConfig(search_alg=CarbsSearch(metric="loss", mode="min",
-                                                                           cost_attr="flops")))
+    from tunescale.search import Carbs
+    from tunescale.search.ray_adapter import AskTellSearch
+    search = AskTellSearch(Carbs(space), metric="loss", mode="min", cost_attr="flops")
+    tuner = tune.Tuner(train_fn, tune_config=tune.TuneConfig(search_alg=search))
 
 A thin wrapper: Ray's trial ids map to suggestion ids; a finished trial becomes an
 `Observation` (an errored trial is "failed", a missing or non-finite metric "diverged");
-the cost is read from ``result[cost_attr]`` (e.g. "flops", or Ray's "time_total_s").
+the cost is read from ``result[cost_attr]`` (e.g. "flops", or Ray's "time_total_s"), or
+is 1 for every trial with ``cost_attr=None`` (searchers that ignore cost).
 Early stopping (`Carbs.report`): with ``fraction_attr`` (the result key holding the
-share of the run done), pass ``RunConfig(stop=CarbsStopper(search))``; it feeds every
-intermediate result to CARBS and stops the trials CARBS gives up on, which are then
-observed as "pruned" with the cost they spent.
-This module imports Ray at the top, so import it only where Ray is wanted
-(`search/__init__.py` does not).
+share of the run done), pass ``RunConfig(stop=AskTellStopper(search))``; it feeds every
+intermediate result to a searcher that has `report` and stops the trials it gives up
+on, which are then observed as "pruned" with the cost they spent.
+To resume a search from trials it did not suggest, tell the searcher first
+(`search.replay.replay`). This module imports Ray at the top, so import it only where
+Ray is wanted (`search/__init__.py` does not).
 """
 
 from __future__ import annotations
 
 import math
+from importlib import import_module
 from typing import Any
 
 from ray.tune import Stopper
@@ -27,56 +30,44 @@ from ray.tune.search import Searcher
 
 from tunescale.contract.errors import InputError
 from tunescale.search.base import PRUNED, AskTellSearcher, Observation, Suggestion
-from tunescale.search.carbs import Carbs, CarbsConfig
-from tunescale.search.random_search import RandomSearch
-from tunescale.search.space import Space
-from tunescale.search.space_convert import from_tune
 
-_SEARCHERS = {cls.__name__: cls for cls in (Carbs, RandomSearch)}
+# Searcher class name -> its module, for `set_state` (imported only when a state names it).
+_MODULES = {"Carbs": "carbs", "RandomSearch": "random_search", "GridSearch": "grid_search",
+            "OptunaSearch": "optuna_search"}
 
 
-class CarbsSearch(Searcher):
-    """`search_alg = CarbsSearch(...)`; pass a `Space`, or let Tune's ``param_space`` define it."""
+def _searcher_class(name: str) -> type[AskTellSearcher]:
+    if name not in _MODULES:
+        raise InputError(f"saved state is for searcher {name!r}, not one of {', '.join(_MODULES)}.")
+    return getattr(import_module(f"tunescale.search.{_MODULES[name]}"), name)
+
+
+class AskTellSearch(Searcher):
+    """`search_alg = AskTellSearch(searcher, metric=..., mode=...)`; the searcher owns the space."""
 
     def __init__(
         self,
-        space: Space | None = None,
+        searcher: AskTellSearcher | None = None,
         *,
         metric: str | None = None,
         mode: str | None = None,
-        cost_attr: str = "time_total_s",
-        seed: int = 0,
-        config: CarbsConfig | dict | None = None,
+        cost_attr: str | None = "time_total_s",
         seed_key: str | None = None,
-        ask_tell: AskTellSearcher | None = None,
         fraction_attr: str | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
+        self.ask_tell = searcher  # not `.searcher`: Ray's wrappers (ConcurrencyLimiter) use that name
         self.cost_attr = cost_attr
         self.seed_key = seed_key
         self.fraction_attr = fraction_attr
         self._stopped: set[str] = set()
-        self._seed, self._config = seed, config
-        self.ask_tell = ask_tell
-        if ask_tell is None and space is not None:
-            self.ask_tell = Carbs(space, seed=seed, config=config)
         self._suggestion_of_trial: dict[str, Suggestion] = {}
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        if self.ask_tell is not None:
-            return False
-        self.ask_tell = Carbs(from_tune(config), seed=self._seed, config=self._config)
-        if metric:
-            self._metric = metric
-        if mode:
-            self._mode = mode
-        return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.ask_tell is None:
-            raise InputError("CarbsSearch has no search space; pass space=... or a Tuner param_space.")
+            raise InputError("AskTellSearch has no searcher; pass one, e.g. AskTellSearch(Carbs(space), ...).")
         if self._mode not in ("min", "max") or not self._metric:
-            raise InputError(f"CarbsSearch needs metric and mode 'min'/'max'; got {self._metric!r}, {self._mode!r}.")
+            raise InputError(f"AskTellSearch needs metric and mode 'min'/'max'; got {self._metric!r}, {self._mode!r}.")
         suggestion = self.ask_tell.suggest()
         config = dict(suggestion.config)
         if self.seed_key:
@@ -84,17 +75,24 @@ class CarbsSearch(Searcher):
         self._suggestion_of_trial[trial_id] = suggestion
         return config
 
+    def _cost(self, result: dict) -> float | None:
+        if self.cost_attr is None:
+            return 1.0
+        cost = result.get(self.cost_attr)
+        return float(cost) if cost is not None and math.isfinite(cost) and cost > 0 else None
+
     def stops(self, trial_id: str, result: dict) -> bool:
-        """Give CARBS an intermediate result (see `CarbsStopper`); True: stop the trial.
+        """Give the searcher an intermediate result (see `AskTellStopper`); True: stop the trial.
         A result without the fraction, metric or a positive cost is not a report."""
         suggestion = self._suggestion_of_trial.get(trial_id)
-        if suggestion is None or self.fraction_attr is None or not isinstance(self.ask_tell, Carbs):
+        report = getattr(self.ask_tell, "report", None)
+        if suggestion is None or self.fraction_attr is None or report is None:
             return False
-        fraction, value, cost = (result.get(k) for k in (self.fraction_attr, self._metric, self.cost_attr))
-        if fraction is None or value is None or cost is None or not (0 < fraction < 1 and cost > 0):
+        fraction, value, cost = result.get(self.fraction_attr), result.get(self._metric), self._cost(result)
+        if fraction is None or value is None or cost is None or not 0 < fraction < 1:
             return False
         sign = 1 if self._mode == "min" else -1
-        if self.ask_tell.report(suggestion.suggestion_id, float(fraction), sign * float(value), float(cost)):
+        if report(suggestion.suggestion_id, float(fraction), sign * float(value), cost):
             self._stopped.add(trial_id)
         return trial_id in self._stopped
 
@@ -104,8 +102,7 @@ class CarbsSearch(Searcher):
             return
         result = result or {}
         value = result.get(self._metric)
-        cost = result.get(self.cost_attr)
-        cost = float(cost) if cost is not None and math.isfinite(cost) and cost > 0 else None
+        cost = self._cost(result)
         stopped, fraction = trial_id in self._stopped, result.get(self.fraction_attr or "")
         self._stopped.discard(trial_id)
         if stopped and fraction is not None and fraction < 1:  # not a trial that reached its end anyway
@@ -142,21 +139,23 @@ class CarbsSearch(Searcher):
         self.cost_attr, self.seed_key = state["cost_attr"], state["seed_key"]
         self.fraction_attr = state.get("fraction_attr")
         saved = state["searcher"]
-        self.ask_tell = None if saved is None else _SEARCHERS[saved["searcher"]].from_state_dict(saved)
+        self.ask_tell = None if saved is None else _searcher_class(saved["searcher"]).from_state_dict(saved)
 
     def save(self, checkpoint_path: str) -> None:
         self.ask_tell.save(checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        self.ask_tell = (type(self.ask_tell) if self.ask_tell is not None else Carbs).load(checkpoint_path)
+        if self.ask_tell is None:
+            raise InputError("AskTellSearch.restore needs a searcher of the saved kind; pass one, then restore.")
+        self.ask_tell = type(self.ask_tell).load(checkpoint_path)
 
 
-class CarbsStopper(Stopper):
-    """`RunConfig(stop=CarbsStopper(search))`: stops the trials CARBS gives up on
-    (`CarbsSearch.stops`); a Tune stopper sees every intermediate result on the driver,
+class AskTellStopper(Stopper):
+    """`RunConfig(stop=AskTellStopper(search))`: stops the trials the searcher gives up on
+    (`AskTellSearch.stops`); a Tune stopper sees every intermediate result on the driver,
     where the searcher lives."""
 
-    def __init__(self, search: CarbsSearch) -> None:
+    def __init__(self, search: AskTellSearch) -> None:
         self.search = search
 
     def __call__(self, trial_id: str, result: dict) -> bool:

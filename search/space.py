@@ -8,7 +8,8 @@ Glossary (names carry the space a value lives in):
   and one search radius means the same thing in every dimension.
 
 `LinearParam`, `LogParam` and `LogitParam` each own their transform both ways;
-`FixedParam` holds a constant that is passed through to every configuration.
+`ChoiceParam` is one of an ordered tuple of values (a grid's points, a categorical),
+searched by its index; `FixedParam` holds a constant that is passed through to every configuration.
 Bounds are optional (unbounded searches are the point of CARBS); integer parameters
 round to multiples of ``rounding_factor`` in param space.
 """
@@ -189,8 +190,55 @@ class FixedParam:
         return {"type": self.kind, "name": self.name, "value": self.value}
 
 
-Param = LinearParam | LogParam | LogitParam | FixedParam
-_TYPES = {cls.kind: cls for cls in (LinearParam, LogParam, LogitParam, FixedParam)}
+@dataclass(frozen=True)
+class ChoiceParam:
+    """One of `values`, in their order: basic = the value's index, so a step of 1.0 moves to
+    the next value. The basic bounds reach half a step past the ends, so a uniform draw
+    in basic space picks every value equally often."""
+
+    name: str
+    values: tuple
+
+    kind: ClassVar[str] = "choice"
+    scale: ClassVar[float] = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(self.values))
+        if not self.values:
+            raise InputError(f"parameter '{self.name}': a choice needs at least one value, got none.")
+
+    @property
+    def search_center(self) -> Any:
+        return self.values[(len(self.values) - 1) // 2]
+
+    def to_basic(self, value_in_param: Any) -> float:
+        try:
+            return float(self.values.index(value_in_param))
+        except ValueError:
+            raise InputError(
+                f"parameter '{self.name}': {value_in_param!r} is not one of its values {list(self.values)}."
+            ) from None
+
+    def from_basic(self, value_in_basic: float) -> Any:
+        return self.values[min(max(round(float(value_in_basic)), 0), len(self.values) - 1)]
+
+    def round(self, value_in_param: Any) -> Any:
+        return value_in_param
+
+    @property
+    def bounds_in_basic(self) -> tuple[float, float]:
+        return -0.5, len(self.values) - 0.5
+
+    def integer_gap_in_basic(self, value_in_basic: float) -> float:
+        """One index: the smallest move that surely changes the value (0.0 for one value)."""
+        return 1.0 if len(self.values) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "name": self.name, "values": list(self.values)}
+
+
+Param = LinearParam | LogParam | LogitParam | ChoiceParam | FixedParam
+_TYPES = {cls.kind: cls for cls in (LinearParam, LogParam, LogitParam, ChoiceParam, FixedParam)}
 
 
 def param_from_dict(data: Mapping[str, Any]) -> Param:
@@ -214,7 +262,7 @@ class Space:
         self.searched = tuple(p for p in params if not isinstance(p, FixedParam))
         self.fixed = tuple(p for p in params if isinstance(p, FixedParam))
         if not self.searched:
-            raise InputError("search space: no searched parameter; add at least one Linear/Log/LogitParam.")
+            raise InputError("search space: no searched parameter; add at least one Linear/Log/Logit/ChoiceParam.")
 
     @property
     def dim(self) -> int:

@@ -1,7 +1,8 @@
 """The contract every ask/tell searcher must pass (in the spirit of optuna/testing).
 
 Subclass `AskTellContract` in a test module and define `make_searcher(space, seed)`;
-pytest then runs every `test_*` method below against that searcher:
+pytest then runs every `test_*` method below against that searcher (one that searches
+only finite sets of values, as grid search, sets ``finite = True``):
 
     class TestMySearcher(AskTellContract):
         def make_searcher(self, space, seed):
@@ -17,14 +18,20 @@ import pytest
 
 from tunescale.contract.errors import InputError
 from tunescale.search.base import AskTellSearcher, Observation
-from tunescale.search.space import FixedParam, LinearParam, LogitParam, LogParam, Space
+from tunescale.search.space import ChoiceParam, FixedParam, LinearParam, LogitParam, LogParam, Space
 
 
-def contract_space() -> Space:
+def contract_space(finite: bool = False) -> Space:
+    """Every parameter type; with `finite`, lr and dropout are choices of values in their ranges."""
+    lr = ChoiceParam("lr", (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)) if finite else LogParam(
+        "lr", 1e-3, scale=1.0, min=1e-5, max=1.0)
+    dropout = ChoiceParam("dropout", (0.01, 0.1, 0.5, 0.9)) if finite else LogitParam(
+        "dropout", 0.1, scale=1.0, min=0.01, max=0.9)
     return Space([
-        LogParam("lr", 1e-3, scale=1.0, min=1e-5, max=1.0),
+        lr,
         LinearParam("batch_size", 64, scale=32, min=8, max=512, is_integer=True, rounding_factor=8),
-        LogitParam("dropout", 0.1, scale=1.0, min=0.01, max=0.9),
+        dropout,
+        ChoiceParam("schedule", ("cosine", "wsd", "constant")),
         FixedParam("optimizer", "adamw"),
     ])
 
@@ -61,6 +68,10 @@ def run_steps(searcher: AskTellSearcher, n: int, fail_every: int = 0) -> None:
 
 class AskTellContract:
     n_steps = 8
+    finite = False
+
+    def space(self) -> Space:
+        return contract_space(self.finite)
 
     def make_searcher(self, space: Space, seed: int) -> AskTellSearcher:
         raise TypeError(f"{type(self).__name__} must define make_searcher(space, seed)")
@@ -72,7 +83,7 @@ class AskTellContract:
             yield
 
     def test_suggestions_lie_in_the_space(self):
-        searcher = self.make_searcher(contract_space(), seed=0)
+        searcher = self.make_searcher(self.space(), seed=0)
         run_steps(searcher, self.n_steps)
         for o in searcher.observations:
             c = o.config
@@ -80,10 +91,11 @@ class AskTellContract:
             assert 8 <= c["batch_size"] <= 512 and c["batch_size"] % 8 == 0
             assert isinstance(c["batch_size"], int)
             assert 0.01 <= c["dropout"] <= 0.9
+            assert c["schedule"] in ("cosine", "wsd", "constant")
             assert c["optimizer"] == "adamw"
 
     def test_failures_never_stop_the_search(self):
-        searcher = self.make_searcher(contract_space(), seed=1)
+        searcher = self.make_searcher(self.space(), seed=1)
         s = searcher.suggest()
         searcher.observe(Observation(s.config, None, None, "failed", s.seed, s.suggestion_id))
         run_steps(searcher, self.n_steps, fail_every=2)
@@ -93,7 +105,7 @@ class AskTellContract:
         assert len(searcher.observations) == self.n_steps + 1
 
     def test_save_load_resumes_identically(self, tmp_path):
-        searcher = self.make_searcher(contract_space(), seed=2)
+        searcher = self.make_searcher(self.space(), seed=2)
         run_steps(searcher, self.n_steps)
         pending = searcher.suggest()
         searcher.save(tmp_path / "state.json")
@@ -104,7 +116,7 @@ class AskTellContract:
             assert a == b
 
     def test_concurrent_asks_are_distinct(self):
-        searcher = self.make_searcher(contract_space(), seed=3)
+        searcher = self.make_searcher(self.space(), seed=3)
         run_steps(searcher, self.n_steps)
         asked = [searcher.suggest() for _ in range(6)]
         configs = {tuple(sorted(s.config.items())) for s in asked}
@@ -112,13 +124,13 @@ class AskTellContract:
         assert len({s.suggestion_id for s in asked}) == len(asked)
 
     def test_forget_drops_the_outstanding_suggestion(self):
-        searcher = self.make_searcher(contract_space(), seed=4)
+        searcher = self.make_searcher(self.space(), seed=4)
         s = searcher.suggest()
         searcher.forget(s.suggestion_id)
         assert s.suggestion_id not in searcher.outstanding
 
     def test_bad_observations_are_rejected_with_a_named_value(self):
-        searcher = self.make_searcher(contract_space(), seed=5)
+        searcher = self.make_searcher(self.space(), seed=5)
         s = searcher.suggest()
         with pytest.raises(InputError, match="cost"):
             searcher.observe(Observation(s.config, 1.0, -3.0, "completed"))

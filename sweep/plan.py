@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from tunescale.sweep.searchers import make_searcher
 from tunescale.sweep.spec import SweepSpec
 
 
@@ -55,12 +54,11 @@ def base_config(spec: SweepSpec, width: int, depth: int) -> dict:
 
 
 def hp_points(spec: SweepSpec) -> list[dict]:
-    """The hyperparameter settings a planned sweep visits at every shape."""
-    names = [d.name for d in spec.space]
-    if spec.algorithm == "grid":
-        return [dict(zip(names, values, strict=True)) for values in itertools.product(*(d.grid() for d in spec.space))]
-    rng = np.random.default_rng(spec.seed)
-    return [{d.name: d.sample(rng) for d in spec.space} for _ in range(spec.num_samples)]
+    """The hyperparameter settings a planned sweep visits at every shape, in order: the
+    suggestions of its grid or random searcher (`sweep.searchers`)."""
+    searcher = make_searcher(spec, spec.seed)
+    count = searcher.size if spec.algorithm == "grid" else spec.num_samples
+    return [searcher.suggest().config for _ in range(count)]
 
 
 def plan(spec: SweepSpec) -> list[PlannedTrial]:

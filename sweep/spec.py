@@ -5,8 +5,8 @@ raises one `SpecError` that lists every problem with its key name, so a user fix
 a spec in one pass. The result is a tree of frozen dataclasses.
 
     name = "tiny"                  # sweep name, written to every row
-    algorithm = "random"           # grid | random | optuna (TPE via Ray Tune's OptunaSearch)
-                                   #   | carbs (cost-aware CARBS, search/ray_adapter.py; log/linear/int spaces)
+    algorithm = "random"           # grid | random | optuna (TPE through Optuna's ask/tell)
+                                   #   | carbs (cost-aware CARBS; log/linear/int spaces); see sweep/searchers.py
     num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
     concurrency = 2                # trials running at once
     mode = "transfer"              # optional: same search at every width (muTransfer)
@@ -86,17 +86,6 @@ class Dimension:
             a, b = math.log(self.low), math.log(self.high)
             return [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
         return [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
-
-    def sample(self, rng) -> Any:
-        """One random draw (numpy Generator `rng`) from this space."""
-        if self.type == "choice":
-            return self.values[int(rng.integers(len(self.values)))]
-        if self.type == "int":
-            k = (int(self.high) - int(self.low)) // self.step
-            return int(self.low) + self.step * int(rng.integers(k + 1))
-        if self.type == "log":
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        return float(rng.uniform(self.low, self.high))
 
 
 @dataclass(frozen=True)

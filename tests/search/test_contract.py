@@ -3,6 +3,8 @@
 import torch
 
 from tunescale.search.carbs import Carbs, CarbsConfig
+from tunescale.search.grid_search import GridSearch
+from tunescale.search.optuna_search import OptunaSearch
 from tunescale.search.random_search import RandomSearch
 from tunescale.search.testing import AskTellContract
 
@@ -12,6 +14,23 @@ torch.set_num_threads(1)
 class TestRandomSearchContract(AskTellContract):
     def make_searcher(self, space, seed):
         return RandomSearch(space, seed=seed)
+
+
+class TestGridSearchContract(AskTellContract):
+    finite = True
+
+    def make_searcher(self, space, seed):
+        return GridSearch(space, seed=seed)
+
+
+class TestOptunaTpeContract(AskTellContract):
+    def make_searcher(self, space, seed):
+        return OptunaSearch(space, seed=seed)
+
+
+class TestOptunaGpContract(AskTellContract):
+    def make_searcher(self, space, seed):
+        return OptunaSearch(space, seed=seed, sampler="gp")
 
 
 class TestCarbsContract(AskTellContract):

@@ -1,4 +1,4 @@
-"""A tiny real Ray Tune experiment driven by CarbsSearch on a loopback-only local Ray."""
+"""A tiny real Ray Tune experiment driven by AskTellSearch over CARBS on a loopback-only local Ray."""
 
 import math
 
@@ -7,8 +7,8 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
-from tunescale.search.carbs import CarbsConfig  # noqa: E402
-from tunescale.search.ray_adapter import CarbsSearch  # noqa: E402
+from tunescale.search.carbs import Carbs, CarbsConfig  # noqa: E402
+from tunescale.search.ray_adapter import AskTellSearch  # noqa: E402
 from tunescale.search.space import LinearParam, LogParam, Space  # noqa: E402
 
 
@@ -22,8 +22,8 @@ def trainable(config):
 def test_carbs_search_runs_a_real_tune_experiment(local_ray, tmp_path):
     space = Space([LogParam("lr", 1e-3, min=1e-4, max=0.2),
                    LinearParam("width", 64, scale=32, min=16, max=256, is_integer=True, rounding_factor=16)])
-    search = CarbsSearch(space, metric="loss", mode="min", cost_attr="flops", seed_key="seed",
-                         config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20))
+    search = AskTellSearch(Carbs(space, config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20)),
+                           metric="loss", mode="min", cost_attr="flops", seed_key="seed")
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=tune.search.ConcurrencyLimiter(search, max_concurrent=2),
@@ -41,18 +41,18 @@ def test_carbs_search_runs_a_real_tune_experiment(local_ray, tmp_path):
     configs = {(o.config["lr"], o.config["width"]) for o in observations}
     assert len(configs) == 6
     search.save(str(tmp_path / "carbs.json"))
-    restored = CarbsSearch(metric="loss", mode="min")
+    restored = AskTellSearch(Carbs(space), metric="loss", mode="min")
     restored.restore(str(tmp_path / "carbs.json"))
     assert len(restored.ask_tell.observations) == 6
-    from_state = CarbsSearch()
+    from_state = AskTellSearch()
     from_state.set_state(search.get_state())
     assert from_state.ask_tell.state_dict() == search.ask_tell.state_dict()
 
 
 def test_carbs_search_observes_a_stopped_trial_as_pruned_unless_it_reached_its_end():
     space = Space([LogParam("lr", 1e-3, min=1e-4, max=0.2)])
-    search = CarbsSearch(space, metric="loss", mode="min", cost_attr="flops", fraction_attr="fraction",
-                         config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20))
+    search = AskTellSearch(Carbs(space, config=CarbsConfig(n_sobol=2, n_candidates_per_dim=20)),
+                           metric="loss", mode="min", cost_attr="flops", fraction_attr="fraction")
     for i in range(4):  # finished trials that fell by 1.0 from 40% of their run
         config = search.suggest(f"done{i}")
         final = (math.log(config["lr"]) - math.log(1e-2)) ** 2

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from tunescale.contract.errors import InputError
 from tunescale.search.space import (
+    ChoiceParam,
     FixedParam,
     LinearParam,
     LogitParam,
@@ -13,7 +14,7 @@ from tunescale.search.space import (
     Space,
     param_from_dict,
 )
-from tunescale.search.space_convert import from_optuna, from_tune, to_optuna, to_tune
+from tunescale.search.space_convert import bounded_param, to_optuna
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 positive = st.floats(1e-12, 1e12, allow_nan=False)
@@ -85,40 +86,44 @@ def test_integer_gap_is_the_smallest_move_that_changes_the_value():
     assert LogParam("lr", 1e-3).integer_gap_in_basic(-4.0) == 0.0
 
 
-def _bounded_space():
-    return Space([
+def test_bounded_params_centre_the_range_and_measure_log_params_in_decades():
+    lr = bounded_param("lr", 1e-5, 1e-1, log=True)
+    wd = bounded_param("wd", 0.0, 0.3, log=False)
+    assert lr.search_center == pytest.approx(1e-3)  # geometric middle of 1e-5..1e-1
+    assert lr.to_basic(1e-2) - lr.to_basic(1e-3) == pytest.approx(1.0)  # a decade is one unit
+    assert wd.search_center == pytest.approx(0.15)
+    assert wd.to_basic(0.3) - wd.to_basic(0.0) == pytest.approx(4.0)  # RANGE_IN_BASIC
+
+
+def test_optuna_distributions_keep_types_bounds_steps_and_choices():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    dists = to_optuna(Space([
         LogParam("lr", 1e-3, min=1e-5, max=1e-1),
-        LinearParam("wd", 0.1, min=0.0, max=0.3),
-        LinearParam("bs", 64, scale=32, min=8, max=512, is_integer=True, rounding_factor=8),
-        LogParam("width", 256, min=64, max=1024, is_integer=True),
+        LinearParam("bs", 64, scale=32, min=10, max=512, is_integer=True, rounding_factor=8),
+        ChoiceParam("schedule", ("cosine", "wsd")),
         FixedParam("opt", "adamw"),
-    ])
+    ]))
+    assert dists["lr"] == FloatDistribution(1e-5, 1e-1, log=True)
+    assert dists["bs"] == IntDistribution(16, 512, step=8)  # the outermost multiples inside the bounds
+    assert dists["schedule"] == CategoricalDistribution(("cosine", "wsd"))
+    assert dists["opt"] == CategoricalDistribution(("adamw",))
 
 
-def _signature(space):
-    return [(type(p).__name__, getattr(p, "min", None), getattr(p, "max", None), getattr(p, "is_integer", None),
-             getattr(p, "rounding_factor", None), getattr(p, "value", None)) for p in space.params]
-
-
-def test_ray_tune_round_trip_keeps_types_bounds_and_steps():
-    space = _bounded_space()
-    assert _signature(from_tune(to_tune(space))) == _signature(space)
-
-
-def test_optuna_round_trip_keeps_types_bounds_and_steps():
-    space = _bounded_space()
-    assert _signature(from_optuna(to_optuna(space))) == _signature(space)
-
-
-def test_converted_spaces_centre_the_range_and_measure_log_params_in_decades():
-    for space in (from_tune(to_tune(_bounded_space())), from_optuna(to_optuna(_bounded_space()))):
-        lr, wd = space.params[0], space.params[1]
-        assert lr.search_center == pytest.approx(1e-3)  # geometric middle of 1e-5..1e-1
-        assert lr.to_basic(1e-2) - lr.to_basic(1e-3) == pytest.approx(1.0)  # a decade is one unit
-        assert wd.search_center == pytest.approx(0.15)
-        assert wd.to_basic(0.3) - wd.to_basic(0.0) == pytest.approx(4.0)  # RANGE_IN_BASIC
-
-
-def test_unbounded_parameter_cannot_go_to_tune():
+def test_unbounded_parameter_cannot_go_to_optuna():
     with pytest.raises(InputError, match="'lr'.*needs both min and max"):
-        to_tune(Space([LogParam("lr", 1e-3)]))
+        to_optuna(Space([LogParam("lr", 1e-3)]))
+
+
+def test_choice_param_searches_its_values_by_index():
+    p = ChoiceParam("lr", [1e-3, 1e-2, 1e-1])
+    assert p.values == (1e-3, 1e-2, 1e-1) and p.search_center == 1e-2
+    assert [p.from_basic(p.to_basic(v)) for v in p.values] == list(p.values)
+    assert p.from_basic(-3.0) == 1e-3 and p.from_basic(7.0) == 1e-1  # clipped to the ends
+    lo, hi = p.bounds_in_basic
+    assert [p.from_basic(x) for x in (lo + 1e-9, hi - 1e-9)] == [1e-3, 1e-1]  # half a step past each end
+    with pytest.raises(InputError, match="'lr'.*0.5 is not one of"):
+        p.to_basic(0.5)
+    with pytest.raises(InputError, match="'x'.*at least one value"):
+        ChoiceParam("x", ())
+    assert param_from_dict(p.to_dict()) == p

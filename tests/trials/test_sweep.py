@@ -4,10 +4,11 @@ import io
 
 import pytest
 
-from tunescale.contract.store import read_curves, read_trials
-from tunescale.sweep import engine as sweep_module
-from tunescale.sweep.engine import SweepContext, _carbs_searcher, _tune_space, run_sweep
+from tunescale.contract.store import TrialStore, read_curves, read_trials
+from tunescale.search.replay import replay
+from tunescale.sweep.engine import run_sweep
 from tunescale.sweep.plan import plan
+from tunescale.sweep.searchers import make_searcher, stored_observations, stored_reports
 from tunescale.sweep.spec import SpecError, parse_spec
 
 
@@ -114,6 +115,13 @@ def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path
     assert len(ids) == len(set(ids)) == 6 and set(first["trial_id"]) <= set(ids)
 
 
+def _replayed(spec, rows):
+    """The searcher a resume of `spec` builds, told the stored `rows` as the sweep tells it."""
+    searcher = make_searcher(spec, spec.seed + len(rows))
+    replay(searcher, stored_observations(spec, rows), stored_reports(TrialStore(spec.storage), rows, "step", spec.budget))
+    return searcher
+
+
 def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, local_ray):
     over = dict(algorithm="carbs", num_samples=3, model={"widths": 16},
                 space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
@@ -123,10 +131,8 @@ def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, loca
     assert len(first) == 3 and set(first["status"]) == {"completed"}
     assert first["lr"].between(1e-4, 1e-1).all() and first["lr"].nunique() == 3
     assert (first["flops"] > 0).all() and result.best["loss"] == first["loss"].min()
-    ctx = SweepContext(spec.name, spec.storage, spec.trainable, "step", report_evals=True, budget=spec.budget)
-    searcher, tune_space, _ = _carbs_searcher({d.name: _tune_space(d) for d in spec.space}, first.to_dict("records"),
-                                              0, ctx)
-    assert tune_space == {} and len(searcher.ask_tell.observations) == 3
+    carbs = _replayed(spec, first.to_dict("records"))
+    assert len(carbs.observations) == 3 and not carbs.outstanding
     resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
     ids = list(read_trials(spec.storage, validated=True)["trial_id"])
     assert resumed.resumed == 3 and resumed.ran == 2
@@ -147,8 +153,7 @@ def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_
     assert (pruned["loss"] > completed["loss"].min()).all()  # their last evaluation already lost
 
 
-def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_stopped_trials(
-        tmp_path, local_ray, monkeypatch):
+def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_stopped_trials(tmp_path, local_ray):
     over = dict(algorithm="carbs", num_samples=10, concurrency=1, model={"widths": 16},
                 space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
     spec = _spec(tmp_path, **over)
@@ -162,16 +167,7 @@ def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_st
         curve = evals.get_group(trial_id)
         assert curve["step"].max() < 10 and curve["value"].iloc[-1] == pytest.approx(first.loc[trial_id, "loss"])
 
-    built = []
-
-    def recording(space, rows, seed, ctx):
-        searcher, tune_space, stop = _carbs_searcher(space, rows, seed, ctx)
-        built.append(searcher.ask_tell)
-        return searcher, tune_space, stop
-
-    monkeypatch.setitem(sweep_module._SEARCHERS, "carbs", recording)
-    run_sweep(_spec(tmp_path, **{**over, "num_samples": 11}), resume=True, out=None)
-    (carbs,) = built
+    carbs = _replayed(spec, read_trials(spec.storage).to_dict("records"))
     told = {o.suggestion_id: o for o in carbs.observations[:10]}
     assert set(told) == set(first.index) and {told[t].status for t in pruned} == {"pruned"}
     for trial_id in told:
@@ -180,9 +176,11 @@ def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_st
         assert reports[-1][2] == pytest.approx(first.loc[trial_id, "flops"])
     forecast_lrs = {config["lr"] for config, _, _ in carbs._stopping_model()[1]}
     assert set(first.loc[pruned, "lr"]) <= forecast_lrs  # each stopped trial has its forecast again
+    resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 11}), resume=True, out=None)
+    assert resumed.resumed == 10 and resumed.ran == 1
 
 
-def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray, monkeypatch):
+def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray):
     # The bowl diverges at lr >= 1: CARBS starts at lr = 3.2 and spreads around it, so the
     # first run stores both completed and diverged rows.
     over = dict(algorithm="carbs", num_samples=4, model={"widths": 16},
@@ -192,18 +190,11 @@ def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_
     diverged = sorted(first.loc[first["status"] == "diverged", "lr"])
     assert diverged and "completed" in set(first["status"])
 
-    built = []
-
-    def recording(space, rows, seed, ctx):
-        searcher, tune_space, stop = _carbs_searcher(space, rows, seed, ctx)
-        built.append(list(searcher.ask_tell.observations))
-        return searcher, tune_space, stop
-
-    monkeypatch.setitem(sweep_module._SEARCHERS, "carbs", recording)
+    told = _replayed(_spec(tmp_path, **over), read_trials(_spec(tmp_path, **over).storage).to_dict("records"))
+    told = told.observations
+    assert len(told) == 4
     resumed = run_sweep(_spec(tmp_path, **{**over, "num_samples": 5}), resume=True, out=None)
     assert resumed.resumed == 4 and resumed.ran == 1
-    (told,) = built
-    assert len(told) == 4
     assert sorted(o.config["lr"] for o in told if o.status == "diverged") == pytest.approx(diverged)
     assert sum(o.success for o in told) == (first["status"] == "completed").sum()
 
