@@ -27,9 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
+    import sys
+
     from tunescale.study.run import run_study, spec_path
 
-    result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume)
+    result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume,
+                       stream=sys.stderr)
     document, text = result.summary(), result.report()
     if not args.no_report:
         from tunescale.analyses.report import write_report
