@@ -1,9 +1,9 @@
 """`tunescale`: one command line with a subcommand per job.
 
-Each job's module exposes `register(subparsers)` and keeps heavy imports (torch, ray)
-inside its handlers, so `tunescale trials show` starts fast. Every error a user can
-cause surfaces as one line on stderr and exit code 2; set TUNESCALE_DEBUG=1 to see the
-traceback instead.
+Each command's module exposes `register(subparsers)` and keeps heavy imports (torch, ray)
+inside its handler, so `tunescale trials show` starts fast. Every command runs through
+`run`, the one error funnel: an error a user can cause surfaces as one line on stderr and
+exit code 2; set TUNESCALE_DEBUG=1 to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -13,17 +13,24 @@ import importlib
 import os
 import sys
 
+from tunescale.cli.options import layout
 from tunescale.contract.errors import TunescaleError
 
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
-    "tunescale.cli.trials_cmd",
-    "tunescale.cli.sweep_cmd",
-    "tunescale.cli.study_cmd",
-    "tunescale.cli.report_cmd",
-    "tunescale.cli.fit_scaling_cmd",
-    "tunescale.cli.check_cmd",
-    "tunescale.cli.stn_cmd",
+    "tunescale.cli.trials",
+    "tunescale.cli.sweep",
+    "tunescale.cli.study",
+    "tunescale.cli.report",
+    "tunescale.cli.fit_scaling",
+    "tunescale.cli.checks",
+    "tunescale.cli.stn",
+)
+
+EXAMPLES = (
+    "tunescale study                       # the shipped study: proxies, laws, verified prediction, report",
+    "tunescale sweep sweep/specs/tiny.toml --json",
+    "tunescale COMMAND --help              # options and examples of one command",
 )
 
 
@@ -35,30 +42,34 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="tunescale", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    parser = OneLineParser(prog="tunescale", **layout(__doc__.splitlines()[0], EXAMPLES))
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       parser_class=OneLineParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
-def run(handler, args: argparse.Namespace, prog: str) -> int:
-    """Call a command handler through the one error funnel."""
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse `argv` and call the handler it names; return the exit code, never raise for a user's error."""
     try:
-        return int(handler(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0), or misuse argparse has already reported in one line (2)
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args) or 0)
     except TunescaleError as exc:
         if os.environ.get("TUNESCALE_DEBUG"):
             raise
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run(args.func, args, "tunescale")
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Shared test helpers: the repository root and a valid trial row to start from."""
+"""Shared test helpers: the repository root, a valid trial row to start from, a command run in process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,29 @@ def valid_row(i: int = 0, **overrides) -> dict:
     }
     row.update(overrides)
     return row
+
+
+@dataclass
+class CommandRun:
+    """What a command line left behind, with the names of `subprocess.CompletedProcess`."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(main: Callable[[list[str]], int], *args) -> CommandRun:
+    """Call a console script's `main(argv)` in this process (no interpreter start, no re-imports)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return CommandRun(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _errors_in_one_line(monkeypatch):
+    """The one-line error contract holds whatever TUNESCALE_DEBUG the shell running the tests has."""
+    monkeypatch.delenv("TUNESCALE_DEBUG", raising=False)
 
 
 @pytest.fixture

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+from functools import partial
 
 import pytest
 
 from tests.analyses import browser
-from tests.conftest import REPO
+from tests.conftest import REPO, run_main
+from tunescale.analyses import transfer
+from tunescale.analyses.figures import script_main
 from tunescale.analyses.report import write_report
 from tunescale.analyses.rundir import StudyRun
+from tunescale.cli.main import main
 from tunescale.contract.errors import InputError
 from tunescale.contract.store import read_trials
 from tunescale.study.results import StudyFit
@@ -71,12 +73,10 @@ def test_report_renders_in_headless_chromium(synthetic_study, tmp_path):
 
 
 def test_report_cli_and_standalone_script(synthetic_study, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(synthetic_study), "--out",
-                          str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = run_main(main, "report", synthetic_study, "--out", tmp_path / "r")
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "r" / "report.html").is_file()
-    one = subprocess.run([sys.executable, "-m", "tunescale.analyses.transfer", str(synthetic_study), str(tmp_path / "t")],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    one = run_main(partial(script_main, transfer.make, transfer.__doc__), synthetic_study, tmp_path / "t")
     assert one.returncode == 0, one.stderr
     assert (tmp_path / "t" / "transfer.png").is_file() and (tmp_path / "t" / "transfer.pdf").is_file()
     assert "width" in one.stdout
@@ -84,8 +84,7 @@ def test_report_cli_and_standalone_script(synthetic_study, tmp_path):
 
 def test_report_on_a_non_study_directory_is_one_line_exit_2(tmp_path):
     (tmp_path / "proxies").mkdir()
-    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(tmp_path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    run = run_main(main, "report", tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "target" in run.stderr
 
@@ -123,8 +122,7 @@ def test_hand_edited_results_name_the_file_and_key(synthetic_study, tmp_path, na
 
 def test_hand_edited_fit_is_one_line_exit_2_through_the_cli(synthetic_study, tmp_path):
     run_dir = _edited(synthetic_study, tmp_path / "study", "fit.json", lambda d: d["target"].update(flops=True))
-    run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "report", str(run_dir)], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    run = run_main(main, "report", run_dir)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     line, = run.stderr.strip().splitlines()
     assert "fit.json" in line and "'target.flops'" in line and "expected a number" in line

@@ -5,7 +5,7 @@ import sys
 
 from tests.scaling.conftest import REPO
 
-MODULES = ["tunescale.scaling", "tunescale.cli.fit_scaling_cmd", "tunescale.scaling.fit", "tunescale.scaling.plots", "tunescale.scaling.columns", "tunescale.scaling.optima",
+MODULES = ["tunescale.scaling", "tunescale.cli.fit_scaling", "tunescale.scaling.fit", "tunescale.scaling.plots", "tunescale.scaling.columns", "tunescale.scaling.optima",
            "tunescale.scaling.hp_laws", "tunescale.scaling.loss_law", "tunescale.scaling.validation", "tunescale.scaling.predict", "tunescale.scaling.published"]
 
 

@@ -15,7 +15,7 @@ PUBLISHED_CHINCHILLA = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "bet
 def test_chinchilla_loss_law_matches_replication(tmp_path):
     out = tmp_path / "fit.json"
     proc = run_cli([CHINCHILLA, "--params-col", "Model Size", "--flops-col", "Training FLOP",
-                    "--exclude-top-loss", "5", "--bootstrap", "200", "--json", out,
+                    "--exclude-top-loss", "5", "--bootstrap", "200", "--json-out", out,
                     "--predict", "params=7e10,tokens=1.4e12"])
     assert proc.returncode == 0, proc.stderr
     assert "245 rows" in proc.stdout and "240 used" in proc.stdout and "5 --exclude-top-loss 5" in proc.stdout
@@ -44,7 +44,7 @@ def test_steplaw_joint_optimum_laws_near_published(tmp_path):
     out = tmp_path / "fit.json"
     proc = run_cli([STEPLAW, "--params-col", "N", "--tokens-col", "D", "--batch-size-col", "bs",
                     "--seq-len", "2048", "--loss-col", "smooth loss", "--compare", "steplaw",
-                    "--bootstrap", "200", "--json", out])
+                    "--bootstrap", "200", "--json-out", out])
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert len(doc["optima"]) == 17 and all("joint_lr_batch_size" in o for o in doc["optima"])

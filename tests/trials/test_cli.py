@@ -1,23 +1,19 @@
-"""`tunescale trials ...` through a real subprocess: output, exit codes, one-line errors."""
+"""`tunescale trials ...` as a user calls it: output, exit codes, one-line errors."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pyarrow.parquet as pq
 
-from tests.conftest import REPO, valid_row
+from tests.conftest import CommandRun, run_main, valid_row
+from tunescale.cli.main import main
 from tunescale.contract.store import TrialStore
 
 
-def tunescale(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tunescale.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+def tunescale(*args: str) -> CommandRun:
+    return run_main(main, *args)
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+def _assert_one_line_error(result: CommandRun, *needles: str) -> None:
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

@@ -16,7 +16,7 @@ from tunescale.study.verdict import Verdict
 
 def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     run_dir = tmp_path / "study"
-    done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json", timeout=600)
+    done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])
     fit = StudyFit.load(run_dir / "fit.json")
@@ -44,7 +44,7 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     numbers = check_report_matches_store(run_dir, tmp_path / "report")
     assert numbers["verification"]["gap_pct"] == pytest.approx(result["gap_pct"])
     # a second run into the same directory without --resume is refused in one line
-    again = tunescale("study", "study_tiny.toml", "--out", str(run_dir), timeout=120)
+    again = tunescale("study", "study_tiny.toml", "--out", str(run_dir))
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--resume" in again.stderr
 
 
@@ -64,7 +64,7 @@ def test_bad_spec_lists_every_problem_by_key(tmp_path):
     msg = str(err.value)
     for key in ("bogus", "proxies.space", "proxies.widths", "target.width", "target.lr_multipliers", "fixed.lr"):
         assert key in msg
-    cli = tunescale("study", str(bad), timeout=60)
+    cli = tunescale("study", str(bad))
     assert cli.returncode == 2 and "Traceback" not in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from tunescale.cli.options import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "report",
+    p = add_command(
+        subparsers, "report",
         help="write the HTML report (and PNG/PDF figures) of a study directory",
-        description="Reads only RUN_DIR (proxies/, target/, fit.json as 'tunescale study' writes them).",
+        description="Reads only RUN_DIR (proxies/, target/, fit.json as 'tunescale study' writes them); "
+        "the numbers behind the page land in report.json beside it.",
+        examples=["tunescale report runs/study", "tunescale report runs/study --out figs/"],
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="DIR", help="where to write report.html and the figures (default RUN_DIR/report)")

@@ -6,24 +6,29 @@ import argparse
 
 import pandas as pd
 
+from tunescale.cli.options import add_command
 from tunescale.contract.store import export, read_trials
 
 SHOW_COLUMNS = ["trial_id", "status", "params", "tokens", "lr", "batch_size", "weight_decay", "loss"]
+SHOW_EXAMPLE = "tunescale trials show runs/my-sweep --top 5"
+EXPORT_EXAMPLE = "tunescale trials export runs/my-sweep all.parquet"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    trials = subparsers.add_parser("trials", help="inspect or export a sweep's trial store")
-    sub = trials.add_subparsers(dest="trials_command", required=True)
+    trials = add_command(subparsers, "trials", help="inspect or export a sweep's trial store",
+                         examples=[SHOW_EXAMPLE, EXPORT_EXAMPLE])
+    sub = trials.add_subparsers(dest="trials_command", metavar="{show,export}", required=True)
 
-    p = sub.add_parser("export", help="write every trial row of RUN_DIR to one Parquet file")
+    p = add_command(sub, "show", help="status counts and the best trials of RUN_DIR", examples=[SHOW_EXAMPLE])
+    p.add_argument("run_dir", metavar="RUN_DIR", help="sweep directory, .parquet or .csv of trial rows")
+    p.add_argument("--top", type=int, default=10, help="how many best rows to list (default 10)")
+    p.set_defaults(func=_show)
+
+    p = add_command(sub, "export", help="write every trial row of RUN_DIR to one Parquet file",
+                    examples=[EXPORT_EXAMPLE])
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("out", metavar="OUT.parquet")
     p.set_defaults(func=_export)
-
-    p = sub.add_parser("show", help="status counts and the best trials of RUN_DIR")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--top", type=int, default=10, help="how many best rows to list (default 10)")
-    p.set_defaults(func=_show)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from tunescale.cli.options import add_address, add_command, add_json, emit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "sweep",
+    p = add_command(
+        subparsers, "sweep",
         help="run the trials a TOML sweep spec describes, writing each to the trial store",
-        description="Run a sweep on a local Ray instance (default) or a Ray cluster (--address).",
+        description="Run a sweep on a local Ray instance (default) or a Ray cluster (--address); "
+        "progress lines go to stderr, the end summary to stdout.",
+        examples=["tunescale sweep sweep/specs/tiny.toml",
+                  "tunescale sweep spec.toml --address 10.0.0.5:6379 --json > summary.json",
+                  "tunescale sweep spec.toml --resume --quiet"],
     )
     p.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see sweep/specs/tiny.toml)")
-    p.add_argument("--address", help="join a running Ray cluster: HOST:PORT, ray://HOST:PORT or auto")
+    add_address(p)
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep whose driver stopped: stored trials are kept, not rerun")
     p.add_argument("--storage", help="override the spec's storage directory")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--json", action="store_true", help="print the end summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_json(p)
     p.set_defaults(func=_sweep)
 
 
@@ -35,5 +40,5 @@ def _sweep(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, storage=args.storage)
     result = run_sweep(spec, address=args.address, resume=args.resume,
                        out=None if args.quiet else sys.stderr, num_cpus=args.num_cpus)
-    print(json.dumps(result.summary()) if args.json else result.report())
+    emit(args, result.summary(), result.report())
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+
+from tunescale.cli.options import add_command, add_json, emit
 
 
 def _ints(text: str) -> list[int]:
@@ -21,26 +23,34 @@ def _floats(text: str) -> list[float]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "coord-check",
+    p = add_command(
+        subparsers, "coord-check",
         help="train a few steps at several widths; mean |activation| per layer vs width",
+        examples=["tunescale coord-check --parametrization mup",
+                  "tunescale coord-check --parametrization sp --widths 32,64,128,256 --json"],
     )
     p.add_argument("--parametrization", default="mup", help="sp, mup, umup, ntk or mfp (default mup)")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
     p.add_argument("--steps", type=int, default=None, help="training steps before measuring (default 4)")
     p.add_argument("--lr", type=float, default=None, help="Adam LR (default 1e-2)")
     p.add_argument("--out", default="out/coord-check", help="directory for the plot and JSON")
+    add_json(p)
     p.set_defaults(func=_coord)
 
-    p = subparsers.add_parser(
-        "transfer-check",
+    p = add_command(
+        subparsers, "transfer-check",
         help="sweep LR at 4 widths for SP and muP; plot and report the drift of the optimal LR",
+        description="Sweep the LR at several widths per parametrization and report how far the optimal LR "
+        "drifts across widths; progress lines go to stderr, finished trials are kept and not rerun.",
+        examples=["tunescale transfer-check",
+                  "tunescale transfer-check --parametrizations sp,mup,umup --steps 100 --json-out drift.json"],
     )
     p.add_argument("--parametrizations", default="sp,mup", help="comma-separated (default sp,mup)")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
     p.add_argument("--lrs", type=_floats, default=None, help="comma-separated LR grid (default 2^-13..2^-4)")
     p.add_argument("--steps", type=int, default=None, help="training steps per trial (default 200)")
     p.add_argument("--out", default="out/transfer-check", help="directory for runs, plot and JSON")
+    add_json(p)
     p.set_defaults(func=_transfer)
 
 
@@ -49,8 +59,7 @@ def _coord(args: argparse.Namespace) -> int:
 
     kwargs = {k: v for k, v in (("widths", args.widths), ("steps", args.steps), ("lr", args.lr)) if v is not None}
     result = run_coord_check(args.parametrization, out_dir=args.out, **kwargs)
-    print(result.report())
-    print(f"figure: {result.figure}")
+    emit(args, result.summary(), f"{result.report()}\nfigure: {result.figure}")
     return 0
 
 
@@ -63,10 +72,8 @@ def _transfer(args: argparse.Namespace) -> int:
     trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {})}
 
     def progress(row: dict) -> None:
-        print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", flush=True)
+        print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", file=sys.stderr, flush=True)
 
     result = run_transfer_check(args.out, parametrizations=names, trial=trial, on_trial=progress, **kwargs)
-    print(result.report())
-    print(json.dumps(result.drift_decades))
-    print(f"figure: {result.figure}")
+    emit(args, result.summary(), f"{result.report()}\nfigure: {result.figure}")
     return 0

@@ -4,34 +4,29 @@ Notations
 ---------
 PATH   a trial-store sweep directory, a Parquet file or a CSV of runs
 N, D, C, L   params, tokens, flops, loss columns (mapped with --params-col etc.)
-
-Examples
---------
-    fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/
-    fit-scaling chinchilla.csv --params-col "Model Size" --flops-col "Training FLOP" --exclude-top-loss 5
-    fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\
-        --loss-col "smooth loss" --compare steplaw --json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 
+from tunescale.cli.options import add_command, add_json, emit, layout, to_json
 from tunescale.scaling.columns import ColumnMap
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 
+DESCRIPTION = __doc__.split("\n\n")[0]
+EXAMPLES = (
+    "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
+    "fit-scaling chinchilla.csv --params-col 'Model Size' --flops-col 'Training FLOP' --exclude-top-loss 5",
+    "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
+    "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "fit-scaling",
-        help="fit optima per scale, hyperparameter and loss laws, and predict a larger run",
-        description=__doc__.split("\n\n")[0],
-        epilog="\n".join(__doc__.split("Examples\n--------\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "fit-scaling", description=DESCRIPTION, examples=EXAMPLES,
+                    help="fit optima per scale, hyperparameter and loss laws, and predict a larger run")
     add_arguments(p)
     p.set_defaults(func=handle)
 
@@ -69,21 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="predict optimal lr, batch_size, weight_decay and loss at a scale (repeatable)")
     out.add_argument("--compare", action="append", default=[], choices=["steplaw", "deepseek"],
                      help="overlay a published law on the figures and in the JSON")
-    out.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                     help="write everything as one JSON document to FILE (or stdout when no FILE)")
     out.add_argument("--out", metavar="DIR", help="write fit.json and the figures (PNG and PDF) to DIR")
-
-
-def _json_safe(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
+    add_json(out)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -111,20 +93,8 @@ def handle(args: argparse.Namespace) -> int:
     fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
                       confidence=args.confidence, compare=args.compare, validate=not args.no_validate)
     predictions = [fit.predict(**t) for t in targets]
-    document = _json_safe({**fit.summary(), "predictions": [p.summary() for p in predictions]})
-
-    if args.json != "-":
-        print(fit.report())
-        for p in predictions:
-            print()
-            print(p.report())
-    if args.json is not None:
-        text = json.dumps(document, indent=2, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
-            print(f"\nwrote {args.json}")
+    document = {**fit.summary(), "predictions": [p.summary() for p in predictions]}
+    text = "\n\n".join([fit.report(), *(p.report() for p in predictions)])
     if args.out:
         from tunescale.scaling.plots import write_figures
 
@@ -133,22 +103,21 @@ def handle(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"--out {out}: cannot create the directory ({exc.strerror}).") from None
-        (out / "fit.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+        (out / "fit.json").write_text(to_json(document) + "\n")
         written = write_figures(fit, out, predictions=predictions)
-        if args.json != "-":
-            print(f"\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/")
+        text += f"\n\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/"
+    emit(args, document, text)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `fit-scaling` console script: the same command and error funnel as `tunescale fit-scaling`."""
     from tunescale.cli.main import OneLineParser, run
 
-    parser = OneLineParser(prog="fit-scaling", description=__doc__.split("\n\n")[0],
-                           epilog="\n".join(__doc__.split("Examples\n--------\n")[1:]),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="fit-scaling", **layout(DESCRIPTION, EXAMPLES))
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run(handle, args, "fit-scaling")
+    parser.set_defaults(func=handle)
+    return run(parser, argv)
 
 
 if __name__ == "__main__":

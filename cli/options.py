@@ -1,0 +1,78 @@
+"""What every `tunescale` command shares, defined once: the help layout, `--address`, `--json`.
+
+`--json` prints a command's result as one JSON document on stdout and nothing else there
+(progress goes to stderr), so the output pipes into `jq`; `--json-out FILE` writes the same
+document to FILE and keeps the text report on stdout. A separate option, rather than an
+optional value on `--json`, because `--json SPEC.toml` would swallow the positional argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from tunescale.contract.errors import InputError
+
+
+def layout(description: str, examples: Sequence[str]) -> dict:
+    """Parser keywords for a `--help` that wraps the description and ends with example lines as written."""
+    return {"description": textwrap.fill(description, width=100),
+            "epilog": "examples:\n" + "\n".join(f"  {line}" for line in examples),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, *, help: str, examples: Sequence[str],
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand with examples in its `--help`; the description defaults to the one-line help."""
+    return subparsers.add_parser(name, help=help, **layout(description or help[0].upper() + help[1:] + ".", examples))
+
+
+def add_address(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="join a running Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local Ray")
+
+
+def add_json(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON document on stdout instead of the text report")
+    p.add_argument("--json-out", metavar="FILE", help="also write the result as one JSON document to FILE")
+
+
+def json_safe(value):
+    """Plain JSON values: NaN/inf become null, numpy numbers and arrays become numbers and lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_safe(value.tolist())
+    return value
+
+
+def to_json(document: dict) -> str:
+    return json.dumps(json_safe(document), indent=2, allow_nan=False, default=str)
+
+
+def emit(args: argparse.Namespace, document: dict, text: str) -> None:
+    """Print `text`, or `document` as JSON under --json; write `document` to --json-out."""
+    rendered = to_json(document)
+    if args.json_out:
+        try:
+            Path(args.json_out).write_text(rendered + "\n")
+        except OSError as exc:
+            raise InputError(f"--json-out {args.json_out}: cannot write the file ({exc.strerror}).") from None
+    if args.json:
+        print(rendered)
+        return
+    print(text)
+    if args.json_out:
+        print(f"wrote {args.json_out}")
