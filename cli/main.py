@@ -16,6 +16,9 @@ import sys
 from tunescale.cli.options import layout
 from tunescale.contract.errors import TunescaleError
 
+# What `pip install tunescale` leaves out: searching, training and sweeping need the [all] extra.
+EXTRA_MODULES = ("torch", "ray", "botorch", "gpytorch", "optuna")
+
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (
     "tunescale.cli.trials",
@@ -62,6 +65,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         if os.environ.get("TUNESCALE_DEBUG"):
             raise
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in EXTRA_MODULES or os.environ.get("TUNESCALE_DEBUG"):
+            raise
+        print(f"{parser.prog}: error: this command needs {exc.name}, which the core install leaves out; "
+              f"install the full tool with: pip install 'tunescale[all]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)

@@ -44,12 +44,21 @@ def core_venv(tmp_path_factory) -> Path:
 def test_core_wheel_fits_chinchilla_without_torch(core_venv, tmp_path):
     table = REPO / "tests" / "data" / "chinchilla_svg_extracted.csv"
     fit = _run(core_venv / "fit-scaling", table, "--params-col", "Model Size", "--flops-col", "Training FLOP",
-               "--exclude-top-loss", "5", "--json", tmp_path / "fit.json", cwd=tmp_path)
+               "--exclude-top-loss", "5", "--json-out", tmp_path / "fit.json", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr
     assert "loss" in fit.stdout and (tmp_path / "fit.json").is_file()
     for module in HEAVY:
         missing = _run(core_venv / "python", "-c", f"import {module}", cwd=tmp_path)
         assert missing.returncode != 0, f"the core install pulled in {module}"
+
+
+def test_core_wheel_names_the_extra_a_training_command_needs(core_venv, tmp_path):
+    spec = REPO / "sweep" / "specs" / "tiny.toml"
+    proc = _run(core_venv / "tunescale", "sweep", spec, "--storage", tmp_path / "store", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "pip install 'tunescale[all]'" in proc.stderr
+    shown = _run(core_venv / "tunescale", "trials", "show", tmp_path / "missing", cwd=tmp_path)
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
 
 
 def test_core_wheel_installs_only_tunescale_names(core_venv, tmp_path):
