@@ -1,4 +1,5 @@
-"""Conversion of a `Space` to and from Ray Tune and Optuna search spaces.
+"""Conversion of a `Space` to and from Ray Tune search spaces, and to Optuna distributions
+(`search.optuna_sampler.from_optuna` converts back, for CarbsSampler).
 
 Ray Tune and Optuna need bounded domains and know no logit transform, so:
 - converting *to* them requires bounds on every searched parameter (InputError
@@ -129,30 +130,4 @@ def to_optuna(space: Space) -> dict[str, Any]:
     return out
 
 
-def from_optuna(distributions: Mapping[str, Any]) -> Space:
-    """A `Space` from Optuna distributions (one-choice categoricals become fixed)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    params: list[Param] = []
-    for name, dist in distributions.items():
-        if isinstance(dist, CategoricalDistribution) and len(dist.choices) == 1:
-            params.append(FixedParam(name, dist.choices[0]))
-            continue
-        if not isinstance(dist, FloatDistribution | IntDistribution):
-            raise InputError(
-                f"parameter '{name}': Optuna {type(dist).__name__} cannot be searched by CARBS; "
-                f"use a Float/IntDistribution or a one-choice categorical."
-            )
-        is_integer = isinstance(dist, IntDistribution)
-        cls = LogParam if dist.log else LinearParam
-        lo, hi = float(dist.low), float(dist.high)
-        centre, scale = _centre_and_scale(cls, lo, hi)
-        step = int(dist.step) if is_integer else 1
-        params.append(
-            cls(name=name, search_center=centre, scale=scale, min=lo, max=hi,
-                is_integer=is_integer, rounding_factor=step)
-        )
-    return Space(params)
-
-
-__all__ = ["to_tune", "from_tune", "to_optuna", "from_optuna"]
+__all__ = ["to_tune", "from_tune", "to_optuna"]

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunescale.contract.errors import InputError
+from tunescale.search.optuna_sampler import from_optuna
 from tunescale.search.space import (
     FixedParam,
     LinearParam,
@@ -13,7 +14,7 @@ from tunescale.search.space import (
     Space,
     param_from_dict,
 )
-from tunescale.search.space_convert import from_optuna, from_tune, to_optuna, to_tune
+from tunescale.search.space_convert import from_tune, to_optuna, to_tune
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 positive = st.floats(1e-12, 1e12, allow_nan=False)
