@@ -27,14 +27,15 @@ RANGE_IN_BASIC = 4.0
 DECADE_IN_BASIC = math.log(10)
 
 
-def bounded_param(name: str, lo: float, hi: float, *, log: bool, is_integer: bool = False) -> LogParam | LinearParam:
+def bounded_param(name: str, lo: float, hi: float, *, log: bool, is_integer: bool = False,
+                  rounding_factor: int = 1) -> LogParam | LinearParam:
     """A log or linear parameter over [lo, hi], centred and scaled as the module doc says."""
     cls = LogParam if log else LinearParam
     probe = cls(name=name, search_center=lo, min=lo, max=hi)
     a, b = probe._forward(lo), probe._forward(hi)
     scale = DECADE_IN_BASIC if log else (b - a) / RANGE_IN_BASIC
-    return cls(name=name, search_center=probe._inverse((a + b) / 2), scale=scale, min=lo, max=hi,
-               is_integer=is_integer)
+    return cls(name=name, search_center=probe._inverse((a + b) / 2), scale=scale or 1.0, min=lo, max=hi,
+               is_integer=is_integer, rounding_factor=rounding_factor)
 
 
 def _require_bounds(p: Param, target: str) -> tuple[float, float]:

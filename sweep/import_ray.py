@@ -1,0 +1,120 @@
+"""Import a Ray Tune experiment directory into a tunescale trial store.
+
+    from tunescale.scaling.columns import ColumnMap
+    from tunescale.sweep.import_ray import import_ray_tune
+    import_ray_tune("~/ray_results/lr_sweep", "runs/lr_sweep", ColumnMap(loss="val_loss", params="n_params"))
+
+The experiment is read through `ray.tune.ExperimentAnalysis`, never by parsing Tune's
+files: each trial's configuration and last reported result become a row (the mapping
+is `sweep.import_rows`), its reported results per `training_iteration` become curves
+(`eval_loss`, `train_loss`), and `time_total_s` its wall time unless it reports one.
+Status: TERMINATED → completed (diverged without a finite loss), ERROR → failed with
+the last line of Ray's *text* traceback (`Trial.get_error`) as `hp_reason`; trials
+not finished (PENDING, RUNNING, PAUSED) are skipped and counted.
+
+Trust: tunescale never unpickles a trial's exception (`Trial.get_pickled_error`), but
+Ray itself unpickles the trial state stored in `experiment_state-*.json` when it opens
+the directory (Ray 2.60 stores each trial's storage context there as a cloudpickle
+blob), so import only experiment directories whose code you would run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tunescale.contract.errors import InputError
+from tunescale.contract.store import TrialStore
+from tunescale.scaling.columns import ColumnMap
+from tunescale.sweep.import_rows import ImportSummary, check_mapping, require_or_skip, trial_row
+
+_STATUS = {"TERMINATED": "completed", "ERROR": "failed"}
+_REASON_CHARS = 500  # a reason is one line of a table, not a traceback
+_FLAT = "/"  # nested configuration keys, as Ray's own dataframes name them ("optimizer/beta1")
+
+
+def _error_line(trial) -> str:
+    """The exception line of Ray's text traceback, or a generic reason when Ray kept none."""
+    text = trial.get_error() or ""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return ("Ray Tune trial errored: " + lines[-1] if lines else "Ray Tune trial errored (no error text)")[:_REASON_CHARS]
+
+
+def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
+    """Long-format curves from a trial's per-iteration results (empty if it reported none)."""
+    if frame is None or frame.empty or "training_iteration" not in frame.columns:
+        return []
+    names = mapping.explicit()
+    tokens_key = names.get("tokens", "tokens")
+    out = []
+    for metric, key in (("eval_loss", names.get("loss", "loss")), ("train_loss", "train_loss")):
+        if key not in frame.columns:
+            continue
+        for _, result in frame.iterrows():
+            if pd.isna(result[key]):  # a step that did not report this metric
+                continue
+            tokens = result.get(tokens_key)
+            out.append({"step": int(result.get("step", result["training_iteration"])),
+                        "tokens": None if tokens is None or pd.isna(tokens) else float(tokens),
+                        "metric": metric, "value": float(result[key])})
+    return out
+
+
+def import_ray_tune(
+    path: str | Path,
+    store_dir: str | Path,
+    mapping: ColumnMap | None = None,
+    sweep_name: str | None = None,
+) -> ImportSummary:
+    """Write every finished trial of the Ray Tune experiment at `path` into the store at `store_dir`.
+
+    `mapping` names the configuration key or reported metric holding each trial column
+    (as `fit-scaling --loss-col val_loss`); unmapped columns are looked up under their own
+    names. `sweep_name` defaults to the experiment directory's name. Returns what was
+    written and what was skipped, by reason; raises InputError for a path that is no
+    experiment or a mapping no trial matches.
+    """
+    mapping = mapping or ColumnMap()
+    from ray.tune import ExperimentAnalysis
+    from ray.tune.utils import flatten_dict
+
+    path = Path(path).expanduser().resolve()
+    if not path.is_dir():
+        raise InputError(f"{path}: no such directory; give a Ray Tune experiment directory (storage_path/name).")
+    try:
+        analysis = ExperimentAnalysis(str(path))
+    except ValueError as exc:  # Ray's "No experiment snapshot file ... was found"
+        raise InputError(f"{path}: not a Ray Tune experiment ({str(exc).splitlines()[0]}); "
+                         f"point at the directory that holds experiment_state-*.json.") from None
+    sweep = sweep_name or path.name
+    summary = ImportSummary(store_dir=str(store_dir), sweep=sweep)
+
+    trials = []
+    for trial in analysis.trials:
+        config = flatten_dict(dict(trial.config), delimiter=_FLAT)
+        last = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+        record = {**config, **flatten_dict(last, delimiter=_FLAT)}
+        record.setdefault("wall_time_s", last.get("time_total_s"))
+        trials.append((trial, config, record))
+    check_mapping(mapping, (k for _, _, record in trials for k in record), str(path))
+
+    store = TrialStore(store_dir)
+    for trial, config, record in trials:
+        status = _STATUS.get(trial.status)
+        if status is None:
+            summary.skipped[f"trial {trial.status}"] += 1
+            continue
+        reason = _error_line(trial) if status == "failed" else None
+        row = trial_row(record, config, trial_id=trial.trial_id, sweep=sweep, status=status,
+                        mapping=mapping, reason=reason)
+        if not require_or_skip(row, mapping, summary, str(path)):
+            continue
+        store.write(row, _curves(analysis.trial_dataframes.get(trial.trial_id), mapping))
+        summary.written += 1
+        summary.statuses[row["status"]] += 1
+    return summary
+
+
+__all__ = ["import_ray_tune"]
