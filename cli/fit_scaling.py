@@ -11,8 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tunescale.cli.options import add_command, add_json, emit, layout, to_json
-from tunescale.scaling.columns import ColumnMap
+from tunescale.cli.options import (
+    add_column_map,
+    add_command,
+    add_json,
+    column_map,
+    emit,
+    layout,
+    to_json,
+)
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 
 DESCRIPTION = __doc__.split("\n\n")[0]
@@ -33,13 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="sweep directory, .parquet or .csv of runs")
-    cols = p.add_argument_group("column mapping (for tables not written by tunescale)")
-    for name, example in (("params", "'Model Size'"), ("tokens", "'Training Tokens'"), ("flops", "'Training FLOP'"),
-                          ("loss", "'smooth loss'"), ("lr", "learning_rate"), ("batch_size", "bs"),
-                          ("weight_decay", "wd"), ("status", "state")):
-        cols.add_argument(f"--{name.replace('_', '-')}-col", dest=f"{name}_col", metavar="NAME",
-                          help=f"column holding {name} (e.g. {example})")
-    cols.add_argument("--seq-len", type=float, metavar="T",
+    add_column_map(p)
+    p.add_argument("--seq-len", type=float, metavar="T",
                       help="tokens per sequence: batch sizes are multiplied by T and reported in tokens")
     rows = p.add_argument_group("which rows")
     rows.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
@@ -87,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.seq_len is not None and not args.seq_len > 0:
         raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
     targets = [parse_target(t) for t in args.predict]
-    mapping = ColumnMap(**{k: getattr(args, f"{k}_col") for k in ColumnMap.__dataclass_fields__})
+    mapping = column_map(args)
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
                  drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len)
     fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,

@@ -37,6 +37,27 @@ def add_address(p: argparse._ActionsContainer) -> None:
                    help="join a running Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local Ray")
 
 
+# Trial columns a table from elsewhere may call by other names, with an example of each.
+MAPPED_COLUMNS = (("params", "'Model Size'"), ("tokens", "'Training Tokens'"), ("flops", "'Training FLOP'"),
+                  ("loss", "'smooth loss'"), ("lr", "learning_rate"), ("batch_size", "bs"),
+                  ("weight_decay", "wd"), ("status", "state"))
+
+
+def add_column_map(p: argparse.ArgumentParser, source: str = "tables not written by tunescale") -> None:
+    """`--params-col NAME` and the like: where a foreign table keeps each trial column."""
+    cols = p.add_argument_group(f"column mapping (for {source})")
+    for name, example in MAPPED_COLUMNS:
+        cols.add_argument(f"--{name.replace('_', '-')}-col", dest=f"{name}_col", metavar="NAME",
+                          help=f"column holding {name} (e.g. {example})")
+
+
+def column_map(args: argparse.Namespace):
+    """The `ColumnMap` the `--*-col` options give."""
+    from tunescale.scaling.columns import ColumnMap
+
+    return ColumnMap(**{name: getattr(args, f"{name}_col") for name, _ in MAPPED_COLUMNS})
+
+
 def add_json(p: argparse._ActionsContainer) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON document on stdout instead of the text report")

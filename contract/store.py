@@ -225,14 +225,43 @@ def read_curves(run_dir: str | os.PathLike) -> pd.DataFrame:
     return _read_dir(directory, CURVE_SCHEMA).to_pandas()
 
 
-def export(run_dir: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Write every trial row of a sweep to one Parquet file (atomically); return the row count."""
-    table = read_table(run_dir, validated=True)
+EXPORT_FORMATS = ("parquet", "csv")
+
+
+def export(run_dir: str | os.PathLike, out: str | os.PathLike, fmt: str | None = None) -> int:
+    """Write every trial row of a sweep to one Parquet or CSV file (atomically); return the row count.
+
+    The format comes from `fmt` or else the file's suffix. Writing into the store's own
+    trials/ folder is refused: the export would be read back as more trials.
+    """
+    import pyarrow.csv as pacsv
+
     out = Path(out)
-    if out.suffix.lower() != ".parquet":
-        raise InputError(f"{out}: export writes Parquet; name the output file '*.parquet'.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(table, out)
+    fmt = fmt or out.suffix.lower().lstrip(".")
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"{out}: cannot tell the format; name the file *.parquet or *.csv, or pass --format.")
+    store = Path(run_dir).resolve()
+    trials_dir = store / TRIALS_DIR if (store / TRIALS_DIR).is_dir() else store
+    if store.is_dir() and out.resolve().parent == trials_dir:
+        raise InputError(f"{out}: inside the store's own {trials_dir}; the export would be read as trials. "
+                         f"Write it elsewhere.")
+    table = read_table(run_dir, validated=True)
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file name.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            _atomic_write(table, out)
+        else:
+            tmp = out.parent / f".{os.getpid()}-{uuid.uuid4().hex}.{out.name}"
+            try:
+                pacsv.write_csv(table, tmp)
+                os.replace(tmp, out)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the export ({exc.strerror}); choose a writable path.") from None
     return table.num_rows
 
 
