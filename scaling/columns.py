@@ -252,7 +252,7 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         out["non-finite loss"] = (bad, f"{int(bad.sum())} completed row(s) have a NaN/inf loss (first: row {i}, "
-                                       f"{mapping.get('loss', 'loss')} = {loss[i]!r}); mark them diverged")
+                                       f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); mark them diverged")
     for name in (*SCALE_COLUMNS, "lr", "batch_size"):
         if name not in frame.columns:
             continue
@@ -260,14 +260,14 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
         bad = ~(np.isfinite(v) & (v > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out[f"{name} not > 0"] = (bad, f"column '{mapping.get(name, name)}' row {i} = {v[i]!r}: {int(bad.sum())} "
+            out[f"{name} not > 0"] = (bad, f"column '{mapping.get(name, name)}' row {i} = {float(v[i])!r}: {int(bad.sum())} "
                                            f"value(s) not > 0 cannot go on a log axis")
     if "weight_decay" in frame.columns:
         v = frame["weight_decay"].to_numpy()
         bad = ~(np.isfinite(v) & (v >= 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {v[i]!r}: "
+            out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "
                                             f"weight decay must be >= 0")
     return out
 
