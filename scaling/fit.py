@@ -24,12 +24,18 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.scaling.columns import HP_COLUMNS, Table, format_dropped
-from tunescale.scaling.joint import DIVERGED_FACTOR, JointFit, diverged_by_rule, fit_joint
 from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
+from tunescale.scaling.joint import DIVERGED_FACTOR, JointFit, diverged_by_rule, fit_joint
 from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 from tunescale.scaling.published import PublishedLaw, reference_laws
-from tunescale.scaling.scale_optima import ScaleOptimum, grid_swept, loss_points, optima_by_scale, swept_hps
+from tunescale.scaling.scale_optima import (
+    ScaleOptimum,
+    grid_swept,
+    loss_points,
+    optima_by_scale,
+    swept_hps,
+)
 from tunescale.scaling.validation import MIN_SCALES, Validation, leave_largest_out
 
 DEFAULT_INPUTS = {"lr": ("params", "tokens"), "batch_size": ("tokens",), "weight_decay": ("params", "tokens")}

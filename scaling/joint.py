@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from tunescale.contract.errors import InputError
-from tunescale.scaling.joint_model import Design, Layout, jacobian, log_law, log_residuals, objective
+from tunescale.scaling.joint_model import (
+    Design,
+    Layout,
+    jacobian,
+    log_law,
+    log_residuals,
+    objective,
+)
 from tunescale.scaling.lbfgs import minimize_batched
 
 BASIN_HPS = ("lr", "batch_size", "weight_decay")
@@ -221,8 +228,8 @@ class JointFit:
         lay = self.layout
         R = np.zeros((lay.m, lay.m))
         R[np.diag_indices(lay.m)] = np.exp(self.theta[lay.diag])
-        for j, (k, l) in enumerate(lay.pairs()):
-            R[k, l] = self.theta[lay.off][j]
+        for j, (k, col) in enumerate(lay.pairs()):
+            R[k, col] = self.theta[lay.off][j]
         H = R.T @ R
         return {"hps": list(self.hps), "matrix": H.tolist(), "scale_exponent_params": float(self.theta[lay.k])}
 
@@ -254,7 +261,7 @@ class JointFit:
                  + f"); rms log residual {self.rmse_log:.4f}, robust σ {self.sigma:.4f}",
                  f"  {self.n_bootstrap} bootstrap resamples over runs ({self.bootstrap_method}), "
                  f"{self.confidence:.0%} intervals"]
-        for hp, law in self.hp_laws().items():
+        for law in self.hp_laws().values():
             lines.append(f"  {law['formula']}")
             iv = law.get("intervals")
             if iv:
@@ -285,7 +292,7 @@ def diverged_by_rule(frame: pd.DataFrame, factor: float = DIVERGED_FACTOR) -> np
     for s in range(0, L.size, step):
         dominated = (N[None, :] <= N[s:s + step, None]) & (D[None, :] <= D[s:s + step, None])
         ref[s:s + step] = np.where(dominated, L[None, :], np.inf).min(axis=1)
-    return ~(L <= factor * ref)
+    return ~(factor * ref >= L)
 
 
 # --- fitting ------------------------------------------------------------------------------------

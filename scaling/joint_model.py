@@ -72,7 +72,7 @@ class Layout:
 
     def pairs(self) -> list[tuple[int, int]]:
         """(k, l) with k < l, in the order of the off-diagonal block of θ."""
-        return [(k, l) for k in range(self.m) for l in range(k + 1, self.m)]
+        return [(k, col) for k in range(self.m) for col in range(k + 1, self.m)]
 
     def centres(self, theta: np.ndarray) -> np.ndarray:
         """(c_j, a_j, b_j) as an array (..., m, 3)."""
@@ -117,8 +117,8 @@ def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, del
     diag = np.exp(theta[:, layout.diag])
     off = theta[:, layout.off]
     v = diag[:, :, None] * up
-    for j, (k, l) in enumerate(layout.pairs()):
-        v[:, k] += off[:, j, None] * up[:, l]
+    for j, (k, col) in enumerate(layout.pairs()):
+        v[:, k] += off[:, j, None] * up[:, col]
     s = np.exp(theta[:, layout.k, None] * n)
     quad = (v * v).sum(axis=1)
     basin = s * quad
@@ -142,9 +142,9 @@ def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, del
     # ∂quad/∂u_l = 2 Σ_{k ≤ l} v_k R_kl
     dv = 2.0 * ps[:, None, :] * v  # ∂f/∂v_k, (b, m, n)
     du = diag[:, :, None] * dv
-    for j, (k, l) in enumerate(layout.pairs()):
-        du[:, l] += off[:, j, None] * dv[:, k]
-        g[:, layout.off.start + j] = np.einsum("bn,bn->b", dv[:, k], up[:, l])
+    for j, (k, col) in enumerate(layout.pairs()):
+        du[:, col] += off[:, j, None] * dv[:, k]
+        g[:, layout.off.start + j] = np.einsum("bn,bn->b", dv[:, k], up[:, col])
     g[:, layout.diag] = np.einsum("bmn,bmn->bm", dv, up) * diag
     g[:, layout.tau] = np.einsum("bmn,bmn->bm", du, up * tanh)
     du *= stretch * (1.0 + theta[:, layout.tau, None] * u * (1.0 - tanh * tanh))
