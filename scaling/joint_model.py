@@ -172,8 +172,10 @@ def objective(layout: Layout, design: Design, weights: np.ndarray, delta: float)
         for s in range(0, theta.shape[0], size):
             sl = slice(s, s + size)
             w = weights[:1] if shared else weights[rows[sl]]
-            f[sl], g[sl], _ = _chunk(layout, design, theta[sl], np.broadcast_to(w, (theta[sl].shape[0], w.shape[1])),
-                                     delta, True)
+            # a line search's trial step may overflow: its f is then inf or NaN, and the step is rejected
+            with np.errstate(over="ignore", invalid="ignore"):
+                f[sl], g[sl], _ = _chunk(layout, design, theta[sl],
+                                         np.broadcast_to(w, (theta[sl].shape[0], w.shape[1])), delta, True)
         return f, g
 
     return fun_grad
