@@ -128,3 +128,33 @@ def test_lr_varying_with_weight_decay_says_why_there_is_no_grid(tmp_path):
 
     with pytest.raises(InputError, match="never with the other hyperparameters .weight_decay. held fixed"):
         fit_scaling(load(path), laws=["lr ~ params"], n_bootstrap=0, method="grid")
+
+
+def test_cli_runs_checkpoints_where_ignore_and_holdout(tmp_path):
+    import json
+
+    from tests.scaling.conftest import run_cli
+
+    path = tmp_path / "ckpt.csv"
+    synthetic.random_search_table(300, seed=3, checkpoints=3).to_csv(path, index=False)
+    out = tmp_path / "fit.json"
+    proc = run_cli([path, "--where", "params<8e8", "--where", "lr!=0", "--ignore-col", "weight_decay",
+                    "--holdout", "params>=5e8", "--bootstrap", "20", "--json", out])
+    assert proc.returncode == 0, proc.stderr
+    assert "earlier evaluation of a run" in proc.stdout and "one row per run ('run_id')" in proc.stdout
+    assert "method: joint" in proc.stdout and "np.float64" not in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["joint"]["basin_hps"] == ["lr", "batch_size"]
+    assert doc["holdout"]["n_runs"] > 0 and doc["holdout"]["mean_abs_rel_error"] < 0.05
+    assert "--where params<8e8" in doc["input"]["dropped"]
+
+
+def test_messages_print_plain_floats(tmp_path):
+    from tests.scaling.conftest import run_cli
+
+    path = tmp_path / "bad.csv"
+    frame = synthetic.random_search_table(30, seed=0)
+    frame.loc[3, "loss"] = np.nan
+    frame.drop(columns="run_id").to_csv(path, index=False)
+    proc = run_cli([path])
+    assert proc.returncode == 2 and "= nan" in proc.stderr and "np.float64" not in proc.stderr, proc.stderr
