@@ -44,8 +44,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq-len", type=float, metavar="T",
                       help="tokens per sequence: batch sizes are multiplied by T and reported in tokens")
     rows = p.add_argument_group("which rows")
-    rows.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
-                      help="keep only rows with COL equal to VALUE (repeatable), e.g. source=epochai_chinchilla")
+    rows.add_argument("--where", action="append", default=[], metavar="COL OP VALUE",
+                      help="keep only rows where COL OP VALUE holds, OP one of = != < <= > >= (repeatable), "
+                           "e.g. source=epochai_chinchilla, params<5e8")
+    rows.add_argument("--ignore-col", action="append", default=[], metavar="NAME",
+                      help="drop column NAME before anything else (repeatable), e.g. a logged HP you do not trust")
+    rows.add_argument("--run-col", metavar="ID",
+                      help="column naming each run; one row per run is kept, its final evaluation (most tokens). "
+                           "Default: the first of run_id, run, run_name, exp_name, name, id whose values repeat")
+    rows.add_argument("--holdout", action="append", default=[], metavar="COL OP VALUE",
+                      help="hold out runs matching (repeatable, all must hold), e.g. params>=1e9: fit on the rest and "
+                           "report the prediction error on them (--method joint)")
     rows.add_argument("--exclude-top-loss", type=int, default=0, metavar="K",
                       help="drop the K highest-loss runs (the Chinchilla replication drops 5); counted in the report")
     rows.add_argument("--drop-bad-rows", action="store_true",
@@ -55,6 +64,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fit.add_argument("--law", action="append", default=[], metavar="FORMULA",
                      help="law form, repeatable: 'lr ~ params + tokens', 'batch_size ~ tokens', 'lr ~ flops', "
                           "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow)")
+    fit.add_argument("--method", choices=["grid", "joint", "auto"], default="auto",
+                     help="grid: optima per scale then laws (needs 3+ values of an HP at one scale, others fixed); "
+                          "joint: one model across scales (random, Bayesian, CARBS searches); auto (default): "
+                          "grid when the table has such a sweep, else joint; the report says which and why")
+    fit.add_argument("--hp-col", action="append", default=[], metavar="NAME",
+                     help="another hyperparameter column, entered in the joint model as a nuisance term "
+                          "(linear + quadratic, in log when it spans 10x), e.g. beta2 (repeatable)")
+    fit.add_argument("--no-loss-law", action="store_true", help="fit and report no loss law")
     fit.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     fit.add_argument("--band", type=float, default=DEFAULT_BAND_PCT, metavar="PCT",
@@ -74,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tunescale.contract.errors import InputError
-    from tunescale.scaling.columns import load
+    from tunescale.scaling.columns import load, select
     from tunescale.scaling.fit import fit_scaling
     from tunescale.scaling.predict import parse_target
 
@@ -91,9 +108,12 @@ def handle(args: argparse.Namespace) -> int:
     targets = [parse_target(t) for t in args.predict]
     mapping = column_map(args)
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
-                 drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len)
+                 drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col, run_col=args.run_col)
+    holdout = select(table.frame, args.holdout, table.source, "--holdout") if args.holdout else None
     fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
-                      confidence=args.confidence, compare=args.compare, validate=not args.no_validate)
+                      confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
+                      method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
+                      holdout=holdout, holdout_rule=" and ".join(args.holdout))
     predictions = [fit.predict(**t) for t in targets]
     document = {**fit.summary(), "predictions": [p.summary() for p in predictions]}
     text = "\n\n".join([fit.report(), *(p.report() for p in predictions)])

@@ -95,16 +95,69 @@ def _numeric(series: pd.Series, name: str, source: str) -> pd.Series:
     return values.astype(float)
 
 
-def _parse_where(clauses: list[str], frame: pd.DataFrame, source: str) -> list[tuple[str, str]]:
-    out = []
+_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
+# columns that name a run in other tools' tables; a trial store's trial_id is one row per trial
+# already, and a repeated trial_id stays a duplicate (an error)
+RUN_ID_COLUMNS = ("run_id", "run", "run_name", "exp_name", "name", "id")
+
+
+def _parse_clause(clause: str, columns, source: str, option: str) -> tuple[str, str, str]:
+    """'params<5e8' -> ('params', '<', '5e8'); the first operator found, longest first."""
+    hits = [(clause.find(op), -len(op), op) for op in _OPERATORS if op in clause]
+    if not hits:
+        raise InputError(f"{option} {clause!r}: expected COLUMN OP VALUE with OP one of = != < <= > >=, "
+                         f"e.g. {option} params<5e8.")
+    _, _, op = min(hits)
+    col, value = (t.strip() for t in clause.split(op, 1))
+    if col not in columns:
+        raise InputError(f"{option} {clause!r}: {source} has no column '{col}'; {suggest(col, columns)}")
+    return col, "=" if op == "==" else op, value
+
+
+def select(frame: pd.DataFrame, clauses: list[str], source: str, option: str = "--where") -> np.ndarray:
+    """Rows matching every clause (COLUMN OP VALUE; = and != compare numbers as numbers, text as text;
+    <, <=, >, >= need a numeric column and value)."""
+    keep = np.ones(len(frame), bool)
     for clause in clauses:
-        if "=" not in clause:
-            raise InputError(f"--where {clause!r}: expected COLUMN=VALUE, e.g. --where source=epochai_chinchilla.")
-        col, value = (s.strip() for s in clause.split("=", 1))
-        if col not in frame.columns:
-            raise InputError(f"--where {clause!r}: {source} has no column '{col}'; {suggest(col, frame.columns)}")
-        out.append((col, value))
-    return out
+        col, op, value = _parse_clause(clause, frame.columns, source, option)
+        series = frame[col]
+        if op in ("=", "!="):
+            eq = np.asarray(_matches(series, value), bool)
+            keep &= eq if op == "=" else ~eq
+            continue
+        try:
+            v = float(value)
+        except ValueError:
+            raise InputError(f"{option} {clause!r}: '{value}' is not a number; {op} compares numbers.") from None
+        x = pd.to_numeric(series, errors="coerce").to_numpy(float)
+        if np.isnan(x).all():
+            raise InputError(f"{option} {clause!r}: column '{col}' holds no numbers; {op} compares numbers.")
+        with np.errstate(invalid="ignore"):
+            keep &= {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v}[op]
+    return keep
+
+
+def run_column(frame: pd.DataFrame, explicit: str | None, source: str) -> str | None:
+    """The column naming each run: `--run-col`, else the first of RUN_ID_COLUMNS whose values repeat."""
+    if explicit is not None:
+        if explicit not in frame.columns:
+            raise InputError(f"{source}: --run-col '{explicit}' is not a column; {suggest(explicit, frame.columns)}")
+        return explicit
+    for c in RUN_ID_COLUMNS:
+        if c in frame.columns and frame[c].duplicated().any():
+            return c
+    return None
+
+
+def final_rows(frame: pd.DataFrame, run_col: str) -> np.ndarray:
+    """Mask of each run's final evaluation: its row with the most tokens (ties: the last such row).
+    Earlier rows are checkpoints, often before the schedule's cooldown, not finished shorter runs."""
+    order = frame.assign(_row=np.arange(len(frame)))
+    by = order.sort_values([run_col, "tokens", "_row"]) if "tokens" in frame.columns else order.sort_values([run_col, "_row"])
+    last = by.drop_duplicates(subset=[run_col], keep="last")["_row"].to_numpy()
+    mask = np.zeros(len(frame), bool)
+    mask[last] = True
+    return mask
 
 
 def _matches(series: pd.Series, value: str) -> pd.Series:
@@ -124,13 +177,16 @@ def load(
     exclude_top_loss: int = 0,
     drop_bad_rows: bool = False,
     seq_len: float | None = None,
+    ignore: list[str] | None = None,
+    run_col: str | None = None,
 ) -> Table:
     """Read `path` (Parquet, CSV or a sweep directory) into a `Table` of usable runs.
 
-    1) apply `--where` filters; 2) rename mapped columns to canonical names; 3) check
-    types and log-axis values; 4) derive tokens or flops from the other two scale
-    columns; 5) keep `completed` rows with a finite loss; 6) duplicates and bad values
-    are errors unless `drop_bad_rows`, which drops and counts them.
+    1) drop `--ignore-col` columns, apply `--where` filters; 2) rename mapped columns to
+    canonical names; 3) check types and log-axis values; 4) derive tokens or flops from the
+    other two scale columns; 5) one row per run (its final evaluation) when a run column
+    repeats; 6) keep `completed` rows with a finite loss; 7) duplicates and bad values are
+    errors unless `drop_bad_rows`, which drops and counts them.
     """
     from tunescale.contract.store import read_table
 
@@ -142,10 +198,18 @@ def load(
     dropped: Counter[str] = Counter()
     notes: list[str] = []
 
-    # 1) filters
-    for col, value in _parse_where(where or [], raw, source):
-        keep = _matches(raw[col], value)
-        dropped[f"--where {col}={value}"] += int((~keep).sum())
+    # 1) ignored columns, filters
+    for col in ignore or []:
+        if col not in raw.columns:
+            raise InputError(f"--ignore-col {col}: {source} has no such column; {suggest(col, raw.columns)}")
+        if col in columns.explicit().values():
+            raise InputError(f"--ignore-col {col}: the column is also mapped with a --*-col option; drop one of the two.")
+    if ignore:
+        raw = raw.drop(columns=list(ignore))
+        notes.append(f"ignored column(s): {', '.join(ignore)}")
+    for clause in where or []:
+        keep = select(raw, [clause], source)
+        dropped[f"--where {clause}"] += int((~keep).sum())
         raw = raw[keep]
     if len(raw) == 0:
         raise InputError(f"{source}: no row matches --where {' '.join(where or [])}; check the value spelling.")
@@ -195,7 +259,18 @@ def load(
         frame["batch_size"] = frame["batch_size"] * seq_len
         notes.append(f"batch_size multiplied by --seq-len {seq_len:g}: batch sizes are in tokens")
 
-    # 5) status and loss
+    # 5) one row per run
+    rc = run_column(frame, run_col, source)
+    if rc is not None:
+        final = final_rows(frame, rc)
+        if (~final).any():
+            dropped["earlier evaluation of a run"] += int((~final).sum())
+            notes.append(f"one row per run ('{rc}'): its final evaluation (the row with the most tokens); "
+                         f"earlier checkpoints are not finished runs and are not used")
+        frame = frame[final].reset_index(drop=True)
+        status = status[final].reset_index(drop=True)
+
+    # 6) status and loss
     completed = status == "completed"
     for s, n in status[~completed].value_counts().items():
         dropped[f"status {s}"] += int(n)
@@ -252,7 +327,7 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         out["non-finite loss"] = (bad, f"{int(bad.sum())} completed row(s) have a NaN/inf loss (first: row {i}, "
-                                       f"{mapping.get('loss', 'loss')} = {loss[i]!r}); mark them diverged")
+                                       f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); mark them diverged")
     for name in (*SCALE_COLUMNS, "lr", "batch_size"):
         if name not in frame.columns:
             continue
@@ -260,14 +335,14 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
         bad = ~(np.isfinite(v) & (v > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out[f"{name} not > 0"] = (bad, f"column '{mapping.get(name, name)}' row {i} = {v[i]!r}: {int(bad.sum())} "
+            out[f"{name} not > 0"] = (bad, f"column '{mapping.get(name, name)}' row {i} = {float(v[i])!r}: {int(bad.sum())} "
                                            f"value(s) not > 0 cannot go on a log axis")
     if "weight_decay" in frame.columns:
         v = frame["weight_decay"].to_numpy()
         bad = ~(np.isfinite(v) & (v >= 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {v[i]!r}: "
+            out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "
                                             f"weight decay must be >= 0")
     return out
 

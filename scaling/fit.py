@@ -6,6 +6,10 @@ N, D, C       params, tokens, flops (C = 6·N·D when not given)
 h*(scale)     optimum of hyperparameter h at one scale (`scaling.optima`)
 law           `target ~ x1 + x2`: h* = c·Π x^k (`scaling.hp_laws`), or
               loss = E + Σ A_k / x_k^α_k (`scaling.loss_law`)
+method        grid: optima per scale, then laws through them (needs 3+ values of an HP at one
+              scale with the others fixed); joint: one model across scales (`scaling.joint`),
+              for random, Bayesian and CARBS searches; auto: grid when the table has such a
+              sweep, else joint
 
 `fit_scaling(table)` is what the CLI runs; every piece it returns is a frozen result
 with `summary()` (JSON-safe) and `report()` (text).
@@ -21,10 +25,17 @@ import pandas as pd
 from tunescale.contract.errors import InputError
 from tunescale.scaling.columns import HP_COLUMNS, Table, format_dropped
 from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
+from tunescale.scaling.joint import DIVERGED_FACTOR, JointFit, diverged_by_rule, fit_joint
 from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 from tunescale.scaling.published import PublishedLaw, reference_laws
-from tunescale.scaling.scale_optima import ScaleOptimum, loss_points, optima_by_scale
+from tunescale.scaling.scale_optima import (
+    ScaleOptimum,
+    grid_swept,
+    loss_points,
+    optima_by_scale,
+    swept_hps,
+)
 from tunescale.scaling.validation import MIN_SCALES, Validation, leave_largest_out
 
 DEFAULT_INPUTS = {"lr": ("params", "tokens"), "batch_size": ("tokens",), "weight_decay": ("params", "tokens")}
@@ -44,6 +55,11 @@ class ScalingFit:
     references: tuple[PublishedLaw, ...]
     warnings: tuple[str, ...]
     settings: dict
+    method: str = "grid"
+    method_reason: str = ""
+    joint: JointFit | None = None
+    holdout: dict | None = None
+    show_loss_law: bool = True
 
     def predict(self, **target):
         """Optimal hyperparameters and loss at `params=..., tokens=...` or `flops=...` (see scaling.predict)."""
@@ -72,9 +88,16 @@ class ScalingFit:
         return out
 
     def summary(self) -> dict:
+        joint = self.joint.summary() if self.joint is not None else None
+        if joint is not None and not self.show_loss_law:
+            joint.pop("loss_law")
         return {
             "input": self.table.summary(),
             "settings": dict(self.settings),
+            "method": self.method,
+            "method_reason": self.method_reason,
+            "joint": joint,
+            "holdout": self.holdout,
             "optima": [o.summary() for o in self.optima],
             "hp_laws": {k: v.summary() for k, v in self.hp_laws.items()},
             "loss_law": self.loss_law.summary() if self.loss_law else None,
@@ -86,7 +109,19 @@ class ScalingFit:
     def report(self) -> str:
         lines = [format_dropped(self.table)]
         lines += [f"  note: {n}" for n in self.table.notes]
-        if self.optima:
+        lines.append(f"method: {self.method} — {self.method_reason}")
+        if self.joint is not None:
+            text = self.joint.report()
+            if not self.show_loss_law:
+                text = text.split("\n  tuned loss*")[0]
+            lines.append("\n" + text)
+            lines.append(f"\noptima read off the joint model at {len(self.optima_frame)} scale(s) of the data:")
+            lines.append(_optima_table(self.optima_frame))
+        if self.holdout:
+            h = self.holdout
+            lines.append(f"\nheld-out runs ({h['n_runs']}, {h['rule']}): loss predicted at their own scale and HPs, "
+                         f"mean |error| {h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
+        if self.optima and self.joint is None:
             lines.append(f"\noptima at {len(self.optima)} scale(s):")
             lines.append(_optima_table(self.optima_frame))
         for target, law in self.hp_laws.items():
@@ -169,10 +204,43 @@ def fit_scaling(
     confidence: float = 0.95,
     compare: list[str] | None = None,
     validate: bool = True,
+    method: str = "auto",
+    hp_cols: tuple[str, ...] = (),
+    loss_law: bool = True,
+    holdout=None,
+    holdout_rule: str = "",
 ) -> ScalingFit:
-    """Fit every law the table supports (or the `laws` asked for) and validate each."""
+    """Fit every law the table supports (or the `laws` asked for) and validate each.
+
+    `holdout` is a boolean mask over `table.frame` (joint method): those runs are left out of
+    the fit and their losses predicted."""
     frame = table.frame
     warnings: list[str] = []
+    if method not in ("grid", "joint", "auto"):
+        raise InputError(f"--method {method}: expected grid, joint or auto.")
+    swept = grid_swept(frame, table.fixed_columns)
+    varying = [h for h in HP_COLUMNS if h in frame.columns and frame[h].nunique() > 1]
+    if method == "auto":
+        if swept or not varying:
+            method, reason = "grid", (f"auto: {', '.join(swept)} swept over 3+ values at one scale with the other "
+                                      f"hyperparameters fixed, so optima are fitted per scale" if swept else
+                                      "auto: no hyperparameter column varies, so the loss law is fitted to the runs")
+        else:
+            method, reason = "joint", ("auto: no scale has 3+ values of one hyperparameter with the others fixed "
+                                       "(the runs look like a random, Bayesian or CARBS search), so one joint model "
+                                       "is fitted across scales")
+            warnings.append("the data looks like random or Bayesian search: using the joint model")
+    else:
+        reason = f"--method {method}"
+    if method == "joint":
+        return _fit_joint(table, reason, warnings, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence,
+                          compare=compare, hp_cols=tuple(hp_cols), show_loss_law=loss_law, holdout=holdout,
+                          holdout_rule=holdout_rule, laws=laws)
+    if holdout is not None:
+        raise InputError("--holdout: needs --method joint; the grid method validates by leaving the largest scale out.")
+    for hp in HP_COLUMNS:
+        if hp in frame.columns and frame[hp].nunique() > 1 and hp not in swept:
+            warnings.append(f"{hp}: not used by the grid method — {_not_swept(frame, hp)}")
     specs = [parse_law(s) for s in laws or []]
     targets = [s.target for s in specs]
     if len(set(targets)) != len(targets):
@@ -197,8 +265,7 @@ def fit_scaling(
         has = hp in ofr.columns
         if not has:
             if hp in by_target:
-                raise InputError(f"--law {by_target[hp]}: no scale sweeps {hp} over {3} or more values; "
-                                 f"nothing to fit an optimum from.")
+                raise InputError(f"--law {by_target[hp]}: {_not_swept(frame, hp)}.")
             continue
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
         n_edge = int(ofr[f"{hp}_at_edge"].astype(bool).sum())
@@ -227,17 +294,17 @@ def fit_scaling(
                 warnings.append(f"{hp} law validation: {v.warning}")
 
     points = loss_points(frame, optima)
-    loss_law = None
+    fitted_law = None
     spec = by_target.get("loss")
     if spec is None:
         inputs = _default_inputs(points, ("params", "tokens"))
         spec = LawSpec("loss", inputs) if inputs else None
-    if spec is not None and len(points) > 2 * len(spec.inputs) + 1:
-        loss_law = fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
+    if loss_law and spec is not None and len(points) > 2 * len(spec.inputs) + 1:
+        fitted_law = fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
                                 n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
         if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
-        loose = loss_law.poorly_determined()
+        loose = fitted_law.poorly_determined()
         if loose:
             warnings.append(f"loss law poorly determined: {'; '.join(loose)}; add scales (wider N and D ranges)")
         if validate:
@@ -245,13 +312,13 @@ def fit_scaling(
             validation["loss"] = v
             if v.warning:
                 warnings.append(f"loss law validation: {v.warning}")
-    elif "loss" in by_target:
+    elif loss_law and "loss" in by_target:
         raise InputError(f"--law {by_target['loss']}: {len(points)} point(s) for {2 * len(spec.inputs) + 1} coefficients; "
                          f"give more scales.")
-    else:
+    elif loss_law:
         warnings.append(f"loss law: {len(points)} scale point(s) is too few (or no scale varies); no loss law fitted")
 
-    if not hp_laws and loss_law is None:
+    if not hp_laws and fitted_law is None:
         n_scales = len(points.drop_duplicates(subset=[c for c in ("params", "tokens", "flops") if c in points]))
         raise InputError(
             f"{table.source}: nothing to fit — {n_scales} distinct scale(s) and no hyperparameter swept at 3+ values "
@@ -260,9 +327,9 @@ def fit_scaling(
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "band_pct": band_pct, "confidence": confidence,
                 "laws": [str(s) for s in specs]}
-    return ScalingFit(table=table, optima=tuple(optima), optima_frame=ofr, hp_laws=hp_laws, loss_law=loss_law,
+    return ScalingFit(table=table, optima=tuple(optima), optima_frame=ofr, hp_laws=hp_laws, loss_law=fitted_law,
                       loss_points=points, validation=validation, references=refs, warnings=tuple(warnings),
-                      settings=settings)
+                      settings=settings, method="grid", method_reason=reason, show_loss_law=loss_law)
 
 
 def _spec(hp: str, usable: pd.DataFrame) -> LawSpec | None:
@@ -283,3 +350,77 @@ def _loss_refit(spec: LawSpec, seed):
         return fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
                             n_bootstrap=0, seed=seed, n_starts=50)
     return refit
+
+
+def _not_swept(frame: pd.DataFrame, hp: str) -> str:
+    """Why the grid method has no optimum of `hp`: never 3+ values at one scale, or never with the others fixed."""
+    if hp in swept_hps(frame):
+        others = [h for h in swept_hps(frame) if h != hp and not {h, hp} <= {"lr", "batch_size"}]
+        return (f"{hp} takes 3 or more values at some scale but never with the other hyperparameters "
+                f"({', '.join(others) or 'hp_* columns'}) held fixed, so no optimum can be fitted per scale; "
+                f"use --method joint")
+    return f"no scale sweeps {hp} over 3 or more values; nothing to fit an optimum from (try --method joint)"
+
+
+def _optima_at_scales(joint: JointFit, frame: pd.DataFrame, max_rows: int = 20) -> pd.DataFrame:
+    """The joint model's optima at the data's distinct (params, tokens), at most `max_rows` spread over flops."""
+    scales = frame.groupby(["params", "tokens"]).agg(n_runs=("loss", "size"), best_loss=("loss", "min")).reset_index()
+    if len(scales) > max_rows:
+        order = np.argsort(scales["params"].to_numpy() * scales["tokens"].to_numpy())
+        scales = scales.iloc[order[np.linspace(0, len(scales) - 1, max_rows).round().astype(int)]].reset_index(drop=True)
+    opt = joint.optimum(scales["params"].to_numpy(), scales["tokens"].to_numpy())
+    out = scales.assign(flops=6.0 * scales["params"] * scales["tokens"])
+    for hp in joint.hps:
+        v, lo, hi = opt[hp]
+        out[hp], out[f"{hp}_low"], out[f"{hp}_high"], out[f"{hp}_at_edge"] = v, lo, hi, False
+    out["loss"], out["loss_low"], out["loss_high"] = opt["loss"]
+    return out
+
+
+def _fit_joint(table: Table, reason: str, warnings: list[str], *, n_bootstrap, seed, confidence, compare,
+               hp_cols, show_loss_law, holdout, holdout_rule, laws) -> ScalingFit:
+    if laws:
+        raise InputError("--law: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
+                         "loss in params and tokens; --law applies to --method grid.")
+    frame = table.frame
+    if "status" not in frame.columns:
+        div = diverged_by_rule(frame)
+        if div.any():
+            warnings.append(f"no status column: {int(div.sum())} run(s) counted as diverged (loss above "
+                            f"{DIVERGED_FACTOR:g}× the lowest loss of runs with no more params and no more tokens) "
+                            f"and left out")
+        frame = frame[~div].reset_index(drop=True)
+        if holdout is not None:
+            holdout = np.asarray(holdout, bool)[~div]
+    fixed = tuple(c for c in table.fixed_columns if pd.api.types.is_numeric_dtype(frame[c]) and c not in hp_cols)
+    held = np.zeros(len(frame), bool) if holdout is None else np.asarray(holdout, bool)
+    if held.all():
+        raise InputError(f"--holdout {holdout_rule}: every run is held out; nothing is left to fit.")
+    joint, joint_warnings = fit_joint(frame[~held], hp_cols=(*hp_cols, *fixed), n_bootstrap=n_bootstrap, seed=seed,
+                                      confidence=confidence)
+    warnings += joint_warnings
+    fitted = frame[~held]
+    ofr = _optima_at_scales(joint, fitted)
+    # sanity: the model may not sit below the best run at a scale by more than the noise
+    pred_best = joint.predict_loss(fitted)
+    below = np.log(pred_best / fitted["loss"].to_numpy()) < -3 * max(joint.sigma, 1e-4)
+    if below.mean() > 0.05:
+        warnings.append(f"the joint model predicts {int(below.sum())} run(s) more than 3σ below their observed loss; "
+                        f"the basin may be too deep there (check the residual figure)")
+    holdout_doc = None
+    if held.any():
+        h = frame[held]
+        pred = joint.predict_loss(h)
+        err = pred / h["loss"].to_numpy() - 1.0
+        holdout_doc = {"rule": holdout_rule, "n_runs": int(held.sum()),
+                       "mean_abs_rel_error": float(np.mean(np.abs(err))),
+                       "max_abs_rel_error": float(np.max(np.abs(err))),
+                       "runs": [{"params": float(p), "tokens": float(t), "loss": float(o), "predicted_loss": float(q),
+                                 "rel_error": float(e)}
+                                for p, t, o, q, e in zip(h["params"], h["tokens"], h["loss"], pred, err, strict=True)]}
+    refs = tuple(r for name in compare or [] for r in reference_laws(name))
+    settings = {"n_bootstrap": n_bootstrap, "seed": seed, "confidence": confidence, "hp_cols": list(hp_cols)}
+    points = fitted[["params", "tokens", "loss"]].assign(flops=6.0 * fitted["params"] * fitted["tokens"])
+    return ScalingFit(table=table, optima=(), optima_frame=ofr, hp_laws={}, loss_law=None, loss_points=points,
+                      validation={}, references=refs, warnings=tuple(warnings), settings=settings, method="joint",
+                      method_reason=reason, joint=joint, holdout=holdout_doc, show_loss_law=show_loss_law)

@@ -61,7 +61,7 @@ def _positive_log(values, name: str) -> np.ndarray:
     a = np.asarray(values, dtype=float).ravel()
     bad = ~(np.isfinite(a) & (a > 0))
     if bad.any():
-        raise InputError(f"{name}: value {a[bad][0]!r} cannot go on a log axis; expected finite values > 0.")
+        raise InputError(f"{name}: value {float(a[bad][0])!r} cannot go on a log axis; expected finite values > 0.")
     return np.log(a)
 
 

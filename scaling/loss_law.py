@@ -177,7 +177,7 @@ class LossLawResult:
         for k in self.inputs:
             v = np.atleast_1d(np.asarray(x[k], dtype=float))
             if not np.all(np.isfinite(v) & (v > 0)):
-                raise InputError(f"predict loss: {k} must be finite and > 0, got {v[~(np.isfinite(v) & (v > 0))][0]!r}.")
+                raise InputError(f"predict loss: {k} must be finite and > 0, got {float(v[~(np.isfinite(v) & (v > 0))][0])!r}.")
             cols.append(np.log(v))
         return np.column_stack(np.broadcast_arrays(*cols))
 

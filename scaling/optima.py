@@ -16,7 +16,9 @@ The grid is usually coarse (factors of 2 or √2 between values), so the vertex 
 parabola through the best runs and their neighbours locates the optimum between grid
 points and is far less noisy than the argmin. When the best run sits on the edge of the
 grid the minimum is not bracketed: the fit falls back to the best run, flags
-`at_edge`, and reports an interval reaching one full grid span beyond the edge.
+`at_edge`, and reports an interval reaching one full grid span beyond the edge. It also falls
+back when the fitted minimum is implausible (`plausible_minimum`: ≤ 0, or further below the
+best run than the window's spread of losses), so no optimum loss is ever ≤ 0.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _as_positive(values, name: str) -> np.ndarray:
     a = np.asarray(values, dtype=float).ravel()
     if a.size and (not np.all(np.isfinite(a)) or np.any(a <= 0)):
         bad = a[~(np.isfinite(a) & (a > 0))][0]
-        raise InputError(f"{name}: value {bad!r} cannot go on a log axis; expected finite values > 0.")
+        raise InputError(f"{name}: value {float(bad)!r} cannot go on a log axis; expected finite values > 0.")
     return a
 
 
@@ -105,6 +107,14 @@ def _bootstrap_lstsq(terms: np.ndarray, p: int, rng: np.random.Generator, n_boot
             counts[start:start + b] = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
         sums[first:first + rows] = counts[:rows] @ terms
     return _solve_normal(sums, p)
+
+
+def plausible_minimum(value: float, losses: np.ndarray) -> bool:
+    """A fitted minimum is kept only if it is > 0 and no further below the lowest loss of the
+    runs it was fitted to than the spread of their losses: a parabola through a noisy or flat
+    window can dip far below every run (even below 0), and that dip is not a loss anyone reached."""
+    low = float(losses.min())
+    return value > 0 and value >= low - (float(losses.max()) - low)
 
 
 _EDGE_NOTE = "  [optimum at edge of grid: widen the sweep]"
@@ -218,6 +228,9 @@ def fit_optimum(
         return _fallback(grid, best, float(mean_loss[best]), **common)
     coef = _unscale_parabola(coef_u, grid[best], half_width)
     x_star = float(np.clip(-coef[1] / (2 * coef[2]), grid[lo_i], grid[hi_i]))
+    best_loss = float(coef[0] + coef[1] * x_star + coef[2] * x_star**2)
+    if not plausible_minimum(best_loss, Lw):
+        return _fallback(grid, best, float(mean_loss[best]), **common)
 
     rng = np.random.default_rng(seed)
     boot = _bootstrap_lstsq(terms, design.shape[1], rng, n_bootstrap)
@@ -229,7 +242,7 @@ def fit_optimum(
     lo_x, hi_x = np.percentile(vertices, [tail, 100 - tail]) if n_bootstrap else (math.nan, math.nan)
     return OptimumResult(
         value=math.exp(x_star), low=math.exp(min(lo_x, x_star)), high=math.exp(max(hi_x, x_star)),
-        at_edge=False, best_loss=float(coef[0] - coef[1] ** 2 / (4 * coef[2])), method="parabola",
+        at_edge=False, best_loss=best_loss, method="parabola",
         n_bootstrap=n_bootstrap, coef=(float(coef[0]), float(coef[1]), float(coef[2])), **common,
     )
 
@@ -380,6 +393,8 @@ def fit_joint_optimum(
         lx = hx = ly = hy = math.nan
     c = _unscale_paraboloid(coef_uv[0], gx[bx], gy[by], sx, sy)
     best_loss = float((_paraboloid_design(np.array([x_star]), np.array([y_star])) @ c)[0])
+    if not plausible_minimum(best_loss, Lw):
+        return _joint_fallback(gx, gy, bx, by, float(L[best]), at_edge=False, **common)
     return JointOptimumResult(
         lr=math.exp(x_star), lr_low=math.exp(min(lx, x_star)), lr_high=math.exp(max(hx, x_star)),
         batch_size=math.exp(y_star), batch_size_low=math.exp(min(ly, y_star)),

@@ -86,6 +86,14 @@ def predict(fit, **target) -> Prediction:
     t, derived = _complete_target(fit, target)
     values: dict[str, tuple[float, float, float]] = {}
     confidence = 0.95
+    if fit.joint is not None:
+        if "params" not in t or "tokens" not in t:
+            raise InputError("--predict: the joint model needs params and tokens (or flops with one of them), "
+                             "e.g. --predict params=7e9,tokens=2e12.")
+        opt = fit.joint.optimum(t["params"], t["tokens"])
+        values = {k: (float(v[0]), float(lo[0]), float(hi[0])) for k, (v, lo, hi) in opt.items()
+                  if k != "loss" or fit.show_loss_law}
+        confidence = fit.joint.confidence
     for hp, law in fit.hp_laws.items():
         missing = [k for k in law.inputs if k not in t]
         if missing:

@@ -82,6 +82,21 @@ def swept_hps(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def grid_swept(frame: pd.DataFrame, fixed_columns: tuple[str, ...] = ()) -> list[str]:
+    """Hyperparameters with ≥ 3 distinct values at one scale while every other varying HP is fixed:
+    the ones the grid method can fit an optimum of (lr and batch size swept together count)."""
+    keys = scale_columns(frame)
+    hps = swept_hps(frame)
+    out = []
+    for hp in hps:
+        pair = ("lr", "batch_size") if hp in ("lr", "batch_size") and {"lr", "batch_size"} <= set(hps) else (hp,)
+        others = [c for c in (*hps, *fixed_columns) if c not in pair]
+        counts = frame.groupby(keys + others, dropna=False)[list(pair)].nunique()
+        if (counts >= MIN_DISTINCT).all(axis=1).any():
+            out.append(hp)
+    return out
+
+
 def _scale_dict(key, keys: list[str], rows: pd.DataFrame) -> dict[str, float]:
     values = key if isinstance(key, tuple) else (key,)
     scale = {k: float(v) for k, v in zip(keys, values, strict=True)}

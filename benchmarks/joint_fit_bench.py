@@ -1,0 +1,81 @@
+"""Joint-model fit end to end on synthetic random-search tables, against scipy least_squares per resample.
+
+Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10]
+
+1) a 10,000-run random-search table (`scaling.synthetic`), 1,000 bootstrap resamples over runs:
+   `fit_scaling` as the CLI runs it (divergence rule, joint fit, optima, report). Goal ≤ 20 s on 2 cores.
+2) a 5,000-row checkpointed table (1,250 runs × 4 evaluations), 1,000 resamples: load (one row per
+   run) and fit. Goal ≤ 10 s. Beside it, the baseline: scipy `least_squares` (loss="huber" on the
+   same log residuals and δ) refitted per resample from the optimum, timed on a few resamples and
+   scaled to 1,000; the ratio baseline / ours is printed. Timings, not asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tunescale.scaling.columns import load
+from tunescale.scaling.fit import fit_scaling
+from tunescale.scaling.joint import _counts
+from tunescale.scaling.joint_model import log_residuals
+from tunescale.scaling.synthetic import random_search_table
+
+
+def _baseline_per_resample(fit, table, n_resamples: int, seed: int = 0) -> float:
+    """Seconds per resample of scipy least_squares refitting the joint model on a bootstrap resample."""
+    from scipy.optimize import least_squares
+
+    kept = table
+    design = fit.design(kept, kept["loss"].to_numpy())
+    counts = _counts(len(kept), n_resamples, np.random.default_rng(seed))
+    t0 = time.perf_counter()
+    for b in range(n_resamples):
+        idx = np.repeat(np.arange(len(kept)), counts[b].astype(int))
+        d = design.take(idx)
+        least_squares(lambda th, d=d: log_residuals(fit.layout, d, th, fit.delta), fit.theta,
+                      loss="huber", f_scale=fit.delta, method="trf")
+    return (time.perf_counter() - t0) / n_resamples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10_000)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--checkpoint-rows", type=int, default=5000)
+    ap.add_argument("--baseline-resamples", type=int, default=10)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "random.csv"
+        random_search_table(args.runs, seed=0).drop(columns="run_id").to_csv(path, index=False)
+        t0 = time.perf_counter()
+        fit = fit_scaling(load(path), n_bootstrap=args.bootstrap, method="joint")
+        fit.report()
+        t_big = time.perf_counter() - t0
+        print(f"{args.runs} random-search runs, {args.bootstrap} resamples ({fit.joint.bootstrap_method}): "
+              f"{t_big:.1f} s end to end (goal 20 s)")
+
+        path = Path(tmp) / "checkpoints.csv"
+        table = random_search_table(args.checkpoint_rows // 4, seed=1, checkpoints=4)
+        table.to_csv(path, index=False)
+        t0 = time.perf_counter()
+        loaded = load(path)
+        fit = fit_scaling(loaded, n_bootstrap=args.bootstrap, method="joint")
+        fit.report()
+        t_ckpt = time.perf_counter() - t0
+        print(f"{len(table)} checkpoint rows -> {len(loaded.frame)} runs, {args.bootstrap} resamples "
+              f"({fit.joint.bootstrap_method}): {t_ckpt:.1f} s end to end (goal 10 s)")
+        kept = loaded.frame.iloc[np.flatnonzero(np.isin(loaded.frame["loss"], fit.loss_points["loss"]))]
+        per = _baseline_per_resample(fit.joint, kept, args.baseline_resamples)
+        base = per * args.bootstrap
+        print(f"baseline: scipy least_squares per resample {per:.2f} s x {args.bootstrap} = {base:.0f} s "
+              f"(timed on {args.baseline_resamples}); ratio baseline / ours = {base / t_ckpt:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
