@@ -139,7 +139,7 @@ def test_cli_runs_checkpoints_where_ignore_and_holdout(tmp_path):
     synthetic.random_search_table(300, seed=3, checkpoints=3).to_csv(path, index=False)
     out = tmp_path / "fit.json"
     proc = run_cli([path, "--where", "params<8e8", "--where", "lr!=0", "--ignore-col", "weight_decay",
-                    "--holdout", "params>=5e8", "--bootstrap", "20", "--json", out])
+                    "--holdout", "params>=5e8", "--bootstrap", "20", "--json-out", out])
     assert proc.returncode == 0, proc.stderr
     assert "earlier evaluation of a run" in proc.stdout and "one row per run ('run_id')" in proc.stdout
     assert "method: joint" in proc.stdout and "np.float64" not in proc.stdout
