@@ -237,6 +237,8 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, fmt: str | None =
     import pyarrow.csv as pacsv
 
     out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file name.")
     fmt = fmt or out.suffix.lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"{out}: cannot tell the format; name the file *.parquet or *.csv, or pass --format.")
@@ -246,8 +248,6 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, fmt: str | None =
         raise InputError(f"{out}: inside the store's own {trials_dir}; the export would be read as trials. "
                          f"Write it elsewhere.")
     table = read_table(run_dir, validated=True)
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory; give a file name.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "parquet":
