@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunescale.sweep.searchers import make_searcher
-from tunescale.sweep.spec import SweepSpec
+from tunescale.sweep.spec import GRIDDED, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def hp_points(spec: SweepSpec) -> list[dict]:
     """The hyperparameter settings a planned sweep visits at every shape, in order: the
     suggestions of its grid or random searcher (`sweep.searchers`)."""
     searcher = make_searcher(spec, spec.seed)
-    count = searcher.size if spec.algorithm == "grid" else spec.num_samples
+    count = searcher.size if spec.algorithm in GRIDDED else spec.num_samples
     return [searcher.suggest().config for _ in range(count)]
 
 

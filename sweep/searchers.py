@@ -18,12 +18,12 @@ from tunescale.search.base import AskTellSearcher, Observation
 from tunescale.search.space import ChoiceParam, Param, Space
 from tunescale.search.space_convert import bounded_param
 from tunescale.sweep.rows import hp_value
-from tunescale.sweep.spec import ADAPTIVE, Dimension, SweepSpec
+from tunescale.sweep.spec import ADAPTIVE, GRIDDED, Dimension, SweepSpec
 
 
 def _param(dim: Dimension, algorithm: str) -> Param:
     ranged = dim.type in ("log", "linear") or (dim.type == "int" and dim.step == 1 and algorithm in ADAPTIVE)
-    if algorithm == "grid" or not ranged:
+    if algorithm in GRIDDED or not ranged:
         return ChoiceParam(dim.name, tuple(dim.grid()))
     return bounded_param(dim.name, float(dim.low), float(dim.high), log=dim.type == "log",
                          is_integer=dim.type == "int")
@@ -37,7 +37,7 @@ def search_space(spec: SweepSpec) -> Space:
 def make_searcher(spec: SweepSpec, seed: int) -> AskTellSearcher:
     """The spec's algorithm over `search_space(spec)`."""
     space = search_space(spec)
-    if spec.algorithm == "grid":
+    if spec.algorithm in GRIDDED:
         from tunescale.search.grid_search import GridSearch
 
         return GridSearch(space, seed=seed)

@@ -7,6 +7,7 @@ a spec in one pass. The result is a tree of frozen dataclasses.
     name = "tiny"                  # sweep name, written to every row
     algorithm = "random"           # grid | random | optuna (TPE through Optuna's ask/tell)
                                    #   | carbs (cost-aware CARBS; log/linear/int spaces); see sweep/searchers.py
+                                   #   | stn (a grid of Self-Tuning-Network runs, trials.stn.lm)
     num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
     concurrency = 2                # trials running at once
     mode = "transfer"              # optional: same search at every width (muTransfer)
@@ -37,13 +38,17 @@ from tunescale.contract.spec_file import (
     table_field,
 )
 
-ALGORITHMS = ("grid", "random", "optuna", "carbs")
+ALGORITHMS = ("grid", "random", "optuna", "carbs", "stn")
+# Algorithms that run every point of the space's grid: "stn" is a grid over STN settings
+# (hyper LR, tau, variant, seed) whose trials each tune their regularizers online.
+GRIDDED = ("grid", "stn")
 ADAPTIVE = ("optuna", "carbs")  # searchers that pick each config from the results so far
 SCHEDULERS = ("asha", "hyperband")
 SPACE_TYPES = ("log", "linear", "int", "choice")
 MODES = ("standard", "transfer")
 FAMILIES = ("transformer", "mlp")
 DEFAULT_TRAINABLE = "tunescale.trials.train:train_trial"
+STN_TRAINABLE = "tunescale.trials.stn.lm:train_stn_trial"
 
 _TOP_KEYS = {
     "name", "algorithm", "num_samples", "concurrency", "mode", "seed", "storage",
@@ -177,8 +182,8 @@ def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | 
         p.add(f"{key}.low", f"a log space needs low > 0, got {low!r}; use type = \"linear\" for ranges from 0")
         ok = False
     num = raw.get("num")
-    if kind in ("log", "linear") and algorithm == "grid" and (not is_int(num) or num < 1):
-        p.add(f"{key}.num", f"algorithm = \"grid\" needs the number of grid points (an integer >= 1), got {num!r}")
+    if kind in ("log", "linear") and algorithm in GRIDDED and (not is_int(num) or num < 1):
+        p.add(f"{key}.num", f"algorithm = \"{algorithm}\" needs the number of grid points (an integer >= 1), got {num!r}")
         ok = False
     step = int_field(raw, "step", 1, p, minimum=1, where=key + ".")
     if not ok:
@@ -222,8 +227,8 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if mode not in MODES:
         p.add("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
     num_samples = int_field(raw, "num_samples", 8, p, minimum=1)
-    if algorithm == "grid" and "num_samples" in raw:
-        p.add("num_samples", "algorithm = \"grid\" runs the whole grid; remove num_samples")
+    if algorithm in GRIDDED and "num_samples" in raw:
+        p.add("num_samples", f"algorithm = \"{algorithm}\" runs the whole grid; remove num_samples")
     concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
     seed = int_field(raw, "seed", 0, p, minimum=0)
     max_retries = int_field(raw, "max_retries", 2, p, minimum=0)
@@ -231,7 +236,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     storage = raw.get("storage", os.path.join("runs", name) if isinstance(name, str) else "")
     if not isinstance(storage, str) or not storage:
         p.add("storage", f"expected a directory path or URI, got {storage!r}")
-    trainable = raw.get("trainable", DEFAULT_TRAINABLE)
+    trainable = raw.get("trainable", STN_TRAINABLE if algorithm == "stn" else DEFAULT_TRAINABLE)
     if not isinstance(trainable, str) or trainable.count(":") != 1:
         p.add("trainable", f"expected 'package.module:function', got {trainable!r}")
 
@@ -240,6 +245,8 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     family = model_raw.get("family", "transformer")
     if family not in FAMILIES:
         p.add("model.family", f"expected one of {', '.join(FAMILIES)}, got {family!r}")
+    elif algorithm == "stn" and family != "transformer":
+        p.add("model.family", f"algorithm = \"stn\" tunes the transformer proxy's regularizers, got {family!r}")
     widths = _int_list(model_raw, "widths", p, "model.")
     depths = _int_list({"depths": model_raw.get("depths", 2)}, "depths", p, "model.")
     parametrization = model_raw.get("parametrization", "sp")
