@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a few steps at several widths; mean |activation| per layer vs width",
     )
     p.add_argument("--parametrization", default="mup", help="sp, mup, umup, ntk or mfp (default mup)")
+    p.add_argument("--per-layer-lr", action="store_true", help="sp/ntk/mfp with Everett et al.'s per-layer LRs")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
     p.add_argument("--steps", type=int, default=None, help="training steps before measuring (default 4)")
     p.add_argument("--lr", type=float, default=None, help="Adam LR (default 1e-2)")
@@ -36,9 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "transfer-check",
         help="sweep LR at 4 widths for SP and muP; plot and report the drift of the optimal LR",
     )
-    p.add_argument("--parametrizations", default="sp,mup", help="comma-separated (default sp,mup)")
+    p.add_argument("--parametrizations", default="sp,mup",
+                   help="comma-separated variants: name[+plr][@wd_mode], e.g. sp+plr, mup@coupled_group (default sp,mup)")
+    p.add_argument("--hp", default="lr", help="the HP swept at each width: lr or weight_decay (default lr)")
+    p.add_argument("--lr", type=float, default=None, help="the fixed LR when --hp weight_decay")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
-    p.add_argument("--lrs", type=_floats, default=None, help="comma-separated LR grid (default 2^-13..2^-4)")
+    p.add_argument("--lrs", "--values", type=_floats, default=None,
+                   help="comma-separated grid of the swept HP (default lr 2^-13..2^-4, weight_decay 2^-6..2^4)")
     p.add_argument("--steps", type=int, default=None, help="training steps per trial (default 200)")
     p.add_argument("--out", default="out/transfer-check", help="directory for runs, plot and JSON")
     p.set_defaults(func=_transfer)
@@ -48,24 +53,23 @@ def _coord(args: argparse.Namespace) -> int:
     from tunescale.trials.coord_check import run_coord_check
 
     kwargs = {k: v for k, v in (("widths", args.widths), ("steps", args.steps), ("lr", args.lr)) if v is not None}
-    result = run_coord_check(args.parametrization, out_dir=args.out, **kwargs)
+    result = run_coord_check(args.parametrization, out_dir=args.out, per_layer_lr=args.per_layer_lr, **kwargs)
     print(result.report())
     print(f"figure: {result.figure}")
     return 0
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from tunescale.trials.parametrization import check_parametrization
     from tunescale.trials.transfer_check import DEFAULT_TRIAL, run_transfer_check
 
-    names = [check_parametrization(n) for n in args.parametrizations.split(",")]
+    names = args.parametrizations.split(",")
     kwargs = {k: v for k, v in (("widths", args.widths), ("lrs", args.lrs)) if v is not None}
-    trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {})}
+    trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {})}
 
     def progress(row: dict) -> None:
         print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", flush=True)
 
-    result = run_transfer_check(args.out, parametrizations=names, trial=trial, on_trial=progress, **kwargs)
+    result = run_transfer_check(args.out, parametrizations=names, hp=args.hp, trial=trial, on_trial=progress, **kwargs)
     print(result.report())
     print(json.dumps(result.drift_decades))
     print(f"figure: {result.figure}")
