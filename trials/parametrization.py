@@ -34,7 +34,8 @@ Rows (Adam exponents from TP5 Table 3):
     umup  u-μP (Blake et al. 2024, Table 2), an *absolute* row: no base width; each
           exponent is of the layer's own fan (`Row.unit`), raw weights N(0, 1), biases
           zero, multipliers fan_in^-1/2 (input, hidden; an embedding's fan_in is 1) and
-          1/fan_in (readout), Adam LR fan_out^-1/2 (input), fan_in^-1/2 (hidden), 1
+          1/fan_in (readout), Adam LR fan^-1/2 (input, hidden: fan = the weight's second
+          dimension, an embedding's fan_out, a Linear's fan_in), 1
           (readout, vectors), times depth^-1/2 for parameters in residual blocks; the
           unit-scaled ops (residual taus, scaled GELU and attention, embedding sum) are
           in `trials.models.unit_scaling`. At every width its default HPs (all
@@ -115,7 +116,7 @@ TABLE: dict[str, Row] = {
         "vector": _SP,
     }),
     "umup": Row({
-        "input": Exponents(a=0.5, c_adam=0.5),  # LR of fan_out (the paper's embedding rule)
+        "input": Exponents(a=0.5, c_adam=0.5),  # an embedding's LR: 1/sqrt(fan_out), the paper's rule
         "hidden": Exponents(a=0.5, c_adam=0.5),
         "readout": Exponents(a=1.0),
         "vector": _SP,
@@ -160,8 +161,8 @@ def check_combination(name: str, *, per_layer_lr: bool = False, optimizer: str =
 class Parametrization:
     """One parametrization at one width multiplier: the numbers a model and optimizer use.
 
-    Relative rows read `width_mult`; the absolute u-μP row reads each layer's `fan_in` /
-    `fan_out` instead (its base width is 1).
+    Relative rows read `width_mult`; the absolute u-μP row reads each layer's fan
+    instead (its base width is 1).
     """
 
     name: str
@@ -185,7 +186,7 @@ class Parametrization:
         if not self.unit:
             return self.width_mult**-exponent
         if fan is None:
-            raise ValueError(f"parametrization {self.name!r} scales by each layer's fan; pass fan_in/fan_out.")
+            raise ValueError(f"parametrization {self.name!r} scales by each layer's fan; pass it.")
         return float(fan) ** -exponent
 
     def multiplier(self, role: str, fan_in: int | None = None) -> float:
@@ -197,7 +198,9 @@ class Parametrization:
     def bias_init_scale(self, role: str) -> float:
         return self.width_mult ** -self.exponents(role).b_bias
 
-    def lr_scale(self, role: str, optimizer: str, fan_in: int | None = None, fan_out: int | None = None) -> float:
+    def lr_scale(self, role: str, optimizer: str, fan: int | None = None) -> float:
+        """The group LR factor; u-μP reads `fan`, the weight's second dimension (an embedding's
+        width, a Linear's fan_in), as unit_scaling.optim does."""
         e = self.exponents(role)
         if optimizer == "sgd":
             c = e.c_sgd
@@ -205,7 +208,7 @@ class Parametrization:
             c = e.c_layer
         else:
             c = e.c_adam
-        return self._scale(fan_out if role == "input" else fan_in, c)
+        return self._scale(fan, c)
 
     def depth_scale(self, depth: int) -> float:
         """LR factor of parameters inside residual blocks (u-μP's depth rule)."""
@@ -306,8 +309,7 @@ def param_groups(
         for name, p in module.named_parameters(recurse=False):
             role = role_of(module, name)
             matrix = p.ndim >= 2
-            group_lr = lr * par.lr_scale(role, optimizer, getattr(module, "fan_in", None),
-                                         getattr(module, "fan_out", None))
+            group_lr = lr * par.lr_scale(role, optimizer, p.shape[1] if matrix else None)
             if id(p) in in_blocks:
                 group_lr *= depth_scale
             key = (role, matrix, group_lr)

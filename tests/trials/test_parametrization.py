@@ -71,8 +71,8 @@ def test_mup_family_updates_hidden_and_readout_as_one_over_width(m):
     # u-μP, absolute: at fan_in n the hidden update W_eff moves by n^-1/2 · n^-1/2 = 1/n
     n = int(32 * m) or 8
     umup = parametrization.Parametrization("umup", 1.0)
-    assert math.isclose(umup.multiplier("hidden", n) * umup.lr_scale("hidden", "adamw", n, n), 1 / n)
-    assert math.isclose(umup.multiplier("readout", n) * umup.lr_scale("readout", "adamw", n, 10), 1 / n)
+    assert math.isclose(umup.multiplier("hidden", n) * umup.lr_scale("hidden", "adamw", n), 1 / n)
+    assert math.isclose(umup.multiplier("readout", n) * umup.lr_scale("readout", "adamw", n), 1 / n)
     mup = parametrization.Parametrization("mup", m)
     assert math.isclose(mup.attention_scale(16 * 4, 16), (16 * 4) ** -1 * 16**0.5)
     for name in ("ntk", "mfp"):
@@ -196,6 +196,9 @@ def test_umup_learning_rates_follow_the_paper():
     assert by_name["readout.weight"] == 1.0
     assert model.readout.multiplier == 1 / width and model.blocks[0].fc_out.multiplier == (4 * width) ** -0.5
     assert model.blocks[0].attn.scale == 1 / 16  # 1/d_head
+    mlp = build_mlp(in_features=8, n_classes=3, width=width, depth=1, par=par)
+    mlp_lrs = {n: g["lr"] for g in parametrization.param_groups(mlp, par, lr=1.0) for n in g["names"]}
+    assert math.isclose(mlp_lrs["input.weight"], 8**-0.5)  # a Linear input: its fan_in, as unit_scaling.optim
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4])
