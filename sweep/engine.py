@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from tunescale.contract.errors import InputError
-from tunescale.sweep.plan import plan
+from tunescale.sweep.plan import describe, plan
 from tunescale.sweep.progress import Progress
 from tunescale.sweep.rows import hp_value
 from tunescale.sweep.spec import ADAPTIVE, SweepSpec
@@ -89,6 +89,8 @@ def run_sweep(
                        report_evals=spec.scheduler is not None or spec.algorithm == "carbs", budget=spec.budget)
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
+    if out is not None:
+        print("\n".join(describe(spec)), file=out, flush=True)
     progress = Progress(spec.name, total, out)
     # A store may hold rows of other plans under this name (a study runs one plan per
     # token budget); only this plan's rows count towards its total.
