@@ -15,6 +15,7 @@ from tunescale.cli.options import (
     add_column_map,
     add_command,
     add_json,
+    busy,
     column_map,
     emit,
     layout,
@@ -110,10 +111,11 @@ def handle(args: argparse.Namespace) -> int:
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
                  drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col, run_col=args.run_col)
     holdout = select(table.frame, args.holdout, table.source, "--holdout") if args.holdout else None
-    fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
-                      confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
-                      method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
-                      holdout=holdout, holdout_rule=" and ".join(args.holdout))
+    with busy(f"fitting {len(table.frame)} runs, {args.bootstrap} bootstrap resamples per law:"):
+        fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
+                          confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
+                          method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
+                          holdout=holdout, holdout_rule=" and ".join(args.holdout))
     predictions = [fit.predict(**t) for t in targets]
     document = {**fit.summary(), "predictions": [p.summary() for p in predictions]}
     text = "\n\n".join([fit.report(), *(p.report() for p in predictions)])

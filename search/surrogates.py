@@ -20,8 +20,12 @@ dimension-scaled lengthscales). Hyperparameters are fitted by maximising the exa
 marginal likelihood with L-BFGS (at most `MAX_ITER` steps) on at most `MAX_FIT_POINTS`
 evenly spaced observations, then the GP on *all* observations uses those
 hyperparameters. The MLL fit is O(n^3) per step; a dozen kernel hyperparameters are
-well determined by a couple of hundred points, and prediction still uses every point,
-so a suggestion with 500 observations stays under a second.
+well determined by a couple of hundred points, and prediction still uses every point.
+The fit is most of a suggestion's time, and the hyperparameters move little from one
+observation to the next, so a caller may start the fit from earlier hyperparameters
+(`fit(init=...)`, fewer steps: `WARM_MAX_ITER`) or skip it and condition a GP with given
+hyperparameters on the data (`with_hyperparameters`); `hyperparameters()` gives them as
+JSON-able lists, so a saved search resumes with the very same models.
 """
 
 from __future__ import annotations
@@ -43,7 +47,10 @@ from scipy.stats import norm
 # L-BFGS steps for the hyperparameters: the optimum moves little between suggestions
 # and 50 steps reach it to a few percent in the likelihood on our problems.
 MAX_ITER = 50
+WARM_MAX_ITER = 20
 MAX_FIT_POINTS = 160
+
+Hyperparameters = dict[str, list]  # raw GPyTorch parameter name -> value (nested lists)
 
 
 @dataclass(frozen=True)
@@ -103,28 +110,52 @@ class GaussianProcess:
     centre: np.ndarray  # subtracted from every input (the training inputs' mean)
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, *, trend: str | None = "linear") -> GaussianProcess:
+    def fit(cls, X: np.ndarray, y: np.ndarray, *, trend: str | None = "linear",
+            init: Hyperparameters | None = None) -> GaussianProcess:
         """Fit to (X, y); ``trend=None`` for bounded targets such as a 0/1 success
-        indicator, which a trend would push outside [0, 1]."""
+        indicator, which a trend would push outside [0, 1]. ``init``: hyperparameters to
+        start the likelihood maximisation from (a warm start, `WARM_MAX_ITER` steps)."""
         centre = np.asarray(X, dtype=float).mean(axis=0)
-        train_x = torch.as_tensor(np.asarray(X) - centre, dtype=torch.float64)
-        train_y = torch.as_tensor(np.asarray(y), dtype=torch.float64).unsqueeze(-1)
+        train_x, train_y = cls._tensors(X, y, centre)
+        n = len(train_x)
+        subset = np.unique(np.linspace(0, n - 1, min(n, MAX_FIT_POINTS)).round().astype(int))
         with warnings.catch_warnings():
             # Basic space is already the scale we want the kernel to see; BoTorch's advice
             # to normalise inputs to the unit cube does not apply to unbounded searches.
             warnings.simplefilter("ignore", InputDataWarning)
-            n = len(train_x)
-            subset = np.unique(np.linspace(0, n - 1, min(n, MAX_FIT_POINTS)).round().astype(int))
             model = SingleTaskGP(train_x[subset], train_y[subset], covar_module=_kernel(train_x.shape[-1], trend))
+            if init is not None:
+                _load(model, init)
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": MAX_ITER}})
-            if len(subset) < n:
-                fitted = model
-                model = SingleTaskGP(train_x, train_y, covar_module=_kernel(train_x.shape[-1], trend))
-                for part in ("covar_module", "mean_module", "likelihood"):
-                    getattr(model, part).load_state_dict(getattr(fitted, part).state_dict())
+            maxiter = MAX_ITER if init is None else WARM_MAX_ITER
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
+        fitted = cls(model, centre)
+        if len(subset) < n:
+            return cls.with_hyperparameters(X, y, trend=trend, hyperparameters=fitted.hyperparameters())
+        model.eval()
+        return fitted
+
+    @classmethod
+    def with_hyperparameters(cls, X: np.ndarray, y: np.ndarray, *, trend: str | None,
+                             hyperparameters: Hyperparameters) -> GaussianProcess:
+        """The GP on (X, y) with the given hyperparameters, without fitting them."""
+        centre = np.asarray(X, dtype=float).mean(axis=0)
+        train_x, train_y = cls._tensors(X, y, centre)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputDataWarning)
+            model = SingleTaskGP(train_x, train_y, covar_module=_kernel(train_x.shape[-1], trend))
+        _load(model, hyperparameters)
         model.eval()
         return cls(model, centre)
+
+    def hyperparameters(self) -> Hyperparameters:
+        return {name: p.detach().tolist() for name, p in self.model.named_parameters()}
+
+    @staticmethod
+    def _tensors(X: np.ndarray, y: np.ndarray, centre: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        train_x = torch.as_tensor(np.asarray(X, dtype=float) - centre, dtype=torch.float64)
+        train_y = torch.as_tensor(np.asarray(y, dtype=float), dtype=torch.float64).unsqueeze(-1)
+        return train_x, train_y
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
@@ -155,3 +186,10 @@ class GaussianProcess:
 
     def _inputs(self, X: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(X) - self.centre, dtype=torch.float64)
+
+
+def _load(model: SingleTaskGP, hyperparameters: Hyperparameters) -> None:
+    """Set a model's raw hyperparameters (as `GaussianProcess.hyperparameters` gives them)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.as_tensor(hyperparameters[name], dtype=p.dtype))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from tunescale.contract.errors import InputError
+from tunescale.contract.text import table
 from tunescale.sweep.plan import plan
 from tunescale.sweep.progress import Progress
 from tunescale.sweep.rows import hp_value
@@ -55,14 +56,11 @@ class SweepResult:
     def report(self) -> str:
         total = sum(self.statuses.values())
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
-        lines = [
-            f"sweep {self.name}: {total} trials in {self.storage} ({counts}); "
-            f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} were already stored"
-        ]
+        lines = [f"sweep {self.name}: {total} trials ({counts}) in {self.storage}; "
+                 f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} already stored"]
         if self.best:
-            hps = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in self.best.items() if k not in ("trial_id", "loss"))
-            lines.append(f"best loss {self.best['loss']:.4g} by {self.best['trial_id']} ({hps})")
+            hps = {k: v for k, v in self.best.items() if k not in ("trial_id", "loss")}
+            lines.append(table(["best trial", "loss", *hps], [[self.best["trial_id"], self.best["loss"], *hps.values()]]))
         return "\n".join(lines)
 
 
@@ -73,8 +71,13 @@ def run_sweep(
     resume: bool = False,
     out: TextIO | None = sys.stderr,
     num_cpus: int | None = None,
+    label: str | None = None,
+    verbose: bool = False,
 ) -> SweepResult:
-    """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc."""
+    """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc.
+
+    Progress goes to `out` under `label` (default: the sweep's name); `verbose` lets Ray print its own output.
+    """
     from tunescale.sweep.ray_local import ray_session
 
     storage, store = open_store(spec.storage)
@@ -89,26 +92,30 @@ def run_sweep(
                        report_evals=spec.scheduler is not None or spec.algorithm == "carbs", budget=spec.budget)
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
-    progress = Progress(spec.name, total, out)
+    progress = Progress(label or spec.name, total, out, verbose=verbose)
     # A store may hold rows of other plans under this name (a study runs one plan per
     # token budget); only this plan's rows count towards its total.
     planned_ids = {t.trial_id for t in planned} if planned is not None else None
     for r in done_rows:
         if planned_ids is None or r["trial_id"] in planned_ids:
-            progress.finished(r["trial_id"], r["status"], r.get("loss"))
+            progress.record(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
     pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
     if pending != []:
         from tunescale.sweep.batched import run_batched
         from tunescale.sweep.tune_run import run_adaptive, run_planned
 
-        with ray_session(address, num_cpus=num_cpus):
-            if pending is None:
-                run_adaptive(spec, ctx, store, progress, done_rows)
-            elif spec.batched:
-                run_batched(spec, ctx, store, progress, pending)
-            else:
-                run_planned(spec, ctx, store, progress, pending)
+        with ray_session(address, num_cpus=num_cpus, verbose=verbose):
+            progress.begin()
+            try:
+                if pending is None:
+                    run_adaptive(spec, ctx, store, progress, done_rows)
+                elif spec.batched:
+                    run_batched(spec, ctx, store, progress, pending)
+                else:
+                    run_planned(spec, ctx, store, progress, pending)
+            finally:
+                progress.close()
     wall = time.perf_counter() - start
     rows = sweep_rows(storage, spec.name)
     best_row = min((r for r in rows if r["status"] == "completed" and r.get("loss") is not None),

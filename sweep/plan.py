@@ -61,6 +61,21 @@ def hp_points(spec: SweepSpec) -> list[dict]:
     return [searcher.suggest().config for _ in range(count)]
 
 
+def describe(spec: SweepSpec) -> list[str]:
+    """What a sweep will run, as lines a driver prints before it starts."""
+    model = spec.model
+    lines = [f"sweep {spec.name}: {spec.algorithm}, {model.family} widths {list(model.widths)} "
+             f"depths {list(model.depths)}, parametrization {model.parametrization}"]
+    if model.base_width is None:
+        lines.append("base_width: each trial's own width")
+    elif model.base_width_defaulted:
+        lines.append(f"base_width = {model.base_width}: the smallest width, as the spec sets none "
+                     f"(set [model] base_width to choose another)")
+    else:
+        lines.append(f"base_width = {model.base_width}, from the spec")
+    return lines
+
+
 def plan(spec: SweepSpec) -> list[PlannedTrial]:
     """Every trial of a grid/random sweep, in run order: each HP point at each shape.
 

@@ -9,6 +9,7 @@ authentication, so joining runs with RAY_AUTH_MODE=token unless the user set it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -28,13 +29,17 @@ def check_address(address: str) -> str:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[dict]:
+def ray_session(address: str | None = None, *, num_cpus: int | None = None,
+                verbose: bool = False) -> Iterator[dict]:
     """Connect to Ray for the block; shut down only what this call started.
 
     An already initialised Ray (a test session, a notebook) is reused as it is.
-    Yields the cluster's resources.
+    Yields the cluster's resources. Unless `verbose`, Ray keeps its workers' output and
+    its notice that a new local cluster uses token authentication off the terminal.
     """
     import ray
+
+    logging.getLogger("ray._private.authentication").setLevel(logging.NOTSET if verbose else logging.ERROR)
 
     if ray.is_initialized():
         yield ray.cluster_resources()
@@ -45,14 +50,14 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
             include_dashboard=False,
             num_cpus=num_cpus,
             configure_logging=False,
-            log_to_driver=False,
+            log_to_driver=verbose,
         )
     else:
         check_address(address)
         # Ray 2.60 heads issue a token (~/.ray/auth_token); joiners must say they use it.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=verbose)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = first_line(exc, type(exc).__name__)
             raise InputError(

@@ -100,6 +100,7 @@ class ModelSpec:
     depths: tuple[int, ...]
     parametrization: str
     base_width: int | None
+    base_width_defaulted: bool = False  # True: the spec gave none and the sweep took min(widths)
 
 
 @dataclass(frozen=True)
@@ -255,11 +256,13 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     base_width = model_raw.get("base_width")
     if base_width is not None and (not is_int(base_width) or base_width < 1):
         p.add("model.base_width", f"expected a positive integer, got {base_width!r}")
-    if mode == "transfer":
-        if len(widths) < 2:
-            p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
-        if base_width is None and widths:
-            base_width = min(widths)  # muTransfer: multipliers relative to the smallest proxy
+    if mode == "transfer" and len(widths) < 2:
+        p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
+    # Multipliers relative to the smallest proxy: without a shared base width every trial
+    # would be its own base, and muP, NTK, MFP (any row but SP) would silently equal SP.
+    base_width_defaulted = base_width is None and len(widths) > 1 and (mode == "transfer" or parametrization != "sp")
+    if base_width_defaulted:
+        base_width = min(widths)
 
     budget_raw = table_field(raw, "budget", p)
     p.unknown(budget_raw, _BUDGET_KEYS, "budget.")
@@ -317,7 +320,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         raise SpecError(f"{source}: {n} problem{'s' * (n > 1)}: " + "; ".join(p.items))
     return SweepSpec(
         name=name,
-        model=ModelSpec(family, widths, depths, parametrization, base_width),
+        model=ModelSpec(family, widths, depths, parametrization, base_width, base_width_defaulted),
         budget_key=budget_key,
         budget=budget,
         space=tuple(space),

@@ -24,7 +24,7 @@ from tunescale.contract.errors import first_line
 from tunescale.contract.store import TrialStore
 from tunescale.search.replay import replay
 from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config
-from tunescale.sweep.progress import Progress
+from tunescale.sweep.progress import Progress, tune_output
 from tunescale.sweep.rows import fallback_row
 from tunescale.sweep.searchers import make_searcher, stored_observations, stored_reports
 from tunescale.sweep.spec import ADAPTIVE, SweepSpec
@@ -155,10 +155,11 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             failure_config=tune.FailureConfig(max_failures=spec.max_retries),
             callbacks=[_make_callback(ctx, store, progress, planned, base)],
             stop=stop,
-            verbose=0,
+            verbose=1 if progress.verbose else 0,
         ),
     )
-    tuner.fit()
+    with tune_output(progress.verbose):
+        tuner.fit()
 
 
 def _concurrency_limit(spec: SweepSpec) -> int | None:

@@ -134,3 +134,47 @@ def test_export_names_missing_required_columns():
     assert to_table(rows).column("hp_dropout").null_count == 0
     with pytest.raises(InputError, match="cost_column"):
         observation_rows(searcher, sweep="s", cost_column="joules")
+
+
+def lucky_start_loss(c):
+    """Loss falls by 0.06 per decade of width (the cost); seed noise 0.02."""
+    return 0.20 - 0.06 * math.log10(c["width"]) + 0.05 * math.log(c["lr"] / 3e-3) ** 2
+
+
+def test_a_lucky_cheap_start_does_not_trap_the_search_below_the_dear_end():
+    # The cheap centre is observed 2.5 sd below its true mean: 0.132 beats the true loss of
+    # every width up to ~14. It must be the first member resampled, and the search must
+    # still reach the dear end of the front (width >= 50) in 3 of 4 seeds.
+    space = Space([LogParam("width", 2, scale=math.log(10), min=1, max=100),
+                   LogParam("lr", 3e-3, scale=math.log(10), min=1e-4, max=1e-1)])
+    reached = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        searcher = Carbs(space, seed=seed, config=CarbsConfig(n_candidates_per_dim=30))
+        first_resample = None
+        for i in range(30):
+            s = searcher.suggest()
+            c = s.config
+            noise = -2.5 * 0.02 if i == 0 else rng.normal(0, 0.02)
+            searcher.observe(Observation(c, lucky_start_loss(c) + noise, c["width"], seed=s.seed,
+                                         suggestion_id=s.suggestion_id))
+            if s.kind == "resample" and first_resample is None:
+                first_resample = c
+        assert first_resample == searcher.observations[0].config
+        reached += max(o.config["width"] for o in searcher.observations) >= 50
+    assert reached >= 3
+
+
+def test_best_ranks_by_the_model_within_a_cost_cap():
+    searcher = Carbs(scaling_space(), seed=1, config=FAST)
+    with pytest.raises(InputError, match="no successful observation"):
+        searcher.best()
+    drive(searcher, 14)
+    best = searcher.best()
+    assert best.interval[0] <= best.predicted_output <= best.interval[1]
+    assert best.runs >= 1 and best.mean_output == pytest.approx(scaling_loss(best.config))
+    cap = sorted(o.cost for o in searcher.observations)[3]
+    capped = searcher.best(cost_max=cap)
+    assert capped.cost <= cap and capped.predicted_output >= best.predicted_output
+    with pytest.raises(InputError, match="cost_max"):
+        searcher.best(cost_max=1.0)
