@@ -11,8 +11,8 @@ g(h) = V h   per-unit gate of a response (plus a bias c in the uncentred STN)
 t            response scale: y = W x + t · g(h) ⊙ W' x, so dy/dt at t = 0 is the
              Jacobian-vector product J_w y · ΔW of Delta-STN's linearization
 
-The model wraps a plain `TransformerLM` and re-runs its forward with three dropouts and
-the response paths added; with h = None (or a zero gate) and no dropout it computes
+The model wraps a plain `TransformerLM` and re-runs its forward (u-μP's unit-scaled ops
+included) with three dropouts and the response paths added; with h = None (or a zero gate) and no dropout it computes
 exactly the plain proxy's operations, bit for bit, under every parametrization. Response
 weights are `RoleLinear`s of the same role as the weight they perturb, so the
 parametrization table gives them the same multiplier, init scale and LR as W.
@@ -61,6 +61,14 @@ def smoothed_loss(logits: torch.Tensor, targets: torch.Tensor, smoothing: torch.
     nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     eps = smoothing.unsqueeze(-1)
     return ((1.0 - eps) * nll - eps * logp.mean(-1)).mean()
+
+
+def _residual(x: torch.Tensor, branch: torch.Tensor, taus: tuple[float, float] | None, which: int) -> torch.Tensor:
+    """x + branch, or u-μP's weighted residual (τ·branch + x)/sqrt(1 + τ²), as `Block.forward` adds them."""
+    if taus is None:
+        return x + branch
+    tau = taus[which]
+    return (tau * branch + x) * (1 + tau**2) ** -0.5
 
 
 class _Response(nn.Module):
@@ -132,6 +140,8 @@ class HyperTransformer(nn.Module):
             causal = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
             probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
             y = _dropout(probs, rate) @ v
+        if attn.out_scale != 1.0:
+            y = y * attn.out_scale
         return self._linear(attn.proj, f"{i}_proj", y.transpose(1, 2).reshape(b, n, c), h, t)
 
     def forward(
@@ -148,12 +158,15 @@ class HyperTransformer(nn.Module):
         values = values if regularize else None
         m = self.plain
         pos = torch.arange(idx.shape[1], device=idx.device)
-        x = _dropout(m.tok_emb(idx) + m.pos_emb(pos), self._col(values, "emb_dropout"))
+        x = m.tok_emb(idx) + m.pos_emb(pos)
+        if m.emb_scale != 1.0:
+            x = x * m.emb_scale
+        x = _dropout(x, self._col(values, "emb_dropout"))
         resid = self._col(values, "resid_dropout")
         for i, block in enumerate(m.blocks):
             a = self._attention(i, block.ln1(x), h, t, self._col(values, "attn_dropout"), manual_attention)
-            x = x + _dropout(a, resid)
-            y = self._linear(block.fc_out, f"{i}_fc_out", F.gelu(self._linear(block.fc, f"{i}_fc", block.ln2(x), h, t)),
-                             h, t)
-            x = x + _dropout(y, resid)
+            x = _residual(x, _dropout(a, resid), block.taus, 0)
+            y = F.gelu(self._linear(block.fc, f"{i}_fc", block.ln2(x), h, t))
+            y = self._linear(block.fc_out, f"{i}_fc_out", y if block.act_scale == 1.0 else y * block.act_scale, h, t)
+            x = _residual(x, _dropout(y, resid), block.taus, 1)
         return self._linear(m.readout, "readout", m.ln_f(x), h, t)
