@@ -236,6 +236,10 @@ def load(
         if name in frame.columns:
             frame[name] = _numeric(frame[name], mapping.get(name, name), source)
 
+    if "weight_decay" in frame.columns and frame["weight_decay"].isna().all():
+        frame = frame.drop(columns="weight_decay")
+        notes.append("weight_decay is empty on every row: not used")
+
     if "status" in frame.columns:
         status = frame["status"].astype(str)
     else:
@@ -339,7 +343,8 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
                                            f"value(s) not > 0 cannot go on a log axis")
     if "weight_decay" in frame.columns:
         v = frame["weight_decay"].to_numpy()
-        bad = ~(np.isfinite(v) & (v >= 0))
+        # a null weight decay is allowed by the trial schema (a trainer that has none); only a set value < 0 is bad
+        bad = ~(np.isnan(v) | (np.isfinite(v) & (v >= 0)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "

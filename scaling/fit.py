@@ -370,7 +370,7 @@ def _optima_at_scales(joint: JointFit, frame: pd.DataFrame, max_rows: int = 20) 
         scales = scales.iloc[order[np.linspace(0, len(scales) - 1, max_rows).round().astype(int)]].reset_index(drop=True)
     opt = joint.optimum(scales["params"].to_numpy(), scales["tokens"].to_numpy())
     out = scales.assign(flops=6.0 * scales["params"] * scales["tokens"])
-    for hp in joint.hps:
+    for hp in (h for h in joint.hps if h not in joint.unresolved):
         v, lo, hi = opt[hp]
         out[hp], out[f"{hp}_low"], out[f"{hp}_high"], out[f"{hp}_at_edge"] = v, lo, hi, False
     out["loss"], out["loss_low"], out["loss_high"] = opt["loss"]
