@@ -40,6 +40,7 @@ from tunescale.scaling.joint_model import (
     Layout,
     jacobian,
     log_law,
+    log_predictions,
     log_residuals,
     objective,
 )
@@ -188,6 +189,26 @@ class JointFit:
         """Expected loss of each row of `frame` at its own scale, HPs and nuisance values."""
         design = self.design(frame)
         return np.exp(log_residuals(self.layout, design, self.theta, self.delta) + design.log_loss)
+
+    def basin_slice(self, hp: str, values, params: float, tokens: float) -> np.ndarray:
+        """The tuned model's loss at (params, tokens) as `hp` takes `values` and every other basin HP sits at
+        its optimum (nuisance columns at their best): one slice through the basin."""
+        p, t = self._check_scale(params, tokens)
+        v = np.asarray(values, dtype=float)
+        x = np.repeat(self._centre(self.theta, p, t)[0].T, v.size, axis=0)
+        x[:, self.hps.index(hp)] = np.log(v)
+        design = Design(np.full(v.size, math.log(p[0]) - self.n0), np.full(v.size, math.log(t[0]) - self.d0), x,
+                        np.zeros((v.size, len(self.nuisance))), np.zeros(v.size))
+        log_loss = log_predictions(self.layout, design, self.theta[None, :])[0] + self._nuisance_offset(self.theta)
+        return np.exp(log_loss)
+
+    def predict_loss_interval(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap interval of the expected loss of each row (its mean, not one new run's noise)."""
+        if not self.n_bootstrap:
+            nan = np.full(len(frame), np.nan)
+            return nan, nan
+        draws = np.exp(log_predictions(self.layout, self.design(frame), self.bootstrap))
+        return _quantiles(draws, self.confidence)
 
     def design(self, frame: pd.DataFrame, loss: np.ndarray | None = None) -> Design:
         """The model's inputs from a frame with params, tokens, the basin HPs and nuisance columns."""

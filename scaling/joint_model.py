@@ -214,6 +214,20 @@ def log_residuals(layout: Layout, design: Design, theta: np.ndarray, delta: floa
     return _chunk(layout, design, theta[None, :], w, delta, False)[2][0]
 
 
+def log_predictions(layout: Layout, design: Design, thetas: np.ndarray) -> np.ndarray:
+    """ln L̂ for each row of θ (B, p) at each run of `design`, shape (B, n)."""
+    zero = Design(design.n, design.d, design.x, design.z, np.zeros(design.n.size))
+    out = np.empty((thetas.shape[0], design.n.size))
+    size = max(1, _CHUNK_ELEMENTS // max(design.n.size * max(layout.m, 1), 1))
+    w = np.ones((1, design.n.size))
+    for s in range(0, thetas.shape[0], size):
+        sl = slice(s, s + size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[sl] = _chunk(layout, zero, thetas[sl], np.broadcast_to(w, (thetas[sl].shape[0], w.shape[1])),
+                             1.0, False)[2]
+    return out
+
+
 def jacobian(layout: Layout, design: Design, theta: np.ndarray, delta: float) -> np.ndarray:
     """∂r_i/∂θ for each run at θ, shape (n, p): per-run gradients divided by ψ(r_i)/δ where it is non-zero,
     else by central differences of r (inside the model, r is smooth)."""

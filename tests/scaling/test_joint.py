@@ -158,3 +158,28 @@ def test_messages_print_plain_floats(tmp_path):
     frame.drop(columns="run_id").to_csv(path, index=False)
     proc = run_cli([path])
     assert proc.returncode == 2 and "= nan" in proc.stderr and "np.float64" not in proc.stderr, proc.stderr
+
+
+def test_cli_predict_table_and_joint_figures(tmp_path):
+    from tests.scaling.conftest import run_cli
+
+    fit_path, pred_path, out = tmp_path / "runs.csv", tmp_path / "next.csv", tmp_path / "fit"
+    rename = {"lr": "LR"}  # the predict table is read with the fitted table's column mapping
+    synthetic.random_search_table(300, seed=3).drop(columns="run_id").rename(columns=rename).to_csv(fit_path, index=False)
+    truth = synthetic.random_search_table(20, seed=9, diverged=0.0, params_range=(1e9, 4e9))
+    truth.drop(columns=["run_id", "loss"]).rename(columns=rename).to_csv(pred_path, index=False)
+    proc = run_cli([fit_path, "--lr-col", "LR", "--bootstrap", "30", "--holdout", "params>5e8", "--out", out,
+                    "--predict-table", pred_path])
+    assert proc.returncode == 0, proc.stderr
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns[:6]) == ["params", "tokens", "LR", "batch_size", "weight_decay", "predicted_loss"]
+    for name in ("predicted_loss", "optimal_lr", "optimal_batch_size", "optimal_weight_decay", "predicted_optimal_loss"):
+        assert (pred[f"{name}_low"] <= pred[name]).all() and (pred[name] <= pred[f"{name}_high"]).all(), name
+    # runs up to 4x larger than any fitted: each run's loss at its own HPs within 2% (noise 0.5%), optima near truth
+    assert np.abs(pred["predicted_loss"] / truth["loss"] - 1).max() < 0.02
+    assert np.abs(np.log10(pred["optimal_lr"] / synthetic.optimum("lr", truth["params"], truth["tokens"]))).max() < 0.05
+    assert np.abs(pred["predicted_optimal_loss"] / synthetic.tuned_loss(truth["params"], truth["tokens"]) - 1).max() < 0.01
+    for name in ("joint_fit", "joint_basin", "joint_residuals"):
+        assert (out / f"{name}.png").stat().st_size > 10_000 and (out / f"{name}.pdf").exists()
+    proc = run_cli([fit_path, "--lr-col", "LR", "--bootstrap", "0", "--predict-table", pred_path])
+    assert proc.returncode == 2 and "give --out DIR too" in proc.stderr
