@@ -26,6 +26,7 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
+    "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
     "fit-scaling chinchilla.csv --params-col 'Model Size' --flops-col 'Training FLOP' --exclude-top-loss 5",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",

@@ -10,6 +10,7 @@ from tunescale.scaling.columns import ColumnMap, load
 from tunescale.scaling.fit import fit_scaling
 from tunescale.scaling.joint import diverged_by_rule, fit_joint
 from tunescale.scaling.joint_model import Design, Layout, objective
+from tunescale.scaling.predict import predict_table
 
 
 def test_gradient_matches_finite_differences():
@@ -193,10 +194,20 @@ def test_on_a_grid_the_grid_and_joint_methods_agree():
     (batch size ±0.04 decades) than the basin's misfit on real runs, so it need not hold the grid's value."""
     table = _steplaw()
     target = {"params": 1e9, "tokens": 1e11}
-    grid = fit_scaling(table, n_bootstrap=100, validate=False, method="grid").predict(**target)
-    joint = fit_scaling(table, n_bootstrap=100, method="joint").predict(**target)
+    fits = {m: fit_scaling(table, n_bootstrap=100, validate=False, method=m) for m in ("grid", "joint")}
+    grid, joint = (fits[m].predict(**target) for m in ("grid", "joint"))
     for hp in ("lr", "batch_size"):
         g, g_lo, g_hi = grid.values[hp]
         j, j_lo, j_hi = joint.values[hp]
         assert g_lo <= j <= g_hi and j_lo <= g_hi and g_lo <= j_hi, (hp, grid.values[hp], joint.values[hp])
         assert abs(np.log10(j / g)) < 0.1, (hp, g, j)
+    # a predict table gives the same read-offs row by row, with either method
+    rows = pd.DataFrame({"params": [target["params"]], "tokens": [target["tokens"]], "lr": [1e-3],
+                         "batch_size": [1e6]})
+    for method, pred in ((m, predict_table(fits[m], rows)) for m in fits):
+        expected = {"grid": grid, "joint": joint}[method].values
+        for hp in ("lr", "batch_size"):
+            assert pred[f"optimal_{hp}"][0] == pytest.approx(expected[hp][0], rel=1e-9), (method, hp)
+        assert pred["predicted_optimal_loss"][0] == pytest.approx(expected["loss"][0], rel=1e-9), method
+        assert np.isnan(pred["optimal_weight_decay"][0])
+        assert np.isnan(pred["predicted_loss"][0]) == (method == "grid")
