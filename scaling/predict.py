@@ -97,7 +97,7 @@ def predict(fit, **target) -> Prediction:
                              "e.g. --predict params=7e9,tokens=2e12.")
         opt = fit.joint.optimum(t["params"], t["tokens"])
         values = {k: (float(v[0]), float(lo[0]), float(hi[0])) for k, (v, lo, hi) in opt.items()
-                  if k != "loss" or fit.show_loss_law}
+                  if (k != "loss" or fit.show_loss_law) and k not in fit.joint.unresolved}
         confidence = fit.joint.confidence
     for hp, law in fit.hp_laws.items():
         missing = [k for k in law.inputs if k not in t]
