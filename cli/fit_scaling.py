@@ -26,6 +26,7 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
+    "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
     "fit-scaling chinchilla.csv --params-col 'Model Size' --flops-col 'Training FLOP' --exclude-top-loss 5",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
@@ -82,6 +83,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--predict", action="append", default=[], metavar="params=N,tokens=D|flops=C",
                      help="predict optimal lr, batch_size, weight_decay and loss at a scale (repeatable)")
+    out.add_argument("--predict-table", metavar="RUNS",
+                     help="a .csv/.parquet of runs (same column mapping, no loss needed): write predictions.csv under "
+                          "--out with its columns plus predicted_loss at each row's HPs (joint method), optimal_lr, "
+                          "optimal_batch_size, optimal_weight_decay, predicted_optimal_loss and their _low/_high bounds")
     out.add_argument("--compare", action="append", default=[], choices=["steplaw", "deepseek"],
                      help="overlay a published law on the figures and in the JSON")
     out.add_argument("--out", metavar="DIR", help="write fit.json and the figures (PNG and PDF) to DIR")
@@ -106,6 +111,8 @@ def handle(args: argparse.Namespace) -> int:
         raise InputError(f"--exclude-top-loss {args.exclude_top_loss}: expected a count >= 0.")
     if args.seq_len is not None and not args.seq_len > 0:
         raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
+    if args.predict_table and not args.out:
+        raise InputError(f"--predict-table {args.predict_table}: give --out DIR too; predictions.csv is written there.")
     targets = [parse_target(t) for t in args.predict]
     mapping = column_map(args)
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
@@ -130,6 +137,16 @@ def handle(args: argparse.Namespace) -> int:
         (out / "fit.json").write_text(to_json(document) + "\n")
         written = write_figures(fit, out, predictions=predictions)
         text += f"\n\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/"
+        if args.predict_table:
+            import pandas as pd
+
+            from tunescale.scaling.columns import read_rows
+            from tunescale.scaling.predict import predict_table
+
+            raw, rows = read_rows(args.predict_table, mapping, seq_len=args.seq_len)
+            table_out = pd.concat([raw, predict_table(fit, rows)], axis=1)
+            table_out.to_csv(out / "predictions.csv", index=False)
+            text += f"\nwrote {out / 'predictions.csv'}: {len(table_out)} row(s) of {args.predict_table}"
     emit(args, document, text)
     return 0
 
