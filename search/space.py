@@ -271,7 +271,7 @@ class OrderedParam:
     def __post_init__(self) -> None:
         values = tuple(self.values)
         if len(values) < 2 or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-                                  for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+                                  for v in values) or any(b <= a for a, b in zip(values[:-1], values[1:], strict=True)):
             raise InputError(f"parameter '{self.name}': an ordered parameter needs >= 2 increasing finite numbers, "
                              f"got {list(values)}.")
         log = all(v > 0 for v in values) if self.log is None else bool(self.log)
