@@ -25,6 +25,10 @@ Glossary
 - early stopping: a running trial reports its output and cost at fractions of its run
   (`report`); CARBS says stop once it cannot join the front (`search.early_stopping`).
 
+- parameter types: ordered ones (real, integer, `OrderedParam`) move by the search radius
+  in basic space (at least to the next allowed value); an unordered `ChoiceParam` is
+  one-hot in the GPs and switched at random around the members.
+
 Suggestion order: the search centre, then `n_sobol` scrambled-Sobol points in a box of
 half-width `sobol_half_width_in_basic` around it, then Bayesian suggestions; every
 `resample_frequency`-th of those may re-run the Pareto member a new seed is worth most for
@@ -97,6 +101,10 @@ class CarbsConfig:
     gp_refit_every: int = 10
     # Candidates scored per suggestion, per searched dimension.
     n_candidates_per_dim: int = 100
+    # An unordered choice (`ChoiceParam`) has no radius: a candidate takes another of its
+    # values, drawn uniformly, with this probability, else keeps its origin's; the
+    # locality counts a switch like a move of about two radii when there are 3 values.
+    category_switch_probability: float = 0.2
     # The cheapest 20% of configurations form one bucket on the front (paper's default).
     min_pareto_cost_fraction: float = 0.2
     # "believer" (posterior mean) or "thompson" (posterior draw) fantasies.
@@ -120,6 +128,8 @@ class CarbsConfig:
     def __post_init__(self) -> None:
         if self.outstanding_fantasy not in ("believer", "thompson"):
             raise ValueError(f"outstanding_fantasy = {self.outstanding_fantasy!r}, expected 'believer' or 'thompson'.")
+        if not 0 < self.category_switch_probability < 1:
+            raise ValueError(f"category_switch_probability = {self.category_switch_probability!r}, expected 0 < p < 1.")
         from tunescale.search.surrogates import (
             TRENDS,  # torch and BoTorch load only once a search is built
         )
@@ -285,6 +295,8 @@ class Carbs(AskTellSearcher):
         sobol.fast_forward(index)
         u = sobol.random(1)[0]
         point = centre + (2 * u - 1) * self.config.sobol_half_width_in_basic
+        for j, count in self.space.categories:  # categories have no neighbourhood: spread over all of them
+            point[j] = min(int(u[j] * count), count - 1)
         return np.array(self.space.round_in_basic(np.clip(point, self._lo, self._hi)))
 
     def _resample_due(self) -> bool:
@@ -341,15 +353,29 @@ class Carbs(AskTellSearcher):
         The locality is the search-distribution density of the raw draw, before rounding
         (as in the paper), relative to its peak, max over origins. It weights the
         acquisition as well as shaping the draws, which keeps the search local where the
-        surrogate extrapolates poorly.
+        surrogate extrapolates poorly. An unordered choice is not moved by a radius but
+        switched (`CarbsConfig.category_switch_probability`).
         """
         n = self.config.n_candidates_per_dim * self.space.dim
         radii = self._radii(origins)
         pick = rng.integers(len(origins), size=n)
         raw = np.clip(origins[pick] + rng.normal(size=(n, self.space.dim)) * radii[pick], self._lo, self._hi)
+        real = np.ones(self.space.dim, dtype=bool)
+        log_ratio = np.zeros((n, len(origins)))  # categorical part of the log locality, per origin
+        p = self.config.category_switch_probability
+        for j, count in self.space.categories:
+            real[j] = False
+            if count == 1:
+                continue
+            switch = rng.random(n) < p
+            other = (origins[pick, j] + rng.integers(1, count, size=n)) % count  # a uniformly drawn other one
+            raw[:, j] = np.where(switch, other, origins[pick, j])
+            # density of the draw from each origin, relative to staying: 1, or p / (k - 1) / (1 - p)
+            differs = raw[:, j, None] != origins[None, :, j]
+            log_ratio += np.where(differs, math.log(p / (count - 1) / (1 - p)), 0.0)
         X = np.array([self.space.round_in_basic(x) for x in raw])
-        z2 = (((raw[:, None, :] - origins[None, :, :]) / radii[None, :, :]) ** 2).sum(axis=-1)
-        locality = np.exp(-0.5 * z2).max(axis=1)
+        z2 = (((raw[:, None, real] - origins[None, :, real]) / radii[None, :, real]) ** 2).sum(axis=-1)
+        locality = np.exp(-0.5 * z2 + log_ratio).max(axis=1)
         return X, locality
 
     def _bayes(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
@@ -436,14 +462,16 @@ class Carbs(AskTellSearcher):
             if nxt > n:
                 break
             m = nxt
+        categories = self.space.categories
         if m != fitted_at or hypers is None:
             m = max(m, 1)
-            gp = GaussianProcess.fit(X[:m], transform(y[:m]), trend=trend, init=hypers)
+            gp = GaussianProcess.fit(X[:m], transform(y[:m]), trend=trend, init=hypers, categories=categories)
             hypers = gp.hyperparameters()
             self.gp_hyperparameters[name] = (m, hypers)
             if m == n:
                 return gp
-        return GaussianProcess.with_hyperparameters(X, transform(y), trend=trend, hyperparameters=hypers)
+        return GaussianProcess.with_hyperparameters(X, transform(y), trend=trend, hyperparameters=hypers,
+                                                    categories=categories)
 
     def _search_front(self, models: tuple[OutputWarp, GaussianProcess, GaussianProcess]) -> list[ParetoGroup]:
         """The conservative Pareto set with each group's output raised to the output model's

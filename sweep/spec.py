@@ -6,7 +6,7 @@ a spec in one pass. The result is a tree of frozen dataclasses.
 
     name = "tiny"                  # sweep name, written to every row
     algorithm = "random"           # grid | random | optuna (TPE through Optuna's ask/tell)
-                                   #   | carbs (cost-aware CARBS; log/linear/int spaces); see sweep/searchers.py
+                                   #   | carbs (cost-aware CARBS; every space type); see sweep/searchers.py
                                    #   | stn (a grid of Self-Tuning-Network runs, trials.stn.lm)
     num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
     concurrency = 2                # trials running at once
@@ -283,9 +283,6 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         dim = _dimension(hp, dim_raw, algorithm, p)
         if dim is not None:
             space.append(dim)
-        if algorithm == "carbs" and dim is not None and (dim.type == "choice" or (dim.type == "int" and dim.step != 1)):
-            p.add(f"space.{hp}", "carbs searches log/linear/int (step 1) ranges, got a "
-                  f"{'choice' if dim.type == 'choice' else 'stepped int'}; use a range or another algorithm")
     if not space_raw:
         p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
 
