@@ -18,6 +18,7 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.contract.store import read_table
 from tunescale.scaling.columns import HP_COLUMNS, load
 from tunescale.scaling.fit import ScalingFit, fit_scaling
 from tunescale.study.results import (
@@ -34,6 +35,10 @@ from tunescale.study.results import (
 )
 
 CURVE_POINTS = 40
+# Trainer columns that follow from the swept hyperparameters (steps = tokens / (batch_size·seq_len),
+# τ = 1/(lr·λ·steps), evaluation cadence): they vary with them, so they must not split the runs
+# at one scale into groups the way a setting held fixed would.
+DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every", "hp_tau")
 
 
 def _width_of(proxies: pd.DataFrame) -> dict[float, int]:
@@ -90,13 +95,16 @@ def _validation(fit: ScalingFit) -> dict[str, Validation]:
             for name, v in fit.validation.items()}
 
 
-def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping) -> Prediction:
-    """Each hyperparameter at the target: its law's prediction where one was fitted, else the proxies'
-    fixed value; the setting trained with rounds batch size to a whole number of sequences."""
+def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping,
+                optima: tuple[ScaleOptimum, ...]) -> Prediction:
+    """Each hyperparameter at the target: its law's prediction where one was fitted; else, if the
+    proxies swept it, its optimum at the largest proxy scale; else the proxies' fixed value. The
+    setting trained with rounds batch size to a whole number of sequences."""
     hps = {}
     for hp in HP_COLUMNS:
         law = Estimate(*(float(v) for v in values[hp])) if hp in values else None
-        setting = law.value if law is not None else fixed.get(hp)
+        largest = max((o for o in optima if o.hp == hp), key=lambda o: (o.params, o.tokens), default=None)
+        setting = law.value if law is not None else largest.value if largest is not None else fixed.get(hp)
         if setting is not None:
             setting = int(max(1, round(setting))) if hp == "batch_size" else float(setting)
         hps[hp] = HPPrediction(law=law, setting=setting)
@@ -106,7 +114,8 @@ def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping) -
 def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200) -> StudyFit:
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
     without a law are taken from `fixed` (the trainer keys every proxy shared)."""
-    table = load(proxies_dir)
+    columns = set(read_table(proxies_dir).column_names)
+    table = load(proxies_dir, ignore=[c for c in DERIVED_COLUMNS if c in columns])
     fit = fit_scaling(table, n_bootstrap=n_bootstrap)
     if "lr" not in fit.hp_laws:
         raise InputError(
@@ -129,8 +138,9 @@ def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_boot
                    points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r["loss"]))
                                 for _, r in pts.iterrows()),
                    parameters={k: float(c) for k, c in ll.coef.items()})
-    return StudyFit(target=target, optima=_optima(fit, _width_of(table.frame)), hp_laws=hp_laws, loss_law=loss_law,
-                    validation=_validation(fit), prediction=_prediction(pred.values, fixed),
+    optima = _optima(fit, _width_of(table.frame))
+    return StudyFit(target=target, optima=optima, hp_laws=hp_laws, loss_law=loss_law,
+                    validation=_validation(fit), prediction=_prediction(pred.values, fixed, optima),
                     warnings=tuple(fit.warnings), scaling=_json_safe(fit.summary()),
                     scaling_prediction=_json_safe(pred.summary()))
 
