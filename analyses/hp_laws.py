@@ -43,6 +43,10 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         ax.set_title(law.form, fontsize=9)
         ax.legend(fontsize=7)
         rows.append([hp, law.form, law.r2, pred.value, pred.low, pred.high, law.n_scales])
+    for hp, p in run.fit.prediction.hps.items():
+        if hp not in laws and any(o.hp == hp for o in run.fit.optima):
+            rows.append([hp, "no law: optima on the grid's edge; the optimum at the largest proxy scale", None,
+                         p.setting, None, None, None])
     steps = steps_by_batch_size(run)
     note = ("" if not steps else " Tokens are fixed per proxy scale, so the batch size sets the steps: "
             + "; ".join(f"batch size {b}: {lo}..{hi} steps" for b, (lo, hi) in steps.items()) + ".")

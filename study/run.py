@@ -6,7 +6,8 @@ One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
    `--address`), all rows in RUN_DIR/proxies; at every proxy width and token budget:
    a) a grid over lr and batch size jointly (weight decay at the centre of its grid):
       tokens are fixed per scale, so a batch size B trains tokens / (B·seq_len) steps;
-   b) if weight decay is swept, its other grid values at that scale's best (lr, batch size);
+   b) if weight decay is swept, its other grid values at the (lr, batch size) of lowest mean loss
+      over the widths at that budget (muP: it transfers across width);
 2) fit: `study.fit.fit_study` (scaling/: optima per scale — lr and batch size as one
    paraboloid — HP laws, loss law, leave-largest-out validation) predicts lr, batch size,
    weight decay and loss at the target, which is wider than every proxy; RUN_DIR/fit.json;
@@ -296,9 +297,10 @@ def target_grids(settings: dict, multipliers: dict[str, tuple[float, ...]]) -> d
     return grids
 
 
-def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[tuple[int, float], dict]:
-    """The lowest-loss (lr, batch size) of the lr x batch-size grid at each (width, token budget),
-    where weight decay is swept (else nothing to add); JSON-plain values, so trial ids are stable."""
+def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
+    """Per token budget, the (lr, batch size) of the lr x batch-size grid with the lowest mean loss over
+    the proxy widths (muP: the optimum transfers across width), where weight decay is swept (else
+    nothing to add); JSON-plain values, so trial ids are stable on resume."""
     if "weight_decay" not in spec.space:
         return {}
     from tunescale.contract.store import read_trials
@@ -307,14 +309,16 @@ def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[tuple[int, float],
     df = df[(df["status"] == "completed") & (df["weight_decay"] == spec.wd_centre)]
     step = max(spec.space.get("batch_size", {}).get("values", [spec.fixed.get("batch_size", DEFAULTS["batch_size"])]))
     step *= spec.fixed.get("seq_len", DEFAULTS["seq_len"])
+    swept = [hp for hp in ("lr", "batch_size") if hp in spec.space]
     best = {}
-    for width in spec.widths:
-        for tokens in spec.token_budgets:
-            rows = df[(df["width"] == width) & (df["tokens"] >= tokens) & (df["tokens"] < tokens + step)]
-            if len(rows):
-                row = rows.loc[rows["loss"].idxmin()]
-                best[(width, tokens)] = {"lr": float(row["lr"]),
-                                         **({"batch_size": int(row["batch_size"])} if "batch_size" in spec.space else {})}
+    for tokens in spec.token_budgets:
+        rows = df[(df["tokens"] >= tokens) & (df["tokens"] < tokens + step)]
+        mean = rows.groupby(swept)["loss"].agg(["mean", "size"])
+        mean = mean[mean["size"] == len(spec.widths)]  # grid points every width completed
+        if len(mean):
+            point = mean["mean"].idxmin()
+            point = point if isinstance(point, tuple) else (point,)
+            best[tokens] = {hp: (int(v) if hp == "batch_size" else float(v)) for hp, v in zip(swept, point, strict=True)}
     return best
 
 
@@ -360,13 +364,13 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
             say(f"[study] proxies: widths {list(spec.widths)} at {tokens:.3g} tokens")
             raw = _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre})
             say(run_sweep(parse_spec(raw, source="study proxies"), resume=True, out=stream).report())
-        # 1b) proxies: the rest of the weight-decay grid at each scale's best (lr, batch size)
-        for (width, tokens), best in _best_of_grid(spec, run_dir / PROXIES).items():
+        # 1b) proxies: the rest of the weight-decay grid at each budget's best (lr, batch size), every width
+        for tokens, best in _best_of_grid(spec, run_dir / PROXIES).items():
             others = [v for v in spec.space["weight_decay"]["values"] if v != spec.wd_centre]
-            say(f"[study] proxies: weight decay {others} at width {width}, {tokens:.3g} tokens, {best}")
+            say(f"[study] proxies: weight decay {others} at {tokens:.3g} tokens, {best}")
             space = {**{hp: {"type": "choice", "values": [v]} for hp, v in best.items()},
                      "weight_decay": {"type": "choice", "values": others}}
-            raw = _sweep_raw(spec, "proxies", run_dir / PROXIES, (width,), tokens, space, fixed)
+            raw = _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, space, fixed)
             say(run_sweep(parse_spec(raw, source="study proxies"), resume=True, out=stream).report())
         # 2) fit and predict
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
