@@ -287,14 +287,16 @@ class StudyResult:
 
 def target_grids(settings: dict, multipliers: dict[str, tuple[float, ...]]) -> dict[str, list]:
     """Each hyperparameter's one-at-a-time grid at the target: its predicted setting times each
-    multiplier (batch size rounded to whole sequences, duplicates dropped); 1.0 is the prediction."""
+    multiplier (batch size rounded to whole sequences, duplicates dropped). The predicted settings
+    themselves (multiplier 1.0) are trained once, in the first grid; trial ids count positions in
+    their sweep, so a later grid holding them would train them again."""
     grids = {}
     for hp, ms in multipliers.items():
         if settings.get(hp) is None:
             continue
         values = [max(1, round(settings[hp] * m)) if hp == "batch_size" else settings[hp] * m for m in ms]
-        grids[hp] = list(dict.fromkeys(values))
-    return grids
+        grids[hp] = [v for v in dict.fromkeys(values) if not grids or v != settings[hp]]
+    return {hp: values for hp, values in grids.items() if values}
 
 
 def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
