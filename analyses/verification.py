@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from matplotlib.ticker import NullFormatter
+
 from tunescale.analyses.figures import Section, new_figure, save, script_main
 from tunescale.analyses.rundir import StudyRun
 
@@ -49,6 +51,7 @@ def _panel(ax, run: StudyRun, hp: str) -> None:
         ax.axvline(law.value, color="crimson", lw=1)
     ax.axhline(pred.loss.value, color="crimson", ls=":", lw=1, label="predicted loss")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # a grid spanning under a decade labels its minor ticks
     xs = [r.settings[hp] for r in line]
     ax.set_xlim(min(xs) / 1.5, max(xs) * 1.5)  # the grid, not the (often wide) interval
     ax.set_xlabel(LABELS.get(hp, hp))
