@@ -268,10 +268,8 @@ class StudyResult:
         stages = "; ".join(f"{stage} " + ", ".join(f"{n} {status}" for status, n in t.by_status.items())
                            for stage, t in self.verdict.stages.items())
         lines = [f"study in {self.run_dir}: {stages}", "", self.fit.report(), "",
-                 self.verdict.report(self.fit.prediction.settings["lr"])]
+                 self.verdict.report()]
         lines += [f"warning: {w}" for w in self.fit.warnings]
-        lines += [f"{hp}: {num(self.verdict.gap_pct_of(hp), 3)}% above the best of its own target grid"
-                  for hp in self.verdict.gridded() if self.verdict.gap_pct_of(hp) is not None]
         return "\n".join(lines)
 
 

@@ -138,19 +138,30 @@ class Verdict:
         """All proxy compute / one target run's."""
         return self.stages[PROXIES].flops / self.target_run_flops
 
-    def report(self, predicted_lr: float) -> str:
-        """The target runs as a table (LR as a multiple of `predicted_lr`), the verdict, the drift and the budget."""
-        best = self.best_of_grid
-        rows = [[r.role, f"x{num(r.settings['lr'] / predicted_lr, 3)}", r.settings["lr"], r.status, r.loss,
-                 f"{100 * (r.loss / best.loss - 1):+.2f}%" if r.loss is not None and best else "-"]
-                for r in sorted(self.runs, key=lambda r: r.settings["lr"])]
+    def report(self) -> str:
+        """The target runs as a table (each grid run named by the one setting it varies, as a multiple of
+        the prediction), the verdict per hyperparameter, the drift and the budget."""
+        best, pred = self.best_of_grid, self.at_predicted
+        rows = []
+        def varied(r: TargetRun) -> str:
+            hps = [k for k, v in (pred.settings.items() if pred else ()) if not _same(r.settings.get(k), v)]
+            return hps[0] if len(hps) == 1 else "-"
+
+        for r in sorted(self.runs, key=lambda r: (r.role != "predicted", varied(r), r.settings.get(varied(r), 0))):
+            hp = varied(r)
+            times = f"x{num(r.settings[hp] / pred.settings[hp], 3)}" if hp != "-" and pred.settings[hp] else "x1"
+            rows.append([r.role, hp, times, r.settings.get(hp, "-") if hp != "-" else "-", r.status, r.loss,
+                         f"{100 * (r.loss / best.loss - 1):+.2f}%" if r.loss is not None and best else "-"])
         gap = f"{self.gap_pct:+.2f}% above" if self.gap_pct is not None else "not measured against"
+        per_hp = ", ".join(f"{hp} {self.gap_pct_of(hp):+.2f}%" for hp in self.gridded()
+                           if self.gap_pct_of(hp) is not None)
         drift = ", ".join(f"{d:.3f} at {num(t, 3)} tokens" for t, d in self.drift.get("lr", {}).items())
         wall = f"; wall {self.wall_s:.0f} s" if self.wall_s is not None else ""
         return "\n".join([
-            "target runs: the predicted LR and a grid around it",
-            table(["run", "lr/predicted", "lr", "status", "loss", "vs best"], rows),
-            f"verdict: the loss at the predicted settings is {gap} the best of the grid",
+            "target runs: the predicted settings, and a grid around each hyperparameter with the others at theirs",
+            table(["run", "varies", "x predicted", "value", "status", "loss", "vs best"], rows),
+            f"verdict: the loss at the predicted settings is {gap} the best of all target runs"
+            + (f"; against each hyperparameter's own grid: {per_hp}" if per_hp else ""),
             f"LR optimum across proxy widths moves by (decades): {drift or '-'}",
             f"budget: proxies {num(self.stages[PROXIES].flops, 3)} FLOPs = {num(self.compute_ratio, 3)} x one "
             f"target run ({num(self.target_run_flops, 3)} FLOPs){wall}",
