@@ -102,7 +102,10 @@ def run_sweep(
         from tunescale.sweep.batched import run_batched
         from tunescale.sweep.tune_run import run_adaptive, run_planned
 
-        with ray_session(address, num_cpus=num_cpus):
+        joined: list[str] = []
+        with ray_session(address, num_cpus=num_cpus, joined=joined):
+            if joined and out is not None:
+                print(f"sweep {spec.name}: joined the Ray cluster at {joined[0]}", file=out)
             if pending is None:
                 run_adaptive(spec, ctx, store, progress, done_rows)
             elif spec.batched:

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tunescale.contract.errors import first_line
 from tunescale.contract.store import TrialStore
 from tunescale.search.replay import replay
 from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config
@@ -70,6 +69,17 @@ def _resolve(sweep: str, config: Mapping, planned: list[PlannedTrial] | None, ba
     return adaptive_trial_id(sweep, trial_config), trial_config
 
 
+def _error_text(trial) -> str:
+    """The last line of the trial's error trace, read as text.
+
+    Never `trial.get_pickled_error()`: that unpickles a file under STORAGE/_tune/, and
+    unpickling runs code; the store directory is not trusted that far.
+    """
+    error = trial.get_error()
+    lines = [line.strip() for line in str(error or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown"
+
+
 def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, planned, base):
     from ray.tune import Callback
 
@@ -104,9 +114,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             progress.running -= 1
             evals.pop(trial.trial_id, None)
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
-            error = trial.get_pickled_error()
-            first = first_line(error, "unknown")
-            reason = f"worker failed {trial.num_failures} time(s); last error: {type(error).__name__}: {first}"
+            reason = f"worker failed {trial.num_failures} time(s); last error: {_error_text(trial)}"
             store.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "failed", None)
 
