@@ -43,6 +43,30 @@ MAPPED_COLUMNS = (("params", "'Model Size'"), ("tokens", "'Training Tokens'"), (
                   ("weight_decay", "wd"), ("status", "state"))
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse reports the refusal in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def check_json_out(path: str | None) -> None:
+    """Refuse a --json-out the command could not write at its end, before it does any work."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"--json-out {path}: is a directory; give a file name.")
+    if not p.parent.is_dir():
+        raise InputError(f"--json-out {path}: the directory {p.parent} does not exist; create it first.")
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"--json-out {path}: not writable; choose another file.")
+
+
 def add_column_map(p: argparse.ArgumentParser, source: str = "tables not written by tunescale") -> None:
     """`--params-col NAME` and the like: where a foreign table keeps each trial column."""
     cols = p.add_argument_group(f"column mapping (for {source})")

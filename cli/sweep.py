@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunescale.cli.options import add_address, add_command, add_json, emit
+from tunescale.cli.options import add_address, add_command, add_json, emit, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep whose driver stopped: stored trials are kept, not rerun")
     p.add_argument("--storage", help="override the spec's storage directory")
-    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_json(p)
     p.set_defaults(func=_sweep)

@@ -28,9 +28,12 @@ class SweepContext:
 def load_trainable(path: str) -> Callable:
     module, _, name = path.partition(":")
     try:
-        return getattr(import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"trainable {path!r}: cannot import it ({exc}).") from None
+        fn = getattr(import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"trainable {path!r}: cannot import it ({first_line(exc)}).") from None
+    if not callable(fn):
+        raise InputError(f"trainable {path!r}: {name} is a {type(fn).__name__}, not a function.")
+    return fn
 
 
 def execute(

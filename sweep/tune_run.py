@@ -15,11 +15,13 @@ trials whose worker process died more than `max_retries` times.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tunescale.contract.errors import StoreError
 from tunescale.contract.store import TrialStore
 from tunescale.search.replay import replay
 from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config
@@ -86,7 +88,20 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
     evals: dict[str, list[dict]] = {}  # Ray trial id -> the eval-loss points it reported (a pruned trial's curve)
 
     class StoreCallback(Callback):
-        """Driver side: progress, plus the rows only the driver can write (pruned, dead workers)."""
+        """Driver side: progress, plus the rows only the driver can write (pruned, dead workers).
+
+        A store that cannot be written ends the sweep: Tune wraps the error raised here in
+        a TuneError with a traceback, so `_run_tuner` raises the one kept in `failure`.
+        """
+
+        failure: StoreError | None = None
+
+        def write(self, row: dict, curve: list | None = None) -> None:
+            try:
+                store.write(row, curve)
+            except StoreError as exc:
+                self.failure = exc
+                raise
 
         def on_trial_start(self, iteration, trials, trial, **info):
             progress.running += 1
@@ -107,7 +122,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
                 progress.finished(trial_id, last["tunescale_status"], last.get("eval_loss"))
                 return
             row = fallback_row(config, "pruned", "stopped early by the scheduler or CARBS", last)
-            store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep}, curve)
+            self.write({**row, "trial_id": trial_id, "sweep": ctx.sweep}, curve)
             progress.finished(trial_id, "pruned", None)
 
         def on_trial_error(self, iteration, trials, trial, **info):
@@ -115,7 +130,7 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             evals.pop(trial.trial_id, None)
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
             reason = f"worker failed {trial.num_failures} time(s); last error: {_error_text(trial)}"
-            store.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
+            self.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "failed", None)
 
     return StoreCallback()
@@ -124,7 +139,12 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
 def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress, search, *,
                planned: list[PlannedTrial] | None, base: dict | None, num_samples: int, stop=None) -> None:
     from ray import tune
+    from ray.tune.error import TuneError
     from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+
+    # Ctrl-C must reach the driver as KeyboardInterrupt: Tune's own handler ends the run
+    # quietly, and the sweep would look finished (engine.SweepInterrupted says what is stored).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
     scheduler = None
     if spec.scheduler is not None:
@@ -144,6 +164,7 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
         tune.with_parameters(_tune_trial, ctx=ctx, planned=planned, base=base),
         {"cpu": spec.cpus, "gpu": spec.gpus},
     )
+    callback = _make_callback(ctx, store, progress, planned, base)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -161,12 +182,17 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             # Tune's own experiment files are scratch: the trial store is the record.
             storage_path=str(Path(ctx.storage) / "_tune"),
             failure_config=tune.FailureConfig(max_failures=spec.max_retries),
-            callbacks=[_make_callback(ctx, store, progress, planned, base)],
+            callbacks=[callback],
             stop=stop,
             verbose=0,
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except TuneError:
+        if callback.failure is not None:
+            raise callback.failure from None
+        raise
 
 
 def _concurrency_limit(spec: SweepSpec) -> int | None:
