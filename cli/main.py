@@ -9,7 +9,9 @@ exit code 2; set TUNESCALE_DEBUG=1 to see the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 
@@ -73,6 +75,10 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: this command needs {exc.name}, which the core install leaves out; "
               f"install the full tool with: pip install 'tunescale[all]'", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `tunescale trials show ... | head` closed our stdout: stop quietly
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool that a pipe closed
     except KeyboardInterrupt as exc:  # a sweep's says what is stored and how to resume
         print(f"{parser.prog}: {exc or 'interrupted'}", file=sys.stderr)
         return 130

@@ -54,6 +54,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (so nan, inf and -1 are refused in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def check_out_dir(path: str | None, option: str = "--out") -> None:
+    """Refuse an output directory the command could not write, before it does any work."""
+    if not path:
+        return
+    p = Path(path)
+    existing = next((q for q in (p, *p.parents) if q.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a directory; give a directory.")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable; choose another directory.")
+
+
 def check_json_out(path: str | None) -> None:
     """Refuse a --json-out the command could not write at its end, before it does any work."""
     if not path:

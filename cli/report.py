@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunescale.cli.options import add_command
+from tunescale.cli.options import add_command, check_out_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from tunescale.analyses.report import write_report
 
+    check_out_dir(args.out)
     path = write_report(args.run_dir, args.out)
     print(f"wrote {path} (figures as PNG and PDF beside it)")
     return 0

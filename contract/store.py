@@ -190,14 +190,17 @@ def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.
         seen: dict[str, tuple[pa.DataType, Path]] = {}
         for table, path in zip(tables, paths, strict=True):
             for f in table.schema:
-                if f.name in seen and seen[f.name][0] != f.type and not pa.types.is_null(f.type) \
-                        and not pa.types.is_null(seen[f.name][0]):
-                    other_type, other = seen[f.name]
+                if f.name not in seen:
+                    seen[f.name] = (f.type, path)
+                    continue
+                other_type, other = seen[f.name]
+                try:
+                    pa.unify_schemas([pa.schema([(f.name, other_type)]), pa.schema([f])], promote_options="permissive")
+                except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     raise InputError(
                         f"{path}: column {f.name!r} is {f.type}, but {other.name} has it as {other_type}; "
                         f"make the files agree or read them separately."
                     ) from None
-                seen.setdefault(f.name, (f.type, path))
         raise
 
 
