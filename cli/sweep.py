@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="override the spec's storage directory")
     p.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--allow-any-trainable", action="store_true",
+                   help="run a spec whose trainable is neither shipped nor a registered 'tunescale.trainables' "
+                        "entry point (the trainable is code: only for specs you trust)")
     add_json(p)
     p.set_defaults(func=_sweep)
 
@@ -34,8 +37,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from tunescale.sweep.engine import run_sweep
     from tunescale.sweep.spec import load_spec
+    from tunescale.sweep.trial import check_trainable
 
     spec = load_spec(args.spec)
+    check_trainable(spec.trainable, args.allow_any_trainable)
     if args.storage:
         spec = dataclasses.replace(spec, storage=args.storage)
     result = run_sweep(spec, address=args.address, resume=args.resume,

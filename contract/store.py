@@ -186,7 +186,8 @@ def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.
         return schema.empty_table()
     try:
         return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        failure = first_line(exc)
         seen: dict[str, tuple[pa.DataType, Path]] = {}
         for table, path in zip(tables, paths, strict=True):
             for f in table.schema:
@@ -201,7 +202,9 @@ def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.
                         f"{path}: column {f.name!r} is {f.type}, but {other.name} has it as {other_type}; "
                         f"make the files agree or read them separately."
                     ) from None
-        raise
+        # The types unify but a value does not convert (an int64 beyond a double's exact range).
+        raise InputError(f"{paths[0].parent}: its Parquet files do not read as one table ({failure}); "
+                         f"make their column types agree.") from None
 
 
 def _read_dir(directory: Path, schema: pa.Schema) -> pa.Table:

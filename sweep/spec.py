@@ -16,6 +16,13 @@ a spec in one pass. The result is a tree of frozen dataclasses.
     [scheduler] type = "asha" | "hyperband", grace_period, reduction_factor
     [resources] cpus = 1, gpus = 0.25
     [fixed]    any other trainer key (seq_len, schedule, ...), passed to every trial
+    trainable = "module:function"  # optional; default the built-in trainer
+
+A spec is code: `trainable` names a function every worker imports and runs. The CLI
+runs only shipped or registered trainables unless given --allow-any-trainable
+(sweep/trial.py `check_trainable`). With the built-in trainer, `[fixed]` and the searched
+values are checked against its config rules here (trials/config_check.py), not in
+every trial.
 """
 
 from __future__ import annotations

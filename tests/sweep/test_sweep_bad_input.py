@@ -67,10 +67,16 @@ def test_choice_of_strings_for_lr(tmp_path):
 
 
 def test_trainable_that_does_not_import(tmp_path):
-    _refused(tmp_path, _write(tmp_path, top='trainable = "nosuchmod:f"'),
+    _refused(tmp_path, _write(tmp_path, top='trainable = "nosuchmod:f"'), "--allow-any-trainable",
              expect="trainable 'nosuchmod:f': cannot import it (No module named 'nosuchmod')")
     _refused(tmp_path, _write(tmp_path, top='trainable = "tunescale.trials.defaults:DEFAULTS"'),
-             expect="DEFAULTS is a dict, not a function")
+             "--allow-any-trainable", expect="DEFAULTS is a dict, not a function")
+
+
+@pytest.mark.parametrize("trainable", ["os:system", "nosuchmod:f", "tests.trials.sweep_faults:dying_trial"])
+def test_unregistered_trainable_needs_allow_any_trainable(tmp_path, trainable):
+    _refused(tmp_path, _write(tmp_path, top=f'trainable = "{trainable}"'),
+             expect=f"trainable {trainable!r}: not a registered trainable")
 
 
 def test_non_utf8_spec(tmp_path):
