@@ -44,12 +44,14 @@ class SweepResult:
     resumed: int  # trials already in the store when it started
     wall_s: float
     best: dict | None
+    cluster: str = "local"  # "local" (a loopback Ray of its own) or the address of the cluster it joined
 
     def summary(self) -> dict:
         """JSON-safe copy."""
         return {
             "name": self.name, "storage": self.storage, "statuses": dict(self.statuses),
             "ran": self.ran, "resumed": self.resumed, "wall_s": self.wall_s, "best": self.best,
+            "cluster": self.cluster,
         }
 
     def report(self) -> str:
@@ -127,11 +129,11 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
             progress.finished(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
     pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
+    joined: list[str] = []
     if pending != []:
         from tunescale.sweep.batched import run_batched
         from tunescale.sweep.tune_run import run_adaptive, run_planned
 
-        joined: list[str] = []
         try:
             with ray_session(address, num_cpus=num_cpus, joined=joined) as resources:
                 _check_schedulable(spec, resources)
@@ -165,4 +167,5 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
         resumed=len(done_ids),
         wall_s=wall,
         best=best,
+        cluster=joined[0] if joined else "local" if address is None else address,
     )

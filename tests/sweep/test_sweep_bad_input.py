@@ -114,3 +114,13 @@ def test_sweep_refuses_before_writing_anything_outside(tmp_path):
     before = set(os.listdir(tmp_path))
     _refused(tmp_path, spec, expect="fixed.foo")
     assert set(os.listdir(tmp_path)) == before
+
+
+def test_trial_needing_resources_the_cluster_lacks(tmp_path, local_ray):
+    # The session's Ray has 2 CPUs and no GPU: such a trial would wait forever.
+    for resources, expect in (("gpus = 1", "resources.gpus = 1 per trial, but the Ray cluster has 0 GPUs"),
+                              ("cpus = 3", "resources.cpus = 3 per trial, but the Ray cluster has 2 CPUs")):
+        spec = _write(tmp_path, fixed=f"batch_size = 4\n[resources]\n{resources}")
+        r = run_main(main, "sweep", spec, "--quiet")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
+        assert not any((tmp_path / "run" / "trials").glob("*.parquet"))
