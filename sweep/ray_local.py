@@ -65,15 +65,18 @@ def _loopback_env() -> Iterator[None]:
     from ray._private import ray_constants
 
     saved = {k: os.environ.get(k) for k in (*LOOPBACK_ENV, "RAY_ADDRESS")}
-    enabled = ray_constants.ENABLE_RAY_CLUSTER
+    enabled = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
     os.environ.update(LOOPBACK_ENV)
     os.environ.pop("RAY_ADDRESS", None)
-    # Read once when ray is imported; a driver that imported ray earlier needs it set here too.
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    # Read once when ray is imported; a driver that imported ray earlier needs it set here too
+    # (start_local checks the outcome, so a Ray that renames it fails loudly, not openly).
+    if enabled is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
-        ray_constants.ENABLE_RAY_CLUSTER = enabled
+        if enabled is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = enabled
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -67,7 +67,8 @@ def test_sweep_on_a_two_node_loopback_cluster(tmp_path):
         run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", address,
                               "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
-        assert json.loads(run.stdout)["cluster"].endswith(f":{port}")
+        summary = json.loads(run.stdout[run.stdout.index('{\n  "name"'):])
+        assert summary["cluster"].endswith(f":{port}"), run.stdout
         df = read_trials(tmp_path / "run", validated=True)
         assert len(df) == 4 and set(df["status"]) == {"completed"}
         # --address auto follows RAY_ADDRESS (a sweep without --address never does) and says where it went.
