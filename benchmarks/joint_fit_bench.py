@@ -1,6 +1,6 @@
 """Joint-model fit end to end on synthetic random-search tables, against scipy least_squares per resample.
 
-Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10]
+Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10] [--steplaw-draws 10]
 
 1) a 10,000-run random-search table (`scaling.synthetic`), 1,000 bootstrap resamples over runs:
    `fit_scaling` as the CLI runs it (divergence rule, joint fit, optima, report). Goal ≤ 20 s on 2 cores.
@@ -8,6 +8,10 @@ Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--
    run) and fit. Goal ≤ 10 s. Beside it, the baseline: scipy `least_squares` (loss="huber" on the
    same log residuals and δ) refitted per resample from the optimum, timed on a few resamples and
    scaled to 1,000; the ratio baseline / ours is printed. Timings, not asserts.
+3) with --steplaw-draws K: K random 5% draws of ../shared/data/steplaw_dense_lr_bs_loss.csv (~90 runs over
+   17 scales), each fitted jointly with 100 resamples; per draw, the lr and batch-size optimum at
+   params=1e9, tokens=1e11 against the grid method on every run, in decades, and whether the grid value
+   is inside the joint 95% interval.
 """
 
 from __future__ import annotations
@@ -42,13 +46,43 @@ def _baseline_per_resample(fit, table, n_resamples: int, seed: int = 0) -> float
     return (time.perf_counter() - t0) / n_resamples
 
 
+def _steplaw_draws(draws: int) -> None:
+    from tunescale.scaling.columns import ColumnMap
+    from tunescale.scaling.joint import diverged_by_rule, fit_joint
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "steplaw_dense_lr_bs_loss.csv"
+    table = load(path, ColumnMap(params="N", tokens="D", batch_size="bs", loss="smooth loss"), seq_len=2048)
+    target = {"params": 1e9, "tokens": 1e11}
+    grid = fit_scaling(table, n_bootstrap=0, validate=False, method="grid").predict(**target)
+    print(f"Step Law 5% draws vs the full grid at params=1e9, tokens=1e11 (grid lr* {grid.values['lr'][0]:.4g}, "
+          f"batch size* {grid.values['batch_size'][0]:.4g} tokens): log10(joint / grid)")
+    worst = {"lr": 0.0, "batch_size": 0.0}
+    for seed in range(draws):
+        sub = table.frame.sample(frac=0.05, random_state=seed)
+        sub = sub[~diverged_by_rule(sub)]
+        fit, _ = fit_joint(sub, n_bootstrap=100, seed=seed)
+        opt = fit.optimum(**target)
+        cells = []
+        for hp in worst:
+            (v,), (lo,), (hi,) = opt[hp]
+            ref = grid.values[hp][0]
+            err = float(np.log10(v / ref))
+            worst[hp] = max(worst[hp], abs(err))
+            cells.append(f"{hp} {err:+.3f} ({'grid inside' if lo <= ref <= hi else 'grid OUTSIDE'} interval)")
+        print(f"  draw {seed}: {len(sub)} runs, {'; '.join(cells)}")
+    print(f"  worst: lr {worst['lr']:.3f}, batch size {worst['batch_size']:.3f} decades")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--checkpoint-rows", type=int, default=5000)
     ap.add_argument("--baseline-resamples", type=int, default=10)
+    ap.add_argument("--steplaw-draws", type=int, default=0)
     args = ap.parse_args()
+    if args.steplaw_draws:
+        _steplaw_draws(args.steplaw_draws)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "random.csv"

@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                   "tunescale coord-check --parametrization sp --widths 32,64,128,256 --json"],
     )
     p.add_argument("--parametrization", default="mup", help="sp, mup, umup, ntk or mfp (default mup)")
+    p.add_argument("--per-layer-lr", action="store_true", help="sp/ntk/mfp with Everett et al.'s per-layer LRs")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps before measuring (default 4)")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam LR (default 1e-2)")
@@ -52,9 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         examples=["tunescale transfer-check",
                   "tunescale transfer-check --parametrizations sp,mup,umup --steps 100 --json-out drift.json"],
     )
-    p.add_argument("--parametrizations", default="sp,mup", help="comma-separated (default sp,mup)")
+    p.add_argument("--parametrizations", default="sp,mup",
+                   help="comma-separated variants: name[+plr][@wd_mode], e.g. sp+plr, mup@coupled_group (default sp,mup)")
+    p.add_argument("--hp", default="lr", help="the HP swept at each width: lr or weight_decay (default lr)")
+    p.add_argument("--lr", type=positive_float, default=None, help="the fixed LR when --hp weight_decay")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
-    p.add_argument("--lrs", type=_floats, default=None, help="comma-separated LR grid (default 2^-13..2^-4)")
+    p.add_argument("--lrs", "--values", type=_floats, default=None,
+                   help="comma-separated grid of the swept HP (default lr 2^-13..2^-4, weight_decay 2^-6..2^4)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps per trial (default 200)")
     p.add_argument("--out", default="out/transfer-check", help="directory for runs, plot and JSON")
     add_json(p)
@@ -66,23 +71,23 @@ def _coord(args: argparse.Namespace) -> int:
 
     check_out_dir(args.out)
     kwargs = {k: v for k, v in (("widths", args.widths), ("steps", args.steps), ("lr", args.lr)) if v is not None}
-    result = run_coord_check(args.parametrization, out_dir=args.out, **kwargs)
+    result = run_coord_check(args.parametrization, out_dir=args.out, per_layer_lr=args.per_layer_lr, **kwargs)
     emit(args, result.summary(), f"{result.report()}\nfigure: {result.figure}")
     return 0
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from tunescale.trials.parametrization import check_parametrization
     from tunescale.trials.transfer_check import DEFAULT_TRIAL, run_transfer_check
 
     check_out_dir(args.out)
-    names = [check_parametrization(n) for n in args.parametrizations.split(",")]
+    names = args.parametrizations.split(",")
     kwargs = {k: v for k, v in (("widths", args.widths), ("lrs", args.lrs)) if v is not None}
-    trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {})}
+    trial = {**DEFAULT_TRIAL, **({"steps": args.steps} if args.steps else {}), **({"lr": args.lr} if args.lr else {})}
 
     def progress(row: dict) -> None:
         print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", file=sys.stderr, flush=True)
 
-    result = run_transfer_check(args.out, parametrizations=names, trial=trial, on_trial=progress, **kwargs)
+    result = run_transfer_check(args.out, parametrizations=names, hp=args.hp, trial=trial, on_trial=progress,
+                                **kwargs)
     emit(args, result.summary(), f"{result.report()}\nfigure: {result.figure}")
     return 0

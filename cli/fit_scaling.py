@@ -15,6 +15,7 @@ from tunescale.cli.options import (
     add_column_map,
     add_command,
     add_json,
+    busy,
     column_map,
     emit,
     layout,
@@ -25,6 +26,7 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
+    "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
     "fit-scaling chinchilla.csv --params-col 'Model Size' --flops-col 'Training FLOP' --exclude-top-loss 5",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
@@ -81,6 +83,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--predict", action="append", default=[], metavar="params=N,tokens=D|flops=C",
                      help="predict optimal lr, batch_size, weight_decay and loss at a scale (repeatable)")
+    out.add_argument("--predict-table", metavar="RUNS",
+                     help="a .csv/.parquet of runs (same column mapping, no loss needed): write predictions.csv under "
+                          "--out with its columns plus predicted_loss at each row's HPs (joint method), optimal_lr, "
+                          "optimal_batch_size, optimal_weight_decay, predicted_optimal_loss and their _low/_high bounds")
     out.add_argument("--compare", action="append", default=[], choices=["steplaw", "deepseek"],
                      help="overlay a published law on the figures and in the JSON")
     out.add_argument("--out", metavar="DIR", help="write fit.json and the figures (PNG and PDF) to DIR")
@@ -101,10 +107,11 @@ def handle(args: argparse.Namespace) -> int:
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
                  drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col, run_col=args.run_col)
     holdout = select(table.frame, args.holdout, table.source, "--holdout") if args.holdout else None
-    fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
-                      confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
-                      method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
-                      holdout=holdout, holdout_rule=" and ".join(args.holdout))
+    with busy(f"fitting {len(table.frame)} runs, {args.bootstrap} bootstrap resamples per law:"):
+        fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
+                          confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
+                          method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
+                          holdout=holdout, holdout_rule=" and ".join(args.holdout))
     predictions = [fit.predict(**t) for t in targets]
     document = {**fit.summary(), "predictions": [p.summary() for p in predictions]}
     text = "\n\n".join([fit.report(), *(p.report() for p in predictions)])
@@ -119,6 +126,16 @@ def handle(args: argparse.Namespace) -> int:
         (out / "fit.json").write_text(to_json(document) + "\n")
         written = write_figures(fit, out, predictions=predictions)
         text += f"\n\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/"
+        if args.predict_table:
+            import pandas as pd
+
+            from tunescale.scaling.columns import read_rows
+            from tunescale.scaling.predict import predict_table
+
+            raw, rows = read_rows(args.predict_table, mapping, seq_len=args.seq_len)
+            table_out = pd.concat([raw, predict_table(fit, rows)], axis=1)
+            table_out.to_csv(out / "predictions.csv", index=False)
+            text += f"\nwrote {out / 'predictions.csv'}: {len(table_out)} row(s) of {args.predict_table}"
     emit(args, document, text)
     return 0
 
@@ -145,6 +162,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--exclude-top-loss {args.exclude_top_loss}: expected a count >= 0.")
     if args.seq_len is not None and not (math.isfinite(args.seq_len) and args.seq_len > 0):
         raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
+    if args.predict_table and not args.out:
+        raise InputError(f"--predict-table {args.predict_table}: give --out DIR too; predictions.csv is written there.")
     check_out_dir(args.out)
 
 

@@ -9,11 +9,14 @@ optional value on `--json`, because `--json SPEC.toml` would swallow the positio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tunescale.contract.errors import InputError
@@ -144,3 +147,33 @@ def emit(args: argparse.Namespace, document: dict, text: str) -> None:
     print(text)
     if args.json_out:
         print(f"wrote {args.json_out}")
+
+
+@contextlib.contextmanager
+def busy(label: str) -> Iterator[None]:
+    """A live '<label> 0:07' line on a terminal's stderr while a step without countable parts runs
+    (a fit's batched bootstrap refits); nothing off a terminal, where a log needs no ticking clock."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    import shutil
+
+    from tqdm import tqdm
+
+    size = shutil.get_terminal_size((80, 24))  # a terminal reporting no size would get no line from tqdm
+    bar = tqdm(desc=label, file=sys.stderr, bar_format="{desc} {elapsed}", leave=False, ncols=size.columns,
+               nrows=size.lines)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
+        bar.close()

@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_address(p)
     p.add_argument("--resume", action="store_true", help="continue the study already in RUN_DIR")
     p.add_argument("--no-report", action="store_true", help="skip writing RUN_DIR/report")
+    p.add_argument("--verbose", action="store_true", help="also show Ray Tune's own banners, tables and worker logs")
     add_json(p)
     p.set_defaults(func=_study)
 
@@ -32,7 +33,7 @@ def _study(args: argparse.Namespace) -> int:
     from tunescale.study.run import run_study, spec_path
 
     result = run_study(spec_path(args.spec), out=args.out, address=args.address, resume=args.resume,
-                       stream=sys.stderr)
+                       stream=sys.stderr, verbose=args.verbose)
     document, text = result.summary(), result.report()
     if not args.no_report:
         from tunescale.analyses.report import write_report

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "sweep",
         help="run the trials a TOML sweep spec describes, writing each to the trial store",
         description="Run a sweep on a local Ray instance (default) or a Ray cluster (--address); "
-        "progress lines go to stderr, the end summary to stdout.",
+        "progress (a live bar on a terminal, a line every 10 s elsewhere) goes to stderr, the end summary to stdout.",
         examples=["tunescale sweep sweep/specs/tiny.toml",
                   "tunescale sweep spec.toml --address 10.0.0.5:6379 --json > summary.json",
                   "tunescale sweep spec.toml --resume --quiet"],
@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="continue a sweep whose driver stopped: stored trials are kept, not rerun")
     p.add_argument("--storage", help="override the spec's storage directory")
     p.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    p.add_argument("--verbose", action="store_true", help="also show Ray Tune's own banners, tables and worker logs")
     p.add_argument("--allow-any-trainable", action="store_true",
                    help="run a spec whose trainable is neither shipped nor a registered 'tunescale.trainables' "
                         "entry point (the trainable is code: only for specs you trust)")
@@ -36,6 +37,7 @@ def _sweep(args: argparse.Namespace) -> int:
     import sys
 
     from tunescale.sweep.engine import run_sweep
+    from tunescale.sweep.plan import describe
     from tunescale.sweep.spec import load_spec
     from tunescale.sweep.trial import check_trainable
 
@@ -43,7 +45,9 @@ def _sweep(args: argparse.Namespace) -> int:
     check_trainable(spec.trainable, args.allow_any_trainable)
     if args.storage:
         spec = dataclasses.replace(spec, storage=args.storage)
+    if not args.quiet:
+        print("\n".join(describe(spec)), file=sys.stderr, flush=True)
     result = run_sweep(spec, address=args.address, resume=args.resume,
-                       out=None if args.quiet else sys.stderr, num_cpus=args.num_cpus)
+                       out=None if args.quiet else sys.stderr, num_cpus=args.num_cpus, verbose=args.verbose)
     emit(args, result.summary(), result.report())
     return 0

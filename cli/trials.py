@@ -20,6 +20,7 @@ from tunescale.cli.options import (
 )
 from tunescale.contract.errors import InputError
 from tunescale.contract.store import EXPORT_FORMATS, export, read_trials
+from tunescale.contract.text import table
 
 SHOW_COLUMNS = ["trial_id", "status", "params", "tokens", "lr", "batch_size", "weight_decay", "loss"]
 SHOW_EXAMPLE = "tunescale trials show runs/my-sweep --top 5"
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(sub, "show", help="status counts and the best trials of RUN_DIR", examples=[SHOW_EXAMPLE])
     p.add_argument("run_dir", metavar="RUN_DIR", help="sweep directory, .parquet or .csv of trial rows")
     p.add_argument("--top", type=positive_int, default=10, help="how many best rows to list (default 10)")
+    add_json(p)
     p.set_defaults(func=_show)
 
     p = add_command(sub, "export", help="write every trial row of RUN_DIR to one Parquet or CSV file, "
@@ -108,6 +110,11 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _best(df: pd.DataFrame, top: int) -> pd.DataFrame:
+    done = df[df["status"] == "completed"]
+    return done.nsmallest(top, "loss")[[c for c in SHOW_COLUMNS if c in done.columns]]
+
+
 def summarize(df: pd.DataFrame, top: int = 10) -> str:
     """Readable text: rows per status and the `top` completed trials by loss."""
     lines = [f"{len(df)} trials"]
@@ -115,15 +122,16 @@ def summarize(df: pd.DataFrame, top: int = 10) -> str:
         return lines[0]
     counts = df["status"].value_counts()
     lines.append("  " + "  ".join(f"{s}: {n}" for s, n in counts.items()))
-    done = df[df["status"] == "completed"]
-    if len(done):
-        cols = [c for c in SHOW_COLUMNS if c in done.columns]
-        best = done.nsmallest(top, "loss")[cols]
+    best = _best(df, top)
+    if len(best):
         lines.append(f"best {len(best)} by loss:")
-        lines.append(best.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        lines.append(table(list(best.columns), best.astype(object).where(best.notna(), None).values.tolist()))
     return "\n".join(lines)
 
 
 def _show(args: argparse.Namespace) -> int:
-    print(summarize(read_trials(args.run_dir, validated=True), args.top))
+    df = read_trials(args.run_dir, validated=True)
+    document = {"trials": len(df), "statuses": {str(s): int(n) for s, n in df["status"].value_counts().items()},
+                "best": _best(df, args.top).to_dict("records") if len(df) else []}
+    emit(args, document, summarize(df, args.top))
     return 0

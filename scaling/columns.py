@@ -236,6 +236,10 @@ def load(
         if name in frame.columns:
             frame[name] = _numeric(frame[name], mapping.get(name, name), source)
 
+    if "weight_decay" in frame.columns and frame["weight_decay"].isna().all():
+        frame = frame.drop(columns="weight_decay")
+        notes.append("weight_decay is empty on every row: not used")
+
     if "status" in frame.columns:
         status = frame["status"].astype(str)
     else:
@@ -345,7 +349,8 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
                                            f"value(s) not > 0 cannot go on a log axis")
     if "weight_decay" in frame.columns:
         v = frame["weight_decay"].to_numpy()
-        bad = ~(np.isfinite(v) & (v >= 0))
+        # a null weight decay is allowed by the trial schema (a trainer that has none); only a set value < 0 is bad
+        bad = ~(np.isnan(v) | (np.isfinite(v) & (v >= 0)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "
@@ -373,3 +378,30 @@ def format_dropped(table: Table) -> str:
         text += f"; dropped: {_fmt(table.dropped)}"
     return text
 
+
+
+def read_rows(path, columns: ColumnMap = ColumnMap(), *, seq_len: float | None = None,
+              option: str = "--predict-table") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows to predict at: (the file as read, the same rows under canonical names). The column mapping and
+    --seq-len apply as in `load`; no loss is needed and no row is dropped."""
+    from tunescale.contract.store import read_table
+
+    raw = read_table(path).to_pandas()
+    if len(raw) == 0:
+        raise InputError(f"{option} {path}: no rows to predict at.")
+    mapping = columns.explicit()
+    for canon, col in mapping.items():
+        if col not in raw.columns and canon != "loss":
+            raise InputError(f"{option} {path}: {_option(canon)} '{col}' is not a column; {suggest(col, raw.columns)}")
+    frame = raw.drop(columns=[c for c in mapping if c in raw.columns and mapping[c] != c])
+    frame = frame.rename(columns={v: k for k, v in mapping.items()}).reset_index(drop=True)
+    for name in (*SCALE_COLUMNS, *HP_COLUMNS):
+        if name in frame.columns:
+            frame[name] = _numeric(frame[name], mapping.get(name, name), f"{option} {path}")
+    if "tokens" not in frame.columns and {"params", "flops"} <= set(frame.columns):
+        frame["tokens"] = frame["flops"] / (FLOPS_PER_PARAM_TOKEN * frame["params"])
+    if "params" not in frame.columns and {"tokens", "flops"} <= set(frame.columns):
+        frame["params"] = frame["flops"] / (FLOPS_PER_PARAM_TOKEN * frame["tokens"])
+    if seq_len is not None and "batch_size" in frame.columns:
+        frame["batch_size"] = frame["batch_size"] * seq_len
+    return raw.reset_index(drop=True), frame

@@ -370,7 +370,7 @@ def _optima_at_scales(joint: JointFit, frame: pd.DataFrame, max_rows: int = 20) 
         scales = scales.iloc[order[np.linspace(0, len(scales) - 1, max_rows).round().astype(int)]].reset_index(drop=True)
     opt = joint.optimum(scales["params"].to_numpy(), scales["tokens"].to_numpy())
     out = scales.assign(flops=6.0 * scales["params"] * scales["tokens"])
-    for hp in joint.hps:
+    for hp in (h for h in joint.hps if h not in joint.unresolved):
         v, lo, hi = opt[hp]
         out[hp], out[f"{hp}_low"], out[f"{hp}_high"], out[f"{hp}_at_edge"] = v, lo, hi, False
     out["loss"], out["loss_low"], out["loss_high"] = opt["loss"]
@@ -420,7 +420,9 @@ def _fit_joint(table: Table, reason: str, warnings: list[str], *, n_bootstrap, s
                                 for p, t, o, q, e in zip(h["params"], h["tokens"], h["loss"], pred, err, strict=True)]}
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "confidence": confidence, "hp_cols": list(hp_cols)}
-    points = fitted[["params", "tokens", "loss"]].assign(flops=6.0 * fitted["params"] * fitted["tokens"])
+    # the fitted runs with the model's columns, in the order of `joint.log_residuals` (the figures use them)
+    model_cols = ["params", "tokens", "loss", *joint.hps, *(c.name for c in joint.nuisance)]
+    points = fitted[model_cols].assign(flops=6.0 * fitted["params"] * fitted["tokens"]).reset_index(drop=True)
     return ScalingFit(table=table, optima=(), optima_frame=ofr, hp_laws={}, loss_law=None, loss_points=points,
                       validation={}, references=refs, warnings=tuple(warnings), settings=settings, method="joint",
                       method_reason=reason, joint=joint, holdout=holdout_doc, show_loss_law=show_loss_law)

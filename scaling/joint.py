@@ -34,10 +34,13 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.scaling.joint_model import (
+    ABSENT,
+    OPTIONAL_TERMS,
     Design,
     Layout,
     jacobian,
     log_law,
+    log_predictions,
     log_residuals,
     objective,
 )
@@ -54,8 +57,21 @@ HUBER_DELTA = 1e-2
 REFIT_MAX_RUNS = 300
 # the starting points are ranked on a random subset of this many runs; only the winner sees them all
 START_RUNS = 1000
+# (starts kept, L-BFGS iterations before the cut): all 32 starts run 50 iterations, the best 8 run 150
+# more, the best 2 go on to convergence. Run to convergence, the 32 starts took 730 iterations on the
+# 5,000-row checkpointed benchmark; halved, the fit reached the same optimum (to 1e-9 of the objective)
+# on 15 of 15 tables (10 Step Law 5% draws, 4 synthetic, the benchmark's), 1.3-3.4x faster
+START_ROUNDS = ((8, 50), (2, 150))
 CONFOUNDED_R2 = 0.95  # an HP whose log is this well explained by ln N, ln D is tied to scale
-MIN_RUNS_PER_COEF = 3
+# the basin's optional shape terms (asymmetry, then cross terms, then curvature scaling with N) are
+# fitted only while there are this many runs per fitted coefficient: with fewer, each extra shape
+# term trades its bias for more variance in the centres than it removes
+RUNS_PER_COEF = 5
+MIN_RUNS_PER_COEF = 3  # below this, even the leanest model is refused
+# a basin HP whose fitted optimum lies this many decades outside the values searched, at the median run's
+# scale, has no optimum the data can show: its loss is flat there, or the search box missed the optimum
+OUTSIDE_DECADES = 0.5
+UNRESOLVED = "its fitted optimum lies far outside the values searched (a flat loss, or a box that misses the optimum)"
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,9 @@ class JointFit:
 
     hps: tuple[str, ...]
     nuisance: tuple[Column, ...]
+    axes: tuple[str, ...]  # the scale columns that vary: params, tokens or both
+    terms: tuple[str, ...]  # the optional basin shape terms fitted
+    unresolved: tuple[str, ...]  # basin HPs whose optimum lies outside the searched range (see `_unresolved`)
     n0: float
     d0: float
     theta: np.ndarray = field(repr=False)
@@ -157,7 +176,11 @@ class JointFit:
         c = self._centre(self.theta, p, t)[0]
         cb = self._centre(self.bootstrap, p, t) if self.n_bootstrap else None
         for j, hp in enumerate(self.hps):
-            lo, hi = _quantiles(np.exp(cb[:, j]), self.confidence) if cb is not None else (np.nan * c[j],) * 2
+            if hp in self.unresolved:
+                out[hp] = (np.nan * c[j],) * 3
+                continue
+            with np.errstate(over="ignore"):
+                lo, hi = _quantiles(np.exp(cb[:, j]), self.confidence) if cb is not None else (np.nan * c[j],) * 2
             out[hp] = (np.exp(c[j]), lo, hi)
         loss = np.exp(self._tuned_log_loss(self.theta, p, t)[0])
         if self.n_bootstrap:
@@ -171,6 +194,26 @@ class JointFit:
         """Expected loss of each row of `frame` at its own scale, HPs and nuisance values."""
         design = self.design(frame)
         return np.exp(log_residuals(self.layout, design, self.theta, self.delta) + design.log_loss)
+
+    def basin_slice(self, hp: str, values, params: float, tokens: float) -> np.ndarray:
+        """The tuned model's loss at (params, tokens) as `hp` takes `values` and every other basin HP sits at
+        its optimum (nuisance columns at their best): one slice through the basin."""
+        p, t = self._check_scale(params, tokens)
+        v = np.asarray(values, dtype=float)
+        x = np.repeat(self._centre(self.theta, p, t)[0].T, v.size, axis=0)
+        x[:, self.hps.index(hp)] = np.log(v)
+        design = Design(np.full(v.size, math.log(p[0]) - self.n0), np.full(v.size, math.log(t[0]) - self.d0), x,
+                        np.zeros((v.size, len(self.nuisance))), np.zeros(v.size))
+        log_loss = log_predictions(self.layout, design, self.theta[None, :])[0] + self._nuisance_offset(self.theta)
+        return np.exp(log_loss)
+
+    def predict_loss_interval(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap interval of the expected loss of each row (its mean, not one new run's noise)."""
+        if not self.n_bootstrap:
+            nan = np.full(len(frame), np.nan)
+            return nan, nan
+        draws = np.exp(log_predictions(self.layout, self.design(frame), self.bootstrap))
+        return _quantiles(draws, self.confidence)
 
     def design(self, frame: pd.DataFrame, loss: np.ndarray | None = None) -> Design:
         """The model's inputs from a frame with params, tokens, the basin HPs and nuisance columns."""
@@ -192,11 +235,16 @@ class JointFit:
         cen = self.layout.centres(self.theta)
         bcen = self.layout.centres(self.bootstrap) if self.n_bootstrap else None
         for j, hp in enumerate(self.hps):
+            if hp in self.unresolved:
+                out[hp] = {"formula": f"no {hp} law: {UNRESOLVED}", "unresolved": True}
+                continue
             c0, a, b = cen[j]
             value = {"c": math.exp(c0 - a * self.n0 - b * self.d0), "params": float(a), "tokens": float(b)}
-            law = {"formula": f"{hp}* = {value['c']:.4g} · params^{a:.3f} · tokens^{b:.3f}", "coef": value}
+            powers = "".join(f" · {axis}^{value[axis]:.3f}" for axis in self.axes)
+            law = {"formula": f"{hp}* = {value['c']:.4g}{powers}", "coef": value}
             if bcen is not None:
-                bc = np.exp(bcen[:, j, 0] - bcen[:, j, 1] * self.n0 - bcen[:, j, 2] * self.d0)
+                with np.errstate(over="ignore"):
+                    bc = np.exp(bcen[:, j, 0] - bcen[:, j, 1] * self.n0 - bcen[:, j, 2] * self.d0)
                 lo, hi = _quantiles(np.column_stack([bc, bcen[:, j, 1], bcen[:, j, 2]]), self.confidence)
                 law["intervals"] = {k: [float(lo[i]), float(hi[i])] for i, k in enumerate(("c", "params", "tokens"))}
             out[hp] = law
@@ -216,8 +264,9 @@ class JointFit:
         """The tuned loss law L* = E + A/N^α + B/D^β with bootstrap intervals."""
         names = ("E", "A", "B", "alpha", "beta")
         coef = dict(zip(names, (float(v) for v in self._law_coef(self.theta)[0]), strict=True))
-        out = {"formula": f"loss* = {coef['E']:.4g} + {coef['A']:.4g}/params^{coef['alpha']:.4f} + "
-                          f"{coef['B']:.4g}/tokens^{coef['beta']:.4f}", "coef": coef}
+        terms = [f"{coef[c]:.4g}/{axis}^{coef[e]:.4f}" for axis, c, e in (("params", "A", "alpha"), ("tokens", "B", "beta"))
+                 if axis in self.axes]
+        out = {"formula": " + ".join([f"loss* = {coef['E']:.4g}", *terms]), "coef": coef}
         if self.n_bootstrap:
             lo, hi = _quantiles(self._law_coef(self.bootstrap), self.confidence)
             out["intervals"] = {k: [float(lo[i]), float(hi[i])] for i, k in enumerate(names)}
@@ -238,6 +287,8 @@ class JointFit:
             "method": "joint",
             "model": "loss = (E + A/params^alpha + B/tokens^beta) * exp(basin + nuisance)",
             "basin_hps": list(self.hps),
+            "scale_axes": list(self.axes),
+            "basin_terms": list(self.terms),
             "nuisance": [{"name": c.name, "log": c.log} for c in self.nuisance],
             "curvature": self.curvature(),
             "hp_laws": self.hp_laws(),
@@ -265,12 +316,14 @@ class JointFit:
             lines.append(f"  {law['formula']}")
             iv = law.get("intervals")
             if iv:
-                lines.append(f"      c {iv['c'][0]:.4g} .. {iv['c'][1]:.4g}; exponent of params "
-                             f"{iv['params'][0]:.3f} .. {iv['params'][1]:.3f}; of tokens {iv['tokens'][0]:.3f} .. "
-                             f"{iv['tokens'][1]:.3f}")
+                lines.append("; ".join([f"      c {iv['c'][0]:.4g} .. {iv['c'][1]:.4g}",
+                                        *(f"exponent of {a} {iv[a][0]:.3f} .. {iv[a][1]:.3f}" for a in self.axes)]))
         law = self.loss_law()
         lines.append(f"  tuned {law['formula']}")
+        absent = {"params": ("A", "alpha"), "tokens": ("B", "beta")}
         for k, v in law["coef"].items():
+            if any(k in absent[a] for a in absent if a not in self.axes):
+                continue
             iv = law.get("intervals", {}).get(k)
             lines.append(f"      {k:<6} {v:.4g}" + (f"  ({iv[0]:.4g} .. {iv[1]:.4g})" if iv else ""))
         lines += [f"  note: {n}" for n in self.notes]
@@ -340,8 +393,9 @@ def _columns(frame: pd.DataFrame, hp_cols: tuple[str, ...]) -> tuple[list[str], 
     return basin, nuisance, notes, warnings
 
 
-def _starts(design: Design, m: int, layout: Layout) -> np.ndarray:
-    """Starting θs: data-driven centres crossed with a small grid of E, α, β and curvature."""
+def _starts(design: Design, m: int, layout: Layout, axes: tuple[str, ...]) -> np.ndarray:
+    """Starting θs: data-driven centres crossed with a small grid of E, α, β and curvature; the law
+    term of a scale column that does not vary starts (and stays) at `ABSENT`."""
     n, d, y = design.n, design.d, design.log_loss
     # runs good for their scale: lowest quarter of the residuals of a quadratic trend in (n, d)
     trend = np.column_stack([np.ones_like(n), n, d, n * n, d * d, n * d])
@@ -357,19 +411,62 @@ def _starts(design: Design, m: int, layout: Layout) -> np.ndarray:
     L = np.exp(y)
     low, mid = np.quantile(L, 0.02), np.median(L)
     rows = []
+    alphas = (0.3, 0.7) if "params" in axes else (0.0,)
+    betas = (0.3, 0.7) if "tokens" in axes else (0.0,)
     for fE in (0.5, 0.85):
         E = fE * low
         term = max((mid - E) / 2, 0.05 * E)
-        for alpha in (0.3, 0.7):
-            for beta in (0.3, 0.7):
+        for alpha in alphas:
+            for beta in betas:
                 for kappa in (0.01, 0.1):
                     for cen in centres:
                         th = np.zeros(layout.p)
                         th[:5] = [math.log(E), math.log(term), math.log(term), alpha, beta]
+                        for i, axis in enumerate(("params", "tokens")):
+                            if axis not in axes:
+                                th[[1 + i, 3 + i]] = ABSENT, 0.0
                         th[layout.centre] = cen.ravel()
                         th[layout.diag] = 0.5 * np.log(kappa / sds**2)
                         rows.append(th)
     return np.array(rows)
+
+
+def _unresolved(layout: Layout, design: Design, theta: np.ndarray, hps: list[str]) -> tuple[str, ...]:
+    """Basin HPs whose optimum at the median run's own scale is `OUTSIDE_DECADES` beyond the values searched."""
+    cen = layout.centres(theta)
+    out = []
+    for j, hp in enumerate(hps):
+        mu = cen[j, 0] + cen[j, 1] * design.n + cen[j, 2] * design.d
+        x = design.x[:, j]
+        outside = np.maximum(x.min() - mu, mu - x.max()) / math.log(10)
+        if np.median(outside) > OUTSIDE_DECADES:
+            out.append(hp)
+    return tuple(out)
+
+
+def _terms(layout: Layout, axes: tuple[str, ...], n_runs: int) -> tuple[str, ...]:
+    """The longest prefix of `OPTIONAL_TERMS` whose model has `RUNS_PER_COEF` runs per free coefficient."""
+    for k in range(len(OPTIONAL_TERMS), 0, -1):
+        if n_runs >= RUNS_PER_COEF * int(layout.free(OPTIONAL_TERMS[:k], axes).sum()):
+            return OPTIONAL_TERMS[:k]
+    return ()
+
+
+def _point_fit(layout: Layout, design: Design, free: np.ndarray, axes: tuple[str, ...], delta: float,
+               max_iter: int, rng: np.random.Generator) -> tuple[np.ndarray, float, bool]:
+    """The optimum θ over the free coefficients: 1) the starts as one batch, ranked on at most
+    `START_RUNS` runs, halved in `START_ROUNDS` (each round's best go on, the last runs to convergence);
+    2) the best end point refined on all runs to tight tolerances."""
+    n = design.n.size
+    subset = design.take(np.sort(rng.choice(n, START_RUNS, replace=False))) if n > START_RUNS else design
+    fun_grad = objective(layout, subset, np.ones((1, subset.n.size)), delta, free)
+    x = _starts(subset, layout.m, layout, axes)
+    for keep, iters in (*START_ROUNDS, (1, max_iter)):
+        run = minimize_batched(fun_grad, x, max_iter=iters, ftol=2.2e-9, gtol=1e-5)
+        order = np.argsort(np.where(np.isfinite(run.fun), run.fun, np.inf), kind="stable")
+        x = run.x[order[:keep]]
+    final = minimize_batched(objective(layout, design, np.ones((1, n)), delta, free), x[:1], max_iter=max_iter)
+    return final.x[0], float(final.fun[0]), bool(final.converged[0])
 
 
 def _counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
@@ -392,29 +489,31 @@ def _hessian(fun_grad, theta: np.ndarray) -> np.ndarray:
 
 
 def _one_step(layout: Layout, design: Design, theta: np.ndarray, counts: np.ndarray, delta: float,
-              fun_grad) -> np.ndarray:
-    """θ_b = θ̂ - H_b⁻¹ g_b per resample: g_b = Σ_i k_bi ψ_i J_i, H_b = H + Σ_i (k_bi - 1) ψ'_i J_i J_iᵀ."""
-    J = jacobian(layout, design, theta, delta)
+              fun_grad, free: np.ndarray) -> np.ndarray:
+    """θ_b = θ̂ - H_b⁻¹ g_b per resample: g_b = Σ_i k_bi ψ_i J_i, H_b = H + Σ_i (k_bi - 1) ψ'_i J_i J_iᵀ,
+    over the free coefficients only (the others stay at θ̂)."""
+    J = jacobian(layout, design, theta, delta)[:, free]
     r = log_residuals(layout, design, theta, delta)
     psi = np.clip(r, -delta, delta) / delta
     inside = (np.abs(r) <= delta) / delta
-    p = layout.p
+    p = int(free.sum())
     iu, ju = np.triu_indices(p)
     grads = counts @ (psi[:, None] * J)
     gn_terms = inside[:, None] * J[:, iu] * J[:, ju]
     extra = (counts - 1.0) @ gn_terms
-    H = _hessian(fun_grad, theta)
+    H = _hessian(fun_grad, theta)[np.ix_(free, free)]
     Hb = np.repeat(H[None], counts.shape[0], axis=0)
     Hb[:, iu, ju] += extra
     Hb[:, ju, iu] = Hb[:, iu, ju]
-    out = np.full((counts.shape[0], p), np.nan)
+    out = np.tile(theta, (counts.shape[0], 1))
     try:
         eig = np.linalg.eigvalsh(Hb)
     except np.linalg.LinAlgError:
-        return out
+        return np.full_like(out, np.nan)
     ok = eig[:, 0] > 1e-10 * np.maximum(eig[:, -1], 1e-300)
+    out[~ok] = np.nan
     if ok.any():
-        out[ok] = theta - np.linalg.solve(Hb[ok], grads[ok][..., None])[..., 0]
+        out[np.ix_(ok, free)] -= np.linalg.solve(Hb[ok], grads[ok][..., None])[..., 0]
     return out
 
 
@@ -427,8 +526,12 @@ def fit_joint(
     confidence: float = 0.95,
     delta: float = HUBER_DELTA,
     max_iter: int = 2000,
+    terms: tuple[str, ...] | None = None,
 ) -> tuple[JointFit, list[str]]:
-    """Fit the joint model to one row per run (params, tokens, loss, HP columns); returns the fit and warnings."""
+    """Fit the joint model to one row per run (params, tokens, loss, HP columns); returns the fit and warnings.
+
+    `terms`: the optional basin shape terms to fit (see `OPTIONAL_TERMS`); default: as many, in that
+    order, as leave `RUNS_PER_COEF` runs per fitted coefficient."""
     for col in ("params", "tokens", "loss"):
         if col not in frame.columns:
             raise InputError(f"joint model: needs a '{col}' column (map it with --{col}-col); the joint model "
@@ -439,31 +542,34 @@ def fit_joint(
     basin, nuisance, notes, warnings = _columns(frame, tuple(hp_cols))
     n_log = np.log(frame["params"].to_numpy(float))
     d_log = np.log(frame["tokens"].to_numpy(float))
-    for name, v in (("params", n_log), ("tokens", d_log)):
-        if np.ptp(v) == 0:
-            raise InputError(f"joint model: every run has the same {name}; a law in {name} needs several values.")
+    axes = tuple(name for name, v in (("params", n_log), ("tokens", d_log)) if np.ptp(v) > 0)
+    if not axes:
+        raise InputError("joint model: every run has the same params and tokens; a law needs runs at several scales.")
+    for name in {"params", "tokens"} - set(axes):
+        value = float(frame[name].iloc[0])
+        notes.append(f"{name} is {value:g} in every run: no {name} term in the loss law and no {name} exponent "
+                     f"in the HP laws (predictions hold at {name} = {value:g})")
     layout = Layout(len(basin), len(nuisance))
-    if len(L) < MIN_RUNS_PER_COEF * layout.p:
-        raise InputError(f"joint model: {len(L)} runs for {layout.p} coefficients; give at least "
-                         f"{MIN_RUNS_PER_COEF * layout.p} runs (or fewer --hp-col terms).")
+    terms = _terms(layout, axes, len(L)) if terms is None else tuple(terms)
+    n_coef = int(layout.free(terms, axes).sum())
+    if len(L) < MIN_RUNS_PER_COEF * n_coef:
+        raise InputError(f"joint model: {len(L)} runs for {n_coef} coefficients; give at least "
+                         f"{MIN_RUNS_PER_COEF * n_coef} runs (or fewer --hp-col terms).")
+    dropped = [t for t in OPTIONAL_TERMS if t not in terms and not np.array_equal(layout.free(terms, axes),
+                                                                                 layout.free((*terms, t), axes))]
+    if dropped:
+        notes.append(f"lean basin for {len(L)} runs: no {', '.join(t.replace('_', ' ') for t in dropped)} "
+                     f"(shape terms are fitted only with {RUNS_PER_COEF}+ runs per coefficient)")
     n0, d0 = float(n_log.mean()), float(d_log.mean())
     x = np.column_stack([np.log(frame[h].to_numpy(float)) for h in basin]) if basin else np.zeros((len(L), 0))
     z = np.column_stack([c.transform(frame[c.name].to_numpy(float)) for c in nuisance]) if nuisance \
         else np.zeros((len(L), 0))
     design = Design(n_log - n0, d_log - d0, x, z, np.log(L))
 
-    # 1) starts, one batch
-    one = objective(layout, design, np.ones((1, len(L))), delta)
     rng = np.random.default_rng(seed)
-    subset = design.take(np.sort(rng.choice(len(L), START_RUNS, replace=False))) if len(L) > START_RUNS else design
-    starts = _starts(subset, layout.m, layout)
-    first = minimize_batched(objective(layout, subset, np.ones((1, subset.n.size)), delta), starts,
-                             max_iter=max_iter, ftol=2.2e-9, gtol=1e-5)
-    best = first.x[int(np.nanargmin(np.where(np.isfinite(first.fun), first.fun, np.inf)))]
-    # 2) refine the winner to tight tolerances
-    final = minimize_batched(one, best[None, :], max_iter=max_iter)
-    theta = final.x[0]
-    f_best = float(final.fun[0])
+    free = layout.free(terms, axes)
+    theta, f_best, converged = _point_fit(layout, design, free, axes, delta, max_iter, rng)
+    one = objective(layout, design, np.ones((1, len(L))), delta, free)
 
     # 3) bootstrap over runs
     boot = np.empty((0, layout.p))
@@ -471,22 +577,26 @@ def fit_joint(
     if n_bootstrap > 0:
         counts = _counts(len(L), n_bootstrap, rng)
         if len(L) <= REFIT_MAX_RUNS:
-            refit = minimize_batched(objective(layout, design, counts, delta), np.tile(theta, (n_bootstrap, 1)),
+            refit = minimize_batched(objective(layout, design, counts, delta, free), np.tile(theta, (n_bootstrap, 1)),
                                      max_iter=max_iter)
             boot = np.where(np.isfinite(refit.fun)[:, None], refit.x, np.nan)
             method = "every resample refitted"
         else:
-            boot = _one_step(layout, design, theta, counts, delta, one)
+            boot = _one_step(layout, design, theta, counts, delta, one, free)
             method = "one Newton step per resample from the optimum"
         failed = int(np.isnan(boot).any(axis=1).sum())
         if failed:
             notes.append(f"{failed} of {n_bootstrap} bootstrap resamples gave no solution and are left out")
+    unresolved = _unresolved(layout, design, theta, basin)
+    warnings += [f"{hp}: {UNRESOLVED}; no {hp} law or optimum (widen its range, or --ignore-col {hp})"
+                 for hp in unresolved]
     r = log_residuals(layout, design, theta, delta)
     sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
     fit = JointFit(
-        hps=tuple(basin), nuisance=tuple(nuisance), n0=n0, d0=d0, theta=theta, bootstrap=boot,
+        hps=tuple(basin), nuisance=tuple(nuisance), axes=axes, terms=tuple(terms), unresolved=unresolved, n0=n0, d0=d0, theta=theta,
+        bootstrap=boot,
         bootstrap_method=method, delta=delta, huber_loss=f_best * delta, n_runs=len(L), sigma=sigma,
-        rmse_log=float(np.sqrt(np.mean(r * r))), converged=bool(final.converged[0]), confidence=confidence,
+        rmse_log=float(np.sqrt(np.mean(r * r))), converged=converged, confidence=confidence,
         scale_range={"params": (float(np.exp(n_log.min())), float(np.exp(n_log.max()))),
                      "tokens": (float(np.exp(d_log.min())), float(np.exp(d_log.max())))},
         log_residuals=r, notes=tuple(notes),

@@ -29,6 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# the basin's optional shape terms, in the order a lean model adds them back (see `scaling.joint`)
+OPTIONAL_TERMS = ("asymmetry", "cross", "curvature_scaling")
+# ln of a loss-law term that is not in the model (its scale column does not vary): exp() gives exactly 0
+ABSENT = -1e3
 # rows of θ evaluated together: (chunk, n) temporaries of ~2M floats stay cheap to allocate
 _CHUNK_ELEMENTS = 1 << 21
 
@@ -73,6 +77,26 @@ class Layout:
     def pairs(self) -> list[tuple[int, int]]:
         """(k, l) with k < l, in the order of the off-diagonal block of θ."""
         return [(k, col) for k in range(self.m) for col in range(k + 1, self.m)]
+
+    def free(self, terms, axes=("params", "tokens")) -> np.ndarray:
+        """Mask over θ of the coefficients fitted with the optional `terms` (a subset of `OPTIONAL_TERMS`)
+        when only the scale `axes` vary; the others stay at their start: no asymmetry (τ = 0), no cross
+        terms, a curvature constant in scale (k = 0), and no term or exponent in a scale column that
+        does not vary (its law term at `ABSENT`, its exponents 0)."""
+        mask = np.ones(self.p, bool)
+        if "cross" not in terms:
+            mask[self.off] = False
+        if "curvature_scaling" not in terms or self.m == 0 or "params" not in axes:
+            mask[self.k] = False
+        if "asymmetry" not in terms:
+            mask[self.tau] = False
+        centre = mask[self.centre].reshape(self.m, 3)
+        for i, axis in enumerate(("params", "tokens")):
+            if axis not in axes:
+                mask[[1 + i, 3 + i]] = False
+                centre[:, 1 + i] = False
+        mask[self.centre] = centre.ravel()
+        return mask
 
     def centres(self, theta: np.ndarray) -> np.ndarray:
         """(c_j, a_j, b_j) as an array (..., m, 3)."""
@@ -161,8 +185,9 @@ def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, del
     return f, g, r
 
 
-def objective(layout: Layout, design: Design, weights: np.ndarray, delta: float):
-    """fun_grad(θ, rows) for `scaling.lbfgs.minimize_batched`; weights (B, n), or (1, n) shared by all rows."""
+def objective(layout: Layout, design: Design, weights: np.ndarray, delta: float, free: np.ndarray | None = None):
+    """fun_grad(θ, rows) for `scaling.lbfgs.minimize_batched`; weights (B, n), or (1, n) shared by all rows.
+    Coefficients outside the mask `free` get a zero gradient, so L-BFGS leaves them at their start."""
     shared = weights.shape[0] == 1
     size = max(1, _CHUNK_ELEMENTS // max(design.n.size * max(layout.m, 1), 1))
 
@@ -176,6 +201,8 @@ def objective(layout: Layout, design: Design, weights: np.ndarray, delta: float)
             with np.errstate(over="ignore", invalid="ignore"):
                 f[sl], g[sl], _ = _chunk(layout, design, theta[sl],
                                          np.broadcast_to(w, (theta[sl].shape[0], w.shape[1])), delta, True)
+        if free is not None:
+            g[:, ~free] = 0.0
         return f, g
 
     return fun_grad
@@ -185,6 +212,20 @@ def log_residuals(layout: Layout, design: Design, theta: np.ndarray, delta: floa
     """r = ln L̂ - ln L for one θ (p,), shape (n,)."""
     w = np.ones((1, design.n.size))
     return _chunk(layout, design, theta[None, :], w, delta, False)[2][0]
+
+
+def log_predictions(layout: Layout, design: Design, thetas: np.ndarray) -> np.ndarray:
+    """ln L̂ for each row of θ (B, p) at each run of `design`, shape (B, n)."""
+    zero = Design(design.n, design.d, design.x, design.z, np.zeros(design.n.size))
+    out = np.empty((thetas.shape[0], design.n.size))
+    size = max(1, _CHUNK_ELEMENTS // max(design.n.size * max(layout.m, 1), 1))
+    w = np.ones((1, design.n.size))
+    for s in range(0, thetas.shape[0], size):
+        sl = slice(s, s + size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[sl] = _chunk(layout, zero, thetas[sl], np.broadcast_to(w, (thetas[sl].shape[0], w.shape[1])),
+                             1.0, False)[2]
+    return out
 
 
 def jacobian(layout: Layout, design: Design, theta: np.ndarray, delta: float) -> np.ndarray:

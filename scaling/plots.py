@@ -9,7 +9,7 @@ collapsed    for a law h* = c·x1^k1·x2^k2 the y axis is h* / x2^k2, so every s
 Figures: `optima_<hp>` (loss vs h per scale, parabola and optimum marked), `law_<hp>`
 (law on log-log axes with data, fit, interval band, prediction and published laws),
 `loss_law` (loss vs N at fixed compute and iso-loss contours with the compute-optimal
-frontier), `residuals`.
+frontier), `residuals`; for the joint method, those of `scaling.joint_plots`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ def write_figures(fit, out: Path, *, predictions=()) -> list[Path]:
         written += _save(_loss_figure(fit, predictions), out, "loss_law")
     if fit.loss_law is not None or fit.hp_laws:
         written += _save(_residual_figure(fit), out, "residuals")
+    if fit.joint is not None:
+        from tunescale.scaling.joint_plots import joint_figures
+
+        for name, fig in joint_figures(fit).items():
+            written += _save(fig, out, name)
     return written
 
 

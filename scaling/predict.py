@@ -7,12 +7,17 @@ target      params=N, tokens=D (then C = 6·N·D), or flops=C alone (then N, D c
 interval    for a hyperparameter: where the optimum of one new scale should fall (the law's
             mean interval widened by the residual scatter of the optima about the law);
             for the loss: the bootstrap interval of the loss law at the target
+table       `predict_table`: the same read-offs at every row of a table of runs, and (joint model)
+            each run's own expected loss at its HPs
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
@@ -92,7 +97,7 @@ def predict(fit, **target) -> Prediction:
                              "e.g. --predict params=7e9,tokens=2e12.")
         opt = fit.joint.optimum(t["params"], t["tokens"])
         values = {k: (float(v[0]), float(lo[0]), float(hi[0])) for k, (v, lo, hi) in opt.items()
-                  if k != "loss" or fit.show_loss_law}
+                  if (k != "loss" or fit.show_loss_law) and k not in fit.joint.unresolved}
         confidence = fit.joint.confidence
     for hp, law in fit.hp_laws.items():
         missing = [k for k in law.inputs if k not in t]
@@ -123,3 +128,49 @@ def predict(fit, **target) -> Prediction:
         if k in t and k in fit.loss_points.columns:
             extrapolation[k] = float(t[k] / fit.loss_points[k].max())
     return Prediction(target=t, derived=derived, values=values, confidence=confidence, extrapolation=extrapolation)
+
+
+PREDICTED = ("lr", "batch_size", "weight_decay")
+
+
+def predict_table(fit, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row of `frame` (canonical columns): `predicted_loss` at its own scale and HPs (joint model only),
+    `optimal_<hp>` and `predicted_optimal_loss` at its scale, each with `_low`/`_high` bounds; NaN where the
+    fit has no such law."""
+    if "params" not in frame.columns or "tokens" not in frame.columns:
+        raise InputError("--predict-table: needs params and tokens columns (or flops with one of them), "
+                         "mapped as for the fitted table.")
+    n = len(frame)
+    nan = np.full(n, np.nan)
+    out = {}
+    if fit.joint is not None:
+        joint = fit.joint
+        loss = joint.predict_loss(frame)
+        lo, hi = joint.predict_loss_interval(frame)
+        out["predicted_loss"] = (loss, lo, hi)
+        opt = joint.optimum(frame["params"].to_numpy(float), frame["tokens"].to_numpy(float))
+        for hp in PREDICTED:
+            out[f"optimal_{hp}"] = opt.get(hp, (nan, nan, nan))
+        out["predicted_optimal_loss"] = opt["loss"] if fit.show_loss_law else (nan, nan, nan)
+    else:
+        out["predicted_loss"] = (nan, nan, nan)
+        scale = {k: frame[k].to_numpy(float) for k in ("params", "tokens")}
+        scale["flops"] = FLOPS_PER_PARAM_TOKEN * scale["params"] * scale["tokens"]
+        for hp in PREDICTED:
+            law = fit.hp_laws.get(hp)
+            if law is None:
+                out[f"optimal_{hp}"] = (nan, nan, nan)
+                continue
+            x = {k: scale[k] for k in law.inputs}
+            out[f"optimal_{hp}"] = (law.predict(**x), *law.predict_interval(observation=True, **x))
+        law = fit.loss_law
+        if law is None:
+            out["predicted_optimal_loss"] = (nan, nan, nan)
+        else:
+            x = {k: scale[k] for k in law.inputs}
+            out["predicted_optimal_loss"] = (law.predict(**x), *(law.predict_interval(**x) if law.n_bootstrap
+                                                                  else (nan, nan)))
+    cols = {}
+    for name, (v, lo, hi) in out.items():
+        cols[name], cols[f"{name}_low"], cols[f"{name}_high"] = v, lo, hi
+    return pd.DataFrame(cols, index=frame.index)

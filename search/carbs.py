@@ -25,9 +25,16 @@ Glossary
 - early stopping: a running trial reports its output and cost at fractions of its run
   (`report`); CARBS says stop once it cannot join the front (`search.early_stopping`).
 
+- parameter types: ordered ones (real, integer, `OrderedParam`) move by the search radius
+  in basic space (at least to the next allowed value); an unordered `ChoiceParam` is
+  one-hot in the GPs and switched at random around the members.
+
 Suggestion order: the search centre, then `n_sobol` scrambled-Sobol points in a box of
 half-width `sobol_half_width_in_basic` around it, then Bayesian suggestions; every
-`resample_frequency`-th of those re-runs the least-repeated Pareto member with a new seed.
+`resample_frequency`-th of those may re-run the Pareto member a new seed is worth most for
+(`search.pareto.resample_priority`). The front the search starts from holds each run at
+most `resample_confidence` standard errors below the output model (`CarbsConfig.shrink_to_model`);
+`best` recommends a configuration by the model's prediction.
 
 The configuration users change is in `CarbsConfig`: `search_radius_in_basic`,
 `max_suggestion_cost`, and `resample_frequency`.
@@ -37,10 +44,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import norm, qmc
@@ -53,9 +59,14 @@ from tunescale.search.pareto import (
     ParetoGroup,
     config_key,
     group_observations,
+    noise_sd,
     pareto_groups,
+    resample_priority,
 )
 from tunescale.search.space import Space
+
+if TYPE_CHECKING:
+    from tunescale.search.surrogates import GaussianProcess, Hyperparameters, OutputWarp
 
 
 class CarbsWarning(UserWarning):
@@ -68,14 +79,32 @@ class CarbsConfig:
     search_radius_in_basic: float = 0.3
     # Soft cap on the predicted cost of a suggestion (None: uncapped).
     max_suggestion_cost: float | None = None
-    # After the initial points, every k-th suggestion re-runs a Pareto member
-    # with a new seed (0: never), so the front is not built on lucky seeds.
+    # After the initial points, every k-th suggestion may re-run a Pareto member with a new
+    # seed (0: never), so the front is not built on lucky seeds: the member a lucky seed
+    # would distort most, while its lead is under `resample_confidence` standard errors of
+    # the seed noise (`search.pareto.resample_priority`); when no member needs a seed, the
+    # slot goes to a Bayesian suggestion.
     resample_frequency: int = 5
-    # Quasi-random starts after the centre, to give the first GPs some spread.
-    n_sobol: int = 4
+    resample_confidence: float = 2.0
+    # Quasi-random starts after the centre, to give the first GPs some spread (None: twice
+    # the number of searched parameters, so the phase grows with what the GPs must learn).
+    n_sobol: int | None = None
     sobol_half_width_in_basic: float = 1.0
+    # When this many results in a row (None: 3 per searched parameter) have not moved the
+    # front, the search radius doubles, up to `max_radius_growth` times: a search started
+    # from a poor centre widens its steps instead of circling it.
+    stall_patience: int | None = None
+    max_radius_growth: float = 4.0
+    # The GPs' hyperparameters are fitted by maximum likelihood at checkpoints of the data
+    # (every observation at first, then every 25% more, at most every this many), each fit
+    # warm-started from the last; in between, the GPs reuse them on all the data.
+    gp_refit_every: int = 10
     # Candidates scored per suggestion, per searched dimension.
     n_candidates_per_dim: int = 100
+    # An unordered choice (`ChoiceParam`) has no radius: a candidate takes another of its
+    # values, drawn uniformly, with this probability, else keeps its origin's; the
+    # locality counts a switch like a move of about two radii when there are 3 values.
+    category_switch_probability: float = 0.2
     # The cheapest 20% of configurations form one bucket on the front (paper's default).
     min_pareto_cost_fraction: float = 0.2
     # "believer" (posterior mean) or "thompson" (posterior draw) fantasies.
@@ -84,6 +113,9 @@ class CarbsConfig:
     # paper's default 1.0): with noisy outputs, EI without it keeps re-trying near the
     # incumbent; with it, EI comes from the uncertainty, i.e. from unexplored candidates.
     exploration_bias: float = 1.0
+    # Raise each group's output to the output model's prediction at it before it can join the
+    # front the search starts from and must beat (`search.pareto`): one lucky seed cannot flatten it.
+    shrink_to_model: bool = True
     # Search from the conservative Pareto set (see `search.pareto`); resamples still
     # pick from the plain one, which is how a lucky single run gets checked.
     conservative_pareto: bool = True
@@ -96,12 +128,26 @@ class CarbsConfig:
     def __post_init__(self) -> None:
         if self.outstanding_fantasy not in ("believer", "thompson"):
             raise ValueError(f"outstanding_fantasy = {self.outstanding_fantasy!r}, expected 'believer' or 'thompson'.")
+        if not 0 < self.category_switch_probability < 1:
+            raise ValueError(f"category_switch_probability = {self.category_switch_probability!r}, expected 0 < p < 1.")
         from tunescale.search.surrogates import (
             TRENDS,  # torch and BoTorch load only once a search is built
         )
 
         if self.output_trend not in TRENDS:
             raise ValueError(f"output_trend = {self.output_trend!r}, expected one of {TRENDS}.")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A configuration CARBS recommends (`Carbs.best`)."""
+
+    config: dict[str, Any]
+    predicted_output: float  # the output model's estimate of its mean output over seeds
+    interval: tuple[float, float]  # 90% interval of that mean (the model's uncertainty)
+    mean_output: float  # the mean of its runs
+    cost: float  # the mean cost of its runs
+    runs: int
 
 
 class Carbs(AskTellSearcher):
@@ -115,6 +161,8 @@ class Carbs(AskTellSearcher):
         # suggestion id -> its reports (fraction of the run, output, cost so far), kept
         # after it is observed: finished trials' reports are what early stopping learns from.
         self.progress: dict[str, list[tuple[float, float, float]]] = {}
+        # model name -> (fit checkpoint, its hyperparameters); see `_gp`
+        self.gp_hyperparameters: dict[str, tuple[int, Hyperparameters]] = {}
 
     def _options(self) -> dict[str, Any]:
         return {"config": asdict(self.config)}
@@ -175,12 +223,14 @@ class Carbs(AskTellSearcher):
         return curves, stopped
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "progress": {k: [list(p) for p in v] for k, v in self.progress.items()}}
+        return {**super().state_dict(), "progress": {k: [list(p) for p in v] for k, v in self.progress.items()},
+                "gp_hyperparameters": {k: [m, h] for k, (m, h) in self.gp_hyperparameters.items()}}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> Carbs:
         searcher = super().from_state_dict(state)
         searcher.progress = {k: [tuple(p) for p in v] for k, v in state.get("progress", {}).items()}
+        searcher.gp_hyperparameters = {k: (int(m), h) for k, (m, h) in state.get("gp_hyperparameters", {}).items()}
         return searcher
 
     # -- public views -----------------------------------------------------------------------
@@ -191,14 +241,43 @@ class Carbs(AskTellSearcher):
         conservative = self.config.conservative_pareto if conservative is None else conservative
         return pareto_groups(groups, self.config.min_pareto_cost_fraction, conservative=conservative)
 
+    @property
+    def n_sobol(self) -> int:
+        return 2 * self.space.dim if self.config.n_sobol is None else self.config.n_sobol
+
+    def best(self, cost_max: float | None = None) -> Recommendation:
+        """The configuration run so far with the best *predicted* output among those whose
+        mean cost is at most `cost_max` (None: any), with a 90% interval of its mean output.
+
+        The last Pareto member (`pareto_set()[-1]`) is the dearest configuration whose
+        observed mean beat every cheaper one: on a noisy task that is often one lucky seed,
+        and it ignores a cost cap. Here each configuration is ranked by the output model,
+        which pools its repeats with what its neighbours ran, so a lucky run counts for what
+        the model believes of it, and the cap picks the best affordable configuration.
+        """
+        groups = group_observations(self.observations, self.space)
+        if not groups:
+            raise InputError("best(): no successful observation yet; observe a completed trial first.")
+        affordable = [g for g in groups if cost_max is None or g.cost <= cost_max]
+        if not affordable:
+            raise InputError(f"best(cost_max={cost_max!r}): no configuration run so far costs that little; the "
+                             f"cheapest cost {min(g.cost for g in groups):.4g}. Raise cost_max.")
+        warp, out_gp, _ = self._models()
+        mean, std = out_gp.predict(np.array([g.vector_in_basic for g in affordable]))
+        i = int(np.argmin(mean))
+        lo, hi = warp.inverse(np.array([mean[i] - 1.645 * std[i], mean[i] + 1.645 * std[i]]))
+        g = affordable[i]
+        return Recommendation(g.config, float(warp.inverse(mean[i:i + 1])[0]), (float(lo), float(hi)),
+                              g.mean_output, g.cost, len(g.observations))
+
     # -- suggestion -------------------------------------------------------------------------
     def _suggest(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
         n_started = len(self.observations) + len(self.outstanding)
         centre = np.array(self.space.search_center_in_basic)
         if n_started == 0:
             return "centre", centre.tolist(), {}
-        if n_started <= self.config.n_sobol or not self.successes:
-            if not self.successes and n_started > self.config.n_sobol:
+        if n_started <= self.n_sobol or not self.successes:
+            if not self.successes and n_started > self.n_sobol:
                 warnings.warn(
                     f"CARBS: none of {len(self.observations)} observations succeeded yet; suggesting "
                     f"quasi-random points around the search centre until one does.",
@@ -206,7 +285,9 @@ class Carbs(AskTellSearcher):
                 )
             return "sobol", self._sobol_point(centre, n_started).tolist(), {}
         if self._resample_due():
-            return self._resample()
+            member = self._resample_member()
+            if member is not None:
+                return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
         return self._bayes(rng)
 
     def _sobol_point(self, centre: np.ndarray, index: int) -> np.ndarray:
@@ -214,23 +295,42 @@ class Carbs(AskTellSearcher):
         sobol.fast_forward(index)
         u = sobol.random(1)[0]
         point = centre + (2 * u - 1) * self.config.sobol_half_width_in_basic
+        for j, count in self.space.categories:  # categories have no neighbourhood: spread over all of them
+            point[j] = min(int(u[j] * count), count - 1)
         return np.array(self.space.round_in_basic(np.clip(point, self._lo, self._hi)))
 
     def _resample_due(self) -> bool:
-        """Every k-th suggestion after the initial centre + Sobol ones is a resample."""
+        """Every k-th suggestion after the initial centre + Sobol ones may be a resample."""
         k = self.config.resample_frequency
-        after_initial = (self.n_suggested - 1) - (1 + self.config.n_sobol)  # this suggestion's index
+        after_initial = (self.n_suggested - 1) - (1 + self.n_sobol)  # this suggestion's index
         return k > 0 and after_initial >= 0 and (after_initial + 1) % k == 0
 
-    def _resample(self) -> tuple[str, list[float], dict[str, float]]:
-        """Re-run the Pareto member with the fewest runs (observed + outstanding)."""
-        pending = Counter(config_key(self.space.to_basic(s.config)) for s in self.outstanding.values())
-        counts = [
-            (len(g.observations) + pending[config_key(g.vector_in_basic)], g.cost, g)
-            for g in self.pareto_set(conservative=False)
-        ]
-        _, _, member = min(counts, key=lambda c: (c[0], c[1]))
-        return "resample", list(member.vector_in_basic), {"resampled_output": member.output}
+    def _resample_member(self) -> ParetoGroup | None:
+        """The plain Pareto member a new seed is worth most for (`search.pareto.resample_priority`);
+        None when none needs one. A member with a run outstanding waits for its result."""
+        groups = group_observations(self.observations, self.space)
+        front = pareto_groups(groups, self.config.min_pareto_cost_fraction)
+        pending = {config_key(self.space.to_basic(s.config)) for s in self.outstanding.values()}
+        worth = resample_priority(front, noise_sd(groups), self.config.resample_confidence)
+        worth = [0.0 if config_key(g.vector_in_basic) in pending else w for w, g in zip(worth, front, strict=True)]
+        best = int(np.argmax(worth)) if worth else 0
+        return front[best] if worth and worth[best] > 0 else None
+
+    def _radius_growth(self) -> float:
+        """2^(results in a row that did not move the front // patience), capped: see
+        `CarbsConfig.stall_patience`. A result moves the front when no earlier result was
+        both cheaper (or as cheap) and better (or as good)."""
+        ok = self.successes
+        if not ok:
+            return 1.0
+        patience = self.config.stall_patience or 3 * self.space.dim
+        cost = np.array([o.cost for o in ok])
+        out = np.array([o.output for o in ok])
+        earlier = np.tri(len(ok), k=-1, dtype=bool)
+        dominated = (earlier & (cost[None, :] <= cost[:, None]) & (out[None, :] <= out[:, None])).any(axis=1)
+        moved = np.flatnonzero(~dominated)
+        stall = len(ok) - 1 - int(moved[-1])
+        return float(min(2.0 ** (stall // patience), self.config.max_radius_growth))
 
     def _radii(self, origins: np.ndarray) -> np.ndarray:
         """Per-origin, per-dimension standard deviation of the search distribution.
@@ -239,7 +339,7 @@ class Carbs(AskTellSearcher):
         radius (width 16 -> 32 on a log scale) would almost never move, so along that
         dimension the radius widens to the gap: the next value is one deviation away.
         """
-        radius = self.config.search_radius_in_basic
+        radius = self.config.search_radius_in_basic * self._radius_growth()
         gaps = np.array([self.space.integer_gaps_in_basic(o) for o in origins])
         return np.maximum(radius, gaps)
 
@@ -253,30 +353,50 @@ class Carbs(AskTellSearcher):
         The locality is the search-distribution density of the raw draw, before rounding
         (as in the paper), relative to its peak, max over origins. It weights the
         acquisition as well as shaping the draws, which keeps the search local where the
-        surrogate extrapolates poorly.
+        surrogate extrapolates poorly. An unordered choice is not moved by a radius but
+        switched (`CarbsConfig.category_switch_probability`).
         """
         n = self.config.n_candidates_per_dim * self.space.dim
         radii = self._radii(origins)
         pick = rng.integers(len(origins), size=n)
         raw = np.clip(origins[pick] + rng.normal(size=(n, self.space.dim)) * radii[pick], self._lo, self._hi)
+        real = np.ones(self.space.dim, dtype=bool)
+        log_ratio = np.zeros((n, len(origins)))  # categorical part of the log locality, per origin
+        p = self.config.category_switch_probability
+        for j, count in self.space.categories:
+            real[j] = False
+            if count == 1:
+                continue
+            switch = rng.random(n) < p
+            other = (origins[pick, j] + rng.integers(1, count, size=n)) % count  # a uniformly drawn other one
+            raw[:, j] = np.where(switch, other, origins[pick, j])
+            # density of the draw from each origin, relative to staying: 1, or p / (k - 1) / (1 - p)
+            differs = raw[:, j, None] != origins[None, :, j]
+            log_ratio += np.where(differs, math.log(p / (count - 1) / (1 - p)), 0.0)
         X = np.array([self.space.round_in_basic(x) for x in raw])
-        z2 = (((raw[:, None, :] - origins[None, :, :]) / radii[None, :, :]) ** 2).sum(axis=-1)
-        locality = np.exp(-0.5 * z2).max(axis=1)
+        z2 = (((raw[:, None, real] - origins[None, :, real]) / radii[None, :, real]) ** 2).sum(axis=-1)
+        locality = np.exp(-0.5 * z2 + log_ratio).max(axis=1)
         return X, locality
 
     def _bayes(self, rng: np.random.Generator) -> tuple[str, list[float], dict[str, float]]:
-        front_groups = self.pareto_set()
-        origins = np.array([g.vector_in_basic for g in front_groups])
-        X, locality = self._candidates(rng, origins)
         # Every observation and outstanding suggestion in basic space, converted once here.
         X_obs = np.array([self.space.to_basic(o.config) for o in self.observations])
-        success = np.array([o.success for o in self.observations])
         ran = np.array([o.status not in FAILURE_STATUSES for o in self.observations])  # stopped trials ran fine
         X_pending = np.array([self.space.to_basic(s.config) for s in self.outstanding.values()])
+        try:
+            models = self._models()
+            front_groups = self._search_front(models)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            models, front_groups = None, self.pareto_set()
+            failure = exc
+        origins = np.array([g.vector_in_basic for g in front_groups])
+        X, locality = self._candidates(rng, origins)
         taken = {config_key(x) for x in (*X_obs, *X_pending)}
         fresh = np.array([config_key(x) not in taken for x in X])
         try:
-            score, parts = self._acquisition(rng, X, front_groups, X_obs, success, ran, X_pending)
+            if models is None:
+                raise failure
+            score, parts = self._acquisition(rng, X, front_groups, models, X_obs, ran, X_pending)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
             # GP fitting can fail numerically (e.g. a singular kernel on repeated points).
             warnings.warn(
@@ -299,24 +419,86 @@ class Carbs(AskTellSearcher):
         info["locality"] = float(locality[best])
         return "bayes", X[best].tolist(), info
 
-    def _acquisition(
-        self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup],
-        X_obs: np.ndarray, success: np.ndarray, ran: np.ndarray, X_pending: np.ndarray,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Score candidates X; X_obs are the observations in basic space, success and ran
-        their masks (a result; not a failure), X_pending the outstanding suggestions (see `_bayes`)."""
-        from tunescale.search.surrogates import GaussianProcess, OutputWarp
-
-        # trials stopped early enter the output and cost models at their forecast and full cost
+    # -- surrogates -------------------------------------------------------------------------
+    def _model_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X, output, log cost) the output and cost models learn from: the results, then
+        the trials stopped early at their forecast output and full cost."""
         stopped, ok = self._stopping_model()[1], self.successes
-        X_ok = np.vstack([X_obs[success], *[[self.space.to_basic(c)] for c, _, _ in stopped]])
+        X = np.array([self.space.to_basic(o.config) for o in ok] + [self.space.to_basic(c) for c, _, _ in stopped])
         y_out = np.array([o.output for o in ok] + [y for _, y, _ in stopped])
         y_logc = np.log([o.cost for o in ok] + [c for _, _, c in stopped])
+        return X, y_out, y_logc
 
-        # 1) surrogates; the output GP models normal scores of the outputs (see `OutputWarp`)
+    def _models(self) -> tuple[OutputWarp, GaussianProcess, GaussianProcess]:
+        """The output model (normal scores of the outputs, `OutputWarp`, and a GP on them)
+        and the log-cost GP, on all the model data."""
+        from tunescale.search.surrogates import OutputWarp
+
+        X, y_out, y_logc = self._model_data()
         warp = OutputWarp.fit(y_out)
-        out_gp = GaussianProcess.fit(X_ok, warp(y_out), trend=self.config.output_trend)
-        cost_gp = GaussianProcess.fit(X_ok, y_logc)
+        out_gp = self._gp("output", X, y_out, self.config.output_trend, warped=True)
+        cost_gp = self._gp("cost", X, y_logc, "linear")
+        return warp, out_gp, cost_gp
+
+    def _gp(self, name: str, X: np.ndarray, y: np.ndarray, trend: str | None, *, warped: bool = False
+            ) -> GaussianProcess:
+        """A GP on all of (X, y) with the hyperparameters of the latest fit checkpoint.
+
+        Checkpoints: m = 1, 2, ... growing by max(1, min(gp_refit_every, m // 4)); the fit at
+        checkpoint m sees only the first m points (warped on their own when `warped`), and
+        starts from the previous fit, so a checkpoint's hyperparameters depend on the data
+        alone, not on when a suggestion or a `best` asked for them. They are kept in the
+        saved state, so a loaded search resumes with the same models.
+        """
+        from tunescale.search.surrogates import GaussianProcess, OutputWarp
+
+        def transform(values: np.ndarray) -> np.ndarray:
+            return OutputWarp.fit(values)(values) if warped else values
+
+        n, (fitted_at, hypers) = len(X), self.gp_hyperparameters.get(name, (0, None))
+        m = fitted_at
+        while True:
+            nxt = m + max(1, min(self.config.gp_refit_every, m // 4))
+            if nxt > n:
+                break
+            m = nxt
+        categories = self.space.categories
+        if m != fitted_at or hypers is None:
+            m = max(m, 1)
+            gp = GaussianProcess.fit(X[:m], transform(y[:m]), trend=trend, init=hypers, categories=categories)
+            hypers = gp.hyperparameters()
+            self.gp_hyperparameters[name] = (m, hypers)
+            if m == n:
+                return gp
+        return GaussianProcess.with_hyperparameters(X, transform(y), trend=trend, hyperparameters=hypers,
+                                                    categories=categories)
+
+    def _search_front(self, models: tuple[OutputWarp, GaussianProcess, GaussianProcess]) -> list[ParetoGroup]:
+        """The conservative Pareto set with each group's output raised to the output model's
+        posterior mean at it (`search.pareto`): the front the search starts from and must beat."""
+        warp, out_gp, _ = models
+        groups = group_observations(self.observations, self.space)
+        if not groups or not self.config.shrink_to_model:
+            return pareto_groups(groups, self.config.min_pareto_cost_fraction,
+                                 conservative=self.config.conservative_pareto)
+        noise = noise_sd(groups)
+        if noise is None:
+            return pareto_groups(groups, self.config.min_pareto_cost_fraction,
+                                 conservative=self.config.conservative_pareto)
+        mean, _ = out_gp.predict(np.array([g.vector_in_basic for g in groups]))
+        bound = self.config.resample_confidence * noise
+        shrunk = [replace(g, predicted_output=float(p) - bound / math.sqrt(len(g.observations)))
+                  for g, p in zip(groups, warp.inverse(mean), strict=True)]
+        return pareto_groups(shrunk, self.config.min_pareto_cost_fraction, conservative=self.config.conservative_pareto)
+
+    def _acquisition(
+        self, rng: np.random.Generator, X: np.ndarray, front_groups: list[ParetoGroup],
+        models: tuple[OutputWarp, GaussianProcess, GaussianProcess],
+        X_obs: np.ndarray, ran: np.ndarray, X_pending: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Score candidates X; X_obs are the observations in basic space, ran their mask of
+        runs that were not failures, X_pending the outstanding suggestions (see `_bayes`)."""
+        warp, out_gp, cost_gp = models
         if len(X_pending):
             if self.config.outstanding_fantasy == "believer":
                 fantasy = out_gp.predict(X_pending)[0]
@@ -327,7 +509,7 @@ class Carbs(AskTellSearcher):
         logc, logc_std = cost_gp.predict(X)
         p_success = self._success_probability(X, X_obs, ran)
 
-        # 2) target: the front at the candidate's cost, clamped by the front at a random cost
+        # target: the front at the candidate's cost, clamped by the front at a random cost
         front = ParetoFront.from_groups(front_groups)
         lo_c, hi_c = front.log_cost[0], front.log_cost[-1]
         if self.config.max_suggestion_cost is not None:
@@ -335,11 +517,11 @@ class Carbs(AskTellSearcher):
         threshold = rng.uniform(lo_c, hi_c)
         target = np.minimum(front.predict(logc), front.predict(np.array([threshold]))[0])
 
-        # 3) expected improvement below the target (minimisation), in normal scores
+        # expected improvement below the target (minimisation), in normal scores
         z = (warp(target) - self.config.exploration_bias - mu) / sigma
         ei = sigma * (z * norm.cdf(z) + norm.pdf(z))
 
-        # 4) soft cost cap through the cost model
+        # soft cost cap through the cost model
         p_cheap = np.ones(len(X))
         if self.config.max_suggestion_cost is not None:
             p_cheap = norm.cdf((math.log(self.config.max_suggestion_cost) - logc) / np.maximum(logc_std, 1e-6))
@@ -351,11 +533,8 @@ class Carbs(AskTellSearcher):
         return ei * p_success * p_cheap, parts
 
     def _success_probability(self, X: np.ndarray, X_obs: np.ndarray, ran: np.ndarray) -> np.ndarray:
-        from tunescale.search.surrogates import GaussianProcess
-
         if ran.all():
             return np.ones(len(X))
-        labels = ran.astype(float)
-        mean, _ = GaussianProcess.fit(X_obs, labels, trend=None).predict(X)
+        mean, _ = self._gp("success", X_obs, ran.astype(float), None).predict(X)
         # A small floor keeps the ranking informative where every candidate looks risky.
         return np.clip(mean, 1e-3, 1.0)

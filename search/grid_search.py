@@ -15,12 +15,14 @@ import numpy as np
 
 from tunescale.contract.errors import InputError
 from tunescale.search.base import AskTellSearcher
-from tunescale.search.space import ChoiceParam, Param, Space
+from tunescale.search.space import ChoiceParam, OrderedParam, Param, Space
 
 
 def _axis_in_basic(p: Param) -> list[float]:
     if isinstance(p, ChoiceParam):
         return [float(i) for i in range(len(p.values))]
+    if isinstance(p, OrderedParam):
+        return [p.to_basic(v) for v in p.values]
     if not p.is_integer or p.min is None or p.max is None:
         raise InputError(
             f"grid search: parameter '{p.name}' is not a finite set of values; give its grid points as a "

@@ -4,6 +4,14 @@ CARBS's Pareto set holds, at every cost, the best configuration found so far; fi
 each positive hyperparameter against cost along it gives the paper's "scaling
 relationship for every hyperparameter". The fits are `scaling.hp_laws.fit_power_law`
 (HP = c * cost^k, OLS in log space with a bootstrap); this module only picks the rows.
+
+Why not the joint model of `scaling.joint`: that model needs each run's params and tokens and
+explains every run's loss; here the axis is CARBS's one cost (compute or time, whatever the
+searcher is told), the scale itself is often a searched parameter (width, steps), and the Pareto
+set is a handful of rows chosen because they are best for their cost. These laws are what CARBS
+defines and reads inside its suggest loop, at every observation, in milliseconds; the joint model
+is a multi-start fit of seconds that refuses fewer than 3 runs per coefficient. For the laws of a
+finished CARBS sweep, `fit-scaling runs/<sweep>` fits the joint model to all of its runs.
 """
 
 from __future__ import annotations

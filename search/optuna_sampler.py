@@ -9,12 +9,12 @@ When Optuna calls each hook (see `optuna.samplers.BaseSampler`):
 - `infer_relative_search_space`: the parameters every finished trial shares
   (`IntersectionSearchSpace`), or the `search_space` given, restricted to what CARBS
   searches (Float/IntDistribution, linear or log, integer steps that start on a
-  multiple of the step; one-choice categoricals are constants).
+  multiple of the step; categoricals, see `from_optuna`).
 - `sample_relative`: one `Carbs.suggest()` over that space, the same `tunescale.search.Carbs`
   object a sweep uses. The first trial of a define-by-run study has no space yet, so
   it is sampled independently, as with Optuna's CMA-ES sampler.
 - `sample_independent`: parameters outside the space, by a seeded `RandomSampler`;
-  a parameter CARBS cannot search (a categorical) warns once with the reason.
+  a parameter CARBS cannot search (a stepped float) warns once with the reason.
 - `after_trial`: the finished trial becomes an `Observation`: COMPLETE → completed
   (the cost read from the user attr `cost_attr`, or `cost_attr(trial)` for a callable),
   PRUNED → pruned with its last intermediate value, FAIL (a raised or NaN objective)
@@ -44,14 +44,14 @@ from optuna.trial import FrozenTrial, TrialState
 from tunescale.contract.errors import InputError
 from tunescale.search.base import Observation
 from tunescale.search.carbs import Carbs, CarbsConfig
-from tunescale.search.space import FixedParam, Param, Space
+from tunescale.search.space import ChoiceParam, FixedParam, OrderedParam, Param, Space
 from tunescale.search.space_convert import bounded_param
 
 
 def carbs_can_search(dist: BaseDistribution) -> bool:
     """Whether `from_optuna` maps this distribution onto a `Space` parameter."""
     if isinstance(dist, CategoricalDistribution):
-        return len(dist.choices) == 1
+        return True
     if isinstance(dist, FloatDistribution):
         return dist.step is None
     if isinstance(dist, IntDistribution):
@@ -59,21 +59,34 @@ def carbs_can_search(dist: BaseDistribution) -> bool:
     return False
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def from_optuna(distributions: Mapping[str, BaseDistribution]) -> Space:
-    """A `Space` from Optuna distributions (one-choice categoricals become fixed).
+    """A `Space` from Optuna distributions.
 
     The search centre is the middle of the transformed range; a log parameter gets one
     basic unit per decade, a linear one a fixed fraction of its range (`bounded_param`).
+    A categorical of one choice becomes fixed; one of distinct numbers an `OrderedParam`
+    over them sorted (``[16, 32, 64]`` is a width to search along, log-scaled when all
+    are > 0); any other an unordered `ChoiceParam`.
     """
     params: list[Param] = []
     for name, dist in distributions.items():
         if not carbs_can_search(dist):
             raise InputError(
                 f"parameter '{name}': Optuna {dist!r} cannot be searched by CARBS; use a Float/IntDistribution "
-                f"without a step (an integer step must divide its low), or a one-choice categorical."
+                f"without a step (an integer step must divide its low), or a categorical."
             )
         if isinstance(dist, CategoricalDistribution):
-            params.append(FixedParam(name, dist.choices[0]))
+            choices = tuple(dist.choices)
+            if len(choices) == 1:
+                params.append(FixedParam(name, choices[0]))
+            elif all(_is_number(c) for c in choices) and len(set(choices)) == len(choices):
+                params.append(OrderedParam(name, tuple(sorted(choices))))
+            else:
+                params.append(ChoiceParam(name, choices))
             continue
         is_integer = isinstance(dist, IntDistribution)
         params.append(bounded_param(name, float(dist.low), float(dist.high), log=dist.log, is_integer=is_integer,
@@ -116,7 +129,8 @@ class CarbsSampler(BaseSampler):
         space = self._fixed_space if self._fixed_space is not None else self._intersection.calculate(study)
         searched = {n: d for n, d in space.items() if carbs_can_search(d)}
         # CARBS needs at least one searched parameter; constants alone go to the fallback.
-        return searched if any(not isinstance(d, CategoricalDistribution) for d in searched.values()) else {}
+        varied = any(not isinstance(d, CategoricalDistribution) or len(d.choices) > 1 for d in searched.values())
+        return searched if varied else {}
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -137,7 +151,7 @@ class CarbsSampler(BaseSampler):
             self._warned.add(param_name)
             warnings.warn(
                 f"CarbsSampler: parameter '{param_name}' ({param_distribution!r}) is sampled at random, "
-                f"CARBS searches only Float/IntDistribution; make it numeric to have CARBS search it.",
+                f"CARBS searches Float/IntDistribution without a step, and categoricals; drop the step.",
                 UserWarning, stacklevel=2,
             )
         return self._independent.sample_independent(study, trial, param_name, param_distribution)

@@ -1,5 +1,9 @@
-"""Optuna's TPE (or GP) sampler behind the ask/tell contract, through Optuna's own
-`study.ask()` / `study.tell()`.
+"""Optuna's TPE or GP sampler (or our CARBS as an Optuna sampler) behind the ask/tell
+contract, through Optuna's own `study.ask()` / `study.tell()`.
+
+With ``sampler="carbs"`` the searcher drives `CarbsSampler` exactly as an Optuna user's
+study does, observation costs travelling as the trials' ``cost`` user attr, so the
+sampler answers to the same contract suite as every other searcher.
 
 Each suggestion is one `study.ask` with a sampler seeded from ``(seed, number of
 suggestions made)``, so a searcher rebuilt by `load` (its study replayed from the saved
@@ -23,7 +27,8 @@ from tunescale.search.base import PRUNED, AskTellSearcher, Observation, Suggesti
 from tunescale.search.space import Space
 from tunescale.search.space_convert import to_optuna
 
-SAMPLERS = ("tpe", "gp")
+SAMPLERS = ("tpe", "gp", "carbs")
+COST_ATTR = "cost"  # the user attr that carries an observation's cost to CarbsSampler
 
 
 class OptunaSearch(AskTellSearcher):
@@ -36,6 +41,7 @@ class OptunaSearch(AskTellSearcher):
         self._study: optuna.Study | None = None
         self._trials: dict[str, optuna.Trial] = {}  # outstanding suggestion id -> its RUNNING trial
         self._asked: optuna.Trial | None = None
+        self._carbs_sampler: optuna.samplers.BaseSampler | None = None
 
     def _options(self) -> dict[str, Any]:
         return {"sampler": self.sampler}
@@ -45,6 +51,13 @@ class OptunaSearch(AskTellSearcher):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if self.sampler == "gp":
                 return optuna.samplers.GPSampler(seed=seed)
+            if self.sampler == "carbs":  # one sampler for the whole search: it holds CARBS's outstanding asks
+                from tunescale.search.optuna_sampler import CarbsSampler
+
+                if self._carbs_sampler is None:
+                    self._carbs_sampler = CarbsSampler(cost_attr=COST_ATTR, seed=self.seed,
+                                                       search_space=self._distributions)
+                return self._carbs_sampler
             return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
     def _study_now(self) -> optuna.Study:
@@ -90,8 +103,12 @@ class OptunaSearch(AskTellSearcher):
     def _tell(self, obs: Observation, trial: optuna.Trial | None) -> None:
         state = TrialState.COMPLETE if obs.success else TrialState.PRUNED if obs.status == PRUNED else TrialState.FAIL
         value = obs.output if state == TrialState.COMPLETE else None
+        attrs = {COST_ATTR: obs.cost} if obs.cost is not None else {}
         if trial is not None:
+            for key, cost in attrs.items():
+                trial.set_user_attr(key, cost)
             self._study.tell(trial, value, state=state)
             return
         self._study.add_trial(optuna.trial.create_trial(
-            params=self._params(obs.config), distributions=self._distributions, value=value, state=state))
+            params=self._params(obs.config), distributions=self._distributions, value=value, state=state,
+            user_attrs=attrs))

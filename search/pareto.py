@@ -13,10 +13,20 @@ Notations
   resample with a new seed (see `search.carbs`) lets it in on its mean.
 - front f(log c): the Pareto outputs interpolated linearly in log cost; flat below the
   cheapest and above the dearest member (it is non-increasing by construction).
+- predicted output: the output model's estimate of a group's true mean (`search.carbs`
+  sets it). A group's `output` is then its mean raised to that prediction where the
+  prediction is higher: the front is a minimum over groups, so it picks up the luckiest
+  seeds, and a run far below what its neighbours say is held at what they say until
+  resamples confirm it. An unlucky run is not lowered: a front member should have run
+  as well as the front says.
+- noise: the seed standard deviation of the output, pooled over repeated groups.
+- influence of a member: the area, in (log cost, output), between the front without it
+  and the front; what a lucky seed on that member would distort (`resample_priority`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,10 +41,18 @@ from tunescale.search.space import Space
 class ParetoGroup:
     vector_in_basic: tuple[float, ...]
     observations: tuple[Observation, ...]
+    predicted_output: float | None = None
+
+    @cached_property
+    def mean_output(self) -> float:
+        return float(np.mean([o.output for o in self.observations]))
 
     @cached_property
     def output(self) -> float:
-        return float(np.mean([o.output for o in self.observations]))
+        """The mean, raised to the predicted output where that is higher (module docstring)."""
+        if self.predicted_output is None:
+            return self.mean_output
+        return max(self.mean_output, self.predicted_output)
 
     @cached_property
     def cost(self) -> float:
@@ -82,6 +100,44 @@ def pareto_groups(
             front.append(g)
             best, best_run = g.output, min(o.output for o in g.observations)
     return front
+
+
+def noise_sd(groups: Sequence[ParetoGroup]) -> float | None:
+    """Seed standard deviation of the output pooled over repeated groups (None before any repeat)."""
+    squares, dof = 0.0, 0
+    for g in groups:
+        if len(g.observations) > 1:
+            y = np.array([o.output for o in g.observations])
+            squares += float(((y - y.mean()) ** 2).sum())
+            dof += len(y) - 1
+    return math.sqrt(squares / dof) if dof else None
+
+
+def resample_priority(front: Sequence[ParetoGroup], noise: float | None, confidence: float) -> list[float]:
+    """Per member of a plain (mean-output) front: how much a new seed of it is worth, 0 when
+    it needs none.
+
+    A member needs another seed while its lead over the front without it, at its own cost,
+    is under `confidence` standard errors (noise / sqrt(runs)); before any repeat the noise
+    is unknown and every member needs one. Among those, the worth is the member's influence
+    over the whole front (module docstring) per sqrt(runs): the lucky cheap member that
+    flattens the front for every dearer cost comes first, and each further seed of it is
+    worth less, so the number of seeds per member adapts to how much rides on it.
+    """
+    if len(front) < 2:
+        return [0.0] * len(front)
+    log_cost = np.log([g.cost for g in front])
+    grid = np.linspace(log_cost[0], log_cost[-1], 64)
+    full = ParetoFront.from_groups(front).predict(grid)
+    worth = []
+    for i, g in enumerate(front):
+        rest = ParetoFront.from_groups([m for j, m in enumerate(front) if j != i])
+        influence = float(np.mean(rest.predict(grid) - full)) * (grid[-1] - grid[0] or 1.0)
+        lead = float(rest.predict(log_cost[i:i + 1])[0]) - g.mean_output
+        n = len(g.observations)
+        settled = noise is not None and lead > confidence * noise / math.sqrt(n)
+        worth.append(0.0 if settled else max(influence, 1e-12) / math.sqrt(n))
+    return worth
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ Glossary (names carry the space a value lives in):
   and one search radius means the same thing in every dimension.
 
 `LinearParam`, `LogParam` and `LogitParam` each own their transform both ways;
-`ChoiceParam` is one of an ordered tuple of values (a grid's points, a categorical),
-searched by its index; `FixedParam` holds a constant that is passed through to every configuration.
+`ChoiceParam` is one of a tuple of values (a grid's points, a categorical), stored by its
+index, which CARBS treats as unordered (one-hot in its GPs); `OrderedParam` is one of
+increasing numbers (widths, batch sizes: `OrderedParam.powers_of_two`), searched along
+their own log or linear axis; `FixedParam` holds a constant that is passed through to every configuration.
 Bounds are optional (unbounded searches are the point of CARBS); integer parameters
 round to multiples of ``rounding_factor`` in param space.
 """
@@ -22,6 +24,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from tunescale.contract.errors import InputError
+
+# A bounded linear range spans this many basic units: with the default search radius 0.3
+# a typical step then covers ~1/13 of the range, local enough to follow a Pareto front.
+RANGE_IN_BASIC = 4.0
+# One basic unit of a log parameter: a decade. Scaling log ranges by RANGE_IN_BASIC
+# instead made a radius-0.3 step of a width searched over 16..128 a factor of 1.17, so
+# CARBS needed ~10 trials to climb the cost axis (benchmarks/carbs_proxy_bench.py).
+DECADE_IN_BASIC = math.log(10)
 
 
 @dataclass(frozen=True)
@@ -192,9 +202,11 @@ class FixedParam:
 
 @dataclass(frozen=True)
 class ChoiceParam:
-    """One of `values`, in their order: basic = the value's index, so a step of 1.0 moves to
-    the next value. The basic bounds reach half a step past the ends, so a uniform draw
-    in basic space picks every value equally often."""
+    """One of `values`: basic = the value's index. Grid and random search walk or draw the
+    indices (the basic bounds reach half a step past the ends, so a uniform draw picks
+    every value equally often); CARBS treats the values as unordered categories (one-hot
+    in its GPs, switched at random in its candidates), so their order means nothing there:
+    give numbers whose order matters as an `OrderedParam`."""
 
     name: str
     values: tuple
@@ -237,8 +249,87 @@ class ChoiceParam:
         return {"type": self.kind, "name": self.name, "values": list(self.values)}
 
 
-Param = LinearParam | LogParam | LogitParam | ChoiceParam | FixedParam
-_TYPES = {cls.kind: cls for cls in (LinearParam, LogParam, LogitParam, ChoiceParam, FixedParam)}
+@dataclass(frozen=True)
+class OrderedParam:
+    """One of increasing numbers `values`, snapped to the nearest in basic space.
+
+    basic = transform(value) / scale, with the scale chosen from the values so a search
+    radius means what it does for a range: ``log`` (default: every value > 0) is one basic
+    unit per decade (`DECADE_IN_BASIC`), so powers of two sit 0.30 apart, one default
+    radius; linear spreads the values over `RANGE_IN_BASIC` units. The basic bounds reach
+    half a gap past the end values, so a uniform draw picks the ends about as often as
+    their neighbours. `search_center` (default: the middle value) snaps to a value.
+    """
+
+    name: str
+    values: tuple
+    search_center: float | None = None
+    log: bool | None = None
+
+    kind: ClassVar[str] = "ordered"
+
+    def __post_init__(self) -> None:
+        values = tuple(self.values)
+        if len(values) < 2 or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                                  for v in values) or any(b <= a for a, b in zip(values[:-1], values[1:], strict=True)):
+            raise InputError(f"parameter '{self.name}': an ordered parameter needs >= 2 increasing finite numbers, "
+                             f"got {list(values)}.")
+        log = all(v > 0 for v in values) if self.log is None else bool(self.log)
+        if log and values[0] <= 0:
+            raise InputError(f"parameter '{self.name}': log = true needs values > 0, got {list(values)}.")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "log", log)
+        centre = values[(len(values) - 1) // 2] if self.search_center is None else self.search_center
+        object.__setattr__(self, "search_center", self.round(centre))
+
+    @property
+    def scale(self) -> float:
+        if self.log:
+            return DECADE_IN_BASIC
+        return (self.values[-1] - self.values[0]) / RANGE_IN_BASIC
+
+    def _transform(self, value_in_param: float) -> float:
+        return math.log(value_in_param) if self.log else float(value_in_param)
+
+    def _axis_in_basic(self) -> list[float]:
+        return [self._transform(v) / self.scale for v in self.values]
+
+    def to_basic(self, value_in_param: float) -> float:
+        value = float(value_in_param)
+        if not math.isfinite(value) or (self.log and value <= 0):
+            raise InputError(f"parameter '{self.name}': {value_in_param!r} is not a value of {list(self.values)}.")
+        return self._transform(value) / self.scale
+
+    def from_basic(self, value_in_basic: float) -> float | int:
+        axis = self._axis_in_basic()
+        return self.values[min(range(len(axis)), key=lambda i: abs(axis[i] - float(value_in_basic)))]
+
+    def round(self, value_in_param: float) -> float | int:
+        return self.from_basic(self.to_basic(value_in_param))
+
+    @property
+    def bounds_in_basic(self) -> tuple[float, float]:
+        axis = self._axis_in_basic()
+        return axis[0] - (axis[1] - axis[0]) / 2, axis[-1] + (axis[-1] - axis[-2]) / 2
+
+    def integer_gap_in_basic(self, value_in_basic: float) -> float:
+        """Basic distance from the value to its farther neighbour: the smallest move that changes it."""
+        axis = self._axis_in_basic()
+        i = self.values.index(self.from_basic(value_in_basic))
+        return max(abs(axis[j] - axis[i]) for j in (i - 1, i + 1) if 0 <= j < len(axis))
+
+    @classmethod
+    def powers_of_two(cls, name: str, low: int, high: int, search_center: int | None = None) -> OrderedParam:
+        """Every power of two in [low, high] (widths, batch sizes)."""
+        values = tuple(2**k for k in range(max(0, math.ceil(math.log2(low))), math.floor(math.log2(high)) + 1))
+        return cls(name, values, search_center)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self), "values": list(self.values)}
+
+
+Param = LinearParam | LogParam | LogitParam | ChoiceParam | OrderedParam | FixedParam
+_TYPES = {cls.kind: cls for cls in (LinearParam, LogParam, LogitParam, ChoiceParam, OrderedParam, FixedParam)}
 
 
 def param_from_dict(data: Mapping[str, Any]) -> Param:
@@ -267,6 +358,11 @@ class Space:
     @property
     def dim(self) -> int:
         return len(self.searched)
+
+    @property
+    def categories(self) -> tuple[tuple[int, int], ...]:
+        """(index among the searched parameters, number of values) of each unordered choice."""
+        return tuple((i, len(p.values)) for i, p in enumerate(self.searched) if isinstance(p, ChoiceParam))
 
     def to_basic(self, config_in_param: Mapping[str, Any]) -> list[float]:
         missing = [p.name for p in self.searched if p.name not in config_in_param]

@@ -16,15 +16,17 @@ import math
 from typing import Any
 
 from tunescale.contract.errors import InputError
-from tunescale.search.space import ChoiceParam, FixedParam, LinearParam, LogParam, Param, Space
-
-# A bounded linear range spans this many basic units: with the default search radius 0.3
-# a typical step then covers ~1/13 of the range, local enough to follow a Pareto front.
-RANGE_IN_BASIC = 4.0
-# One basic unit of a log parameter: a decade. Scaling log ranges by RANGE_IN_BASIC
-# instead made a radius-0.3 step of a width searched over 16..128 a factor of 1.17, so
-# CARBS needed ~10 trials to climb the cost axis (benchmarks/carbs_proxy_bench.py).
-DECADE_IN_BASIC = math.log(10)
+from tunescale.search.space import (
+    DECADE_IN_BASIC,
+    RANGE_IN_BASIC,
+    ChoiceParam,
+    FixedParam,
+    LinearParam,
+    LogParam,
+    OrderedParam,
+    Param,
+    Space,
+)
 
 
 def bounded_param(name: str, lo: float, hi: float, *, log: bool, is_integer: bool = False,
@@ -48,7 +50,7 @@ def _require_bounds(p: Param, target: str) -> tuple[float, float]:
 
 
 def to_optuna(space: Space) -> dict[str, Any]:
-    """Optuna distributions (choices become categoricals, fixed parameters one-choice ones)."""
+    """Optuna distributions (choices and ordered values become categoricals, fixed parameters one-choice ones)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     out: dict[str, Any] = {}
@@ -56,7 +58,7 @@ def to_optuna(space: Space) -> dict[str, Any]:
         if isinstance(p, FixedParam):
             out[p.name] = CategoricalDistribution([p.value])
             continue
-        if isinstance(p, ChoiceParam):
+        if isinstance(p, ChoiceParam | OrderedParam):
             out[p.name] = CategoricalDistribution(p.values)
             continue
         lo, hi = _require_bounds(p, "Optuna")

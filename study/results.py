@@ -13,12 +13,14 @@ entries, not fields.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunescale.contract.errors import InputError
+from tunescale.contract.text import num, span, table
 from tunescale.study.jsondoc import REWRITE, JsonDoc, read_json, write_json
 
 PROXIES = "proxies"
@@ -26,6 +28,16 @@ TARGET = "target"
 FIT_JSON = "fit.json"
 STUDY_JSON = "study.json"
 AXES = ("params", "tokens")
+_DECIMAL = re.compile(r"\d+\.\d+(?:e[+-]?\d+)?")
+
+
+def _r2(r2: float | None) -> str:
+    return f"{r2:.2f}" if r2 is not None else "-"
+
+
+def rounded(formula: str) -> str:
+    """A law's formula with every decimal number in it to 4 significant digits."""
+    return _DECIMAL.sub(lambda m: num(float(m.group())), formula)
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,32 @@ class StudyFit:
             warnings=tuple(w.string() for w in d["warnings"].items()),
             scaling=d["scaling"].opaque(), scaling_prediction=d["scaling_prediction"].opaque(),
         )
+
+    def report(self) -> str:
+        """The prediction at the target and the laws behind it, as tables."""
+        t, pred = self.target, self.prediction
+        rows = [[hp, p.law.value if p.law else None, span(p.law.low, p.law.high) if p.law else "-", p.setting]
+                for hp, p in pred.hps.items()]
+        rows.append(["loss", pred.loss.value, span(pred.loss.low, pred.loss.high), None])
+        laws = []
+        for hp, law in self.hp_laws.items():
+            formula = self.scaling.get("hp_laws", {}).get(hp, {}).get("formula", law.form)
+            laws.append([rounded(formula), _r2(law.r2), law.n_scales, self._held_out(hp)])
+        laws.append([rounded(self.loss_law.form), _r2(self.loss_law.r2), len(self.loss_law.points),
+                     self._held_out("loss")])
+        return "\n".join([
+            f"prediction at the target: width {t.width}, {num(t.params, 3)} params, {num(t.tokens, 3)} tokens, "
+            f"{num(t.flops, 3)} FLOPs",
+            table(["", "predicted", "interval", "trained with"], rows),
+            "laws fitted on the proxies (held out: the largest width, predicted by a refit without it)",
+            table(["law", "r2", "scales", "held out"], laws),
+        ])
+
+    def _held_out(self, name: str) -> str:
+        v = self.validation.get(name)
+        if v is None or v.error is None:
+            return "-"
+        return f"{v.error:+.3f} decades" if v.metric == "log10 error" else f"{v.error:+.2%}"
 
     @classmethod
     def load(cls, path: str | Path) -> StudyFit:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from tunescale.contract.errors import InputError, TunescaleError
 from tunescale.contract.spec_file import Problems, int_field, is_name, read_toml, table_field
+from tunescale.contract.text import num
 from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, StudyFit, Target
 
 if TYPE_CHECKING:
@@ -206,20 +207,13 @@ class StudyResult:
                 "statuses": {stage: dict(t.by_status) for stage, t in v.stages.items()}}
 
     def report(self) -> str:
-        v = self.verdict
-        lr, loss = self.fit.prediction.hps["lr"].law, self.fit.prediction.loss
-        drift = ", ".join(f"{d:.3f} at {t:.3g} tokens" for t, d in v.drift.get("lr", {}).items())
-        gap = f"{v.gap_pct:+.3f}%" if v.gap_pct is not None else "n/a"
-        return "\n".join([
-            f"study in {self.run_dir}: {self.summary()['statuses']}",
-            f"predicted at the target: lr {lr.value:.4g} ({lr.low:.4g} .. {lr.high:.4g}), "
-            f"loss {loss.value:.4f} ({loss.low:.4f} .. {loss.high:.4f}); trained with {self.fit.prediction.settings}",
-            f"loss at predicted settings {v.at_predicted.loss if v.at_predicted else None}, "
-            f"best of grid {v.best_of_grid.loss if v.best_of_grid else None}: gap {gap}",
-            f"LR-optimum drift across proxy widths (decades): {drift}",
-            f"budget: proxies {v.stages[PROXIES].flops:.3g} FLOPs = {v.compute_ratio:.3g} x one target run "
-            f"({v.target_run_flops:.3g} FLOPs); wall {v.wall_s:.0f} s",
-        ])
+        """The study as tables: trials per stage, the prediction and its laws, the target runs and the verdict."""
+        stages = "; ".join(f"{stage} " + ", ".join(f"{n} {status}" for status, n in t.by_status.items())
+                           for stage, t in self.verdict.stages.items())
+        lines = [f"study in {self.run_dir}: {stages}", "", self.fit.report(), "",
+                 self.verdict.report(self.fit.prediction.settings["lr"])]
+        lines += [f"warning: {w}" for w in self.fit.warnings]
+        return "\n".join(lines)
 
 
 def _stage_specs(spec: StudySpec, source: str, run_dir: Path) -> None:
@@ -258,8 +252,11 @@ def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
 
 
 def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: str | None = None,
-              resume: bool = False, stream: TextIO | None = sys.stderr) -> StudyResult:
-    """Run every stage of the study the spec at `spec_file` describes; see the module doc."""
+              resume: bool = False, stream: TextIO | None = sys.stderr, verbose: bool = False) -> StudyResult:
+    """Run every stage of the study the spec at `spec_file` describes; see the module doc.
+
+    Progress (a bar per stage on a terminal) goes to `stream`; `verbose` lets Ray print its own output.
+    """
     spec = load_study_spec(spec_file)  # every spec problem is reported before anything heavy loads
 
     from tunescale.study.fit import fit_study
@@ -281,26 +278,31 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
 
     def say(msg: str) -> None:
         if stream is not None:
-            print(msg, file=stream, flush=True)
+            print(f"[study] {msg}", file=stream, flush=True)
 
-    with ray_session(address, num_cpus=None if address else spec.concurrency):
+    def sweep(raw: dict, label: str):
+        return run_sweep(parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label,
+                         verbose=verbose)
+
+    say(f"{spec.name}: proxies of width {', '.join(map(str, spec.widths))} at {len(spec.token_budgets)} token "
+        f"budgets, then the target at width {spec.target_width} ({spec.concurrency} trials at once)")
+    with ray_session(address, num_cpus=None if address else spec.concurrency, verbose=verbose):
         # 1) proxies: one grid sweep per token budget, all into one store (same sweep name; the
         #    budgets' trial ids differ by their config hash, so each later budget resumes the sweep)
         for tokens in spec.token_budgets:
-            say(f"[study] proxies: widths {list(spec.widths)} at {tokens:.3g} tokens")
-            raw = _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, spec.space, fixed)
-            say(run_sweep(parse_spec(raw, source="study proxies"), resume=True, out=stream).report())
+            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, spec.space, fixed),
+                  f"proxies {num(tokens, 3)} tokens")
         # 2) fit and predict
+        say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
         fit.save(run_dir / FIT_JSON)
         settings = fit.prediction.settings
-        say(f"[study] predicted at width {spec.target_width}: {settings}, loss {fit.prediction.loss.value:.4f}")
+        say(f"predicted at width {spec.target_width}: lr {num(settings['lr'])}, loss {num(fit.prediction.loss.value)}")
         # 3) target: predicted settings and an LR grid around them
         target_fixed = {**fixed, **{k: v for k, v in settings.items() if k != "lr" and v is not None}}
         lrs = [settings["lr"] * m for m in spec.lr_multipliers]
-        raw = _sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
-                         {"lr": {"type": "choice", "values": lrs}}, target_fixed)
-        say(run_sweep(parse_spec(raw, source="study target"), resume=True, out=stream).report())
+        sweep(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
+                         {"lr": {"type": "choice", "values": lrs}}, target_fixed), f"target width {spec.target_width}")
     # 4) verdict, from what the two stores hold
     verdict = judge(run_dir, fit, wall_s=time.perf_counter() - start)
     verdict.save(run_dir / STUDY_JSON)

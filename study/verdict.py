@@ -18,6 +18,7 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.store import read_trials
+from tunescale.contract.text import num, table
 from tunescale.study.jsondoc import REWRITE, JsonDoc, read_json, write_json
 from tunescale.study.results import PROXIES, TARGET, ScaleOptimum, StudyFit
 
@@ -117,6 +118,24 @@ class Verdict:
     def compute_ratio(self) -> float:
         """All proxy compute / one target run's."""
         return self.stages[PROXIES].flops / self.target_run_flops
+
+    def report(self, predicted_lr: float) -> str:
+        """The target runs as a table (LR as a multiple of `predicted_lr`), the verdict, the drift and the budget."""
+        best = self.best_of_grid
+        rows = [[r.role, f"x{num(r.settings['lr'] / predicted_lr, 3)}", r.settings["lr"], r.status, r.loss,
+                 f"{100 * (r.loss / best.loss - 1):+.2f}%" if r.loss is not None and best else "-"]
+                for r in sorted(self.runs, key=lambda r: r.settings["lr"])]
+        gap = f"{self.gap_pct:+.2f}% above" if self.gap_pct is not None else "not measured against"
+        drift = ", ".join(f"{d:.3f} at {num(t, 3)} tokens" for t, d in self.drift.get("lr", {}).items())
+        wall = f"; wall {self.wall_s:.0f} s" if self.wall_s is not None else ""
+        return "\n".join([
+            "target runs: the predicted LR and a grid around it",
+            table(["run", "lr/predicted", "lr", "status", "loss", "vs best"], rows),
+            f"verdict: the loss at the predicted settings is {gap} the best of the grid",
+            f"LR optimum across proxy widths moves by (decades): {drift or '-'}",
+            f"budget: proxies {num(self.stages[PROXIES].flops, 3)} FLOPs = {num(self.compute_ratio, 3)} x one "
+            f"target run ({num(self.target_run_flops, 3)} FLOPs){wall}",
+        ])
 
     def to_json(self) -> dict:
         return {"runs": [r.to_json() for r in self.runs],

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from tunescale.contract.errors import InputError
+from tunescale.contract.text import table
 from tunescale.sweep.plan import plan
 from tunescale.sweep.progress import Progress
 from tunescale.sweep.rows import hp_value
@@ -57,14 +58,11 @@ class SweepResult:
     def report(self) -> str:
         total = sum(self.statuses.values())
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
-        lines = [
-            f"sweep {self.name}: {total} trials in {self.storage} ({counts}); "
-            f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} were already stored"
-        ]
+        lines = [f"sweep {self.name}: {total} trials ({counts}) in {self.storage}; "
+                 f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} already stored"]
         if self.best:
-            hps = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in self.best.items() if k not in ("trial_id", "loss"))
-            lines.append(f"best loss {self.best['loss']:.4g} by {self.best['trial_id']} ({hps})")
+            hps = {k: v for k, v in self.best.items() if k not in ("trial_id", "loss")}
+            lines.append(table(["best trial", "loss", *hps], [[self.best["trial_id"], self.best["loss"], *hps.values()]]))
         return "\n".join(lines)
 
 
@@ -75,9 +73,12 @@ def run_sweep(
     resume: bool = False,
     out: TextIO | None = sys.stderr,
     num_cpus: int | None = None,
+    label: str | None = None,
+    verbose: bool = False,
 ) -> SweepResult:
     """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc.
 
+    Progress goes to `out` under `label` (default: the sweep's name); `verbose` lets Ray print its own output.
     One driver per store at a time (`driver_lock`). Ctrl-C stops the running trials (Ray
     shuts down with them) and raises `SweepInterrupted`, which says how many trials are
     stored and how to resume.
@@ -90,7 +91,8 @@ def run_sweep(
     load_trainable(spec.trainable)  # a trainable that does not import fails here, not in every trial
     storage, store = open_store(spec.storage)
     with driver_lock(storage):
-        return _run_locked(spec, storage, store, address=address, resume=resume, out=out, num_cpus=num_cpus)
+        return _run_locked(spec, storage, store, address=address, resume=resume, out=out, num_cpus=num_cpus,
+                           label=label, verbose=verbose)
 
 
 def _check_schedulable(spec: SweepSpec, resources: dict) -> None:
@@ -106,7 +108,7 @@ class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep; the message counts what is stored and says how to go on."""
 
 
-def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, num_cpus) -> SweepResult:
+def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, num_cpus, label, verbose) -> SweepResult:
     from tunescale.sweep.ray_local import ray_session
 
     done_rows = sweep_rows(storage, spec.name)
@@ -120,13 +122,13 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
                        report_evals=spec.scheduler is not None or spec.algorithm == "carbs", budget=spec.budget)
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
-    progress = Progress(spec.name, total, out)
+    progress = Progress(label or spec.name, total, out, verbose=verbose)
     # A store may hold rows of other plans under this name (a study runs one plan per
     # token budget); only this plan's rows count towards its total.
     planned_ids = {t.trial_id for t in planned} if planned is not None else None
     for r in done_rows:
         if planned_ids is None or r["trial_id"] in planned_ids:
-            progress.finished(r["trial_id"], r["status"], r.get("loss"))
+            progress.record(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
     pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
     joined: list[str] = []
@@ -135,16 +137,20 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
         from tunescale.sweep.tune_run import run_adaptive, run_planned
 
         try:
-            with ray_session(address, num_cpus=num_cpus, joined=joined) as resources:
+            with ray_session(address, num_cpus=num_cpus, verbose=verbose, joined=joined) as resources:
                 _check_schedulable(spec, resources)
                 if joined and out is not None:
                     print(f"sweep {spec.name}: joined the Ray cluster at {joined[0]}", file=out)
-                if pending is None:
-                    run_adaptive(spec, ctx, store, progress, done_rows)
-                elif spec.batched:
-                    run_batched(spec, ctx, store, progress, pending)
-                else:
-                    run_planned(spec, ctx, store, progress, pending)
+                progress.begin()
+                try:
+                    if pending is None:
+                        run_adaptive(spec, ctx, store, progress, done_rows)
+                    elif spec.batched:
+                        run_batched(spec, ctx, store, progress, pending)
+                    else:
+                        run_planned(spec, ctx, store, progress, pending)
+                finally:
+                    progress.close()
         except KeyboardInterrupt:
             stored = len(sweep_rows(storage, spec.name))
             raise SweepInterrupted(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunescale.sweep.searchers import make_searcher
-from tunescale.sweep.spec import SweepSpec
+from tunescale.sweep.spec import GRIDDED, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,23 @@ def hp_points(spec: SweepSpec) -> list[dict]:
     """The hyperparameter settings a planned sweep visits at every shape, in order: the
     suggestions of its grid or random searcher (`sweep.searchers`)."""
     searcher = make_searcher(spec, spec.seed)
-    count = searcher.size if spec.algorithm == "grid" else spec.num_samples
+    count = searcher.size if spec.algorithm in GRIDDED else spec.num_samples
     return [searcher.suggest().config for _ in range(count)]
+
+
+def describe(spec: SweepSpec) -> list[str]:
+    """What a sweep will run, as lines a driver prints before it starts."""
+    model = spec.model
+    lines = [f"sweep {spec.name}: {spec.algorithm}, {model.family} widths {list(model.widths)} "
+             f"depths {list(model.depths)}, parametrization {model.parametrization}"]
+    if model.base_width is None:
+        lines.append("base_width: each trial's own width")
+    elif model.base_width_defaulted:
+        lines.append(f"base_width = {model.base_width}: the smallest width, as the spec sets none "
+                     f"(set [model] base_width to choose another)")
+    else:
+        lines.append(f"base_width = {model.base_width}, from the spec")
+    return lines
 
 
 def plan(spec: SweepSpec) -> list[PlannedTrial]:

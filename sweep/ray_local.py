@@ -122,13 +122,13 @@ def _bounded(start: Callable[[], None], what: str) -> threading.Event:
     return release
 
 
-def start_local(num_cpus: int | None = None) -> threading.Event:
+def start_local(num_cpus: int | None = None, verbose: bool = False) -> threading.Event:
     """A fresh loopback-only Ray for this process (see the module doc); set the event after `ray.shutdown()`."""
     import ray
 
     def start() -> None:
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus,
-                 configure_logging=False, log_to_driver=False)
+                 configure_logging=False, log_to_driver=verbose)
 
     with _loopback_env():
         release = _bounded(start, "the local Ray")
@@ -140,7 +140,7 @@ def start_local(num_cpus: int | None = None) -> threading.Event:
     return release
 
 
-def join(address: str) -> dict:
+def join(address: str, verbose: bool = False) -> dict:
     """Connect to the cluster at `address`; return where it is (`auto` resolves to an address)."""
     import ray
 
@@ -149,7 +149,7 @@ def join(address: str) -> dict:
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     context: list = []
     try:
-        release = _bounded(lambda: context.append(ray.init(address=address, log_to_driver=False)),
+        release = _bounded(lambda: context.append(ray.init(address=address, log_to_driver=verbose)),
                            f"the connection to the Ray cluster at {address}")
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = first_line(exc, type(exc).__name__)
@@ -161,23 +161,27 @@ def join(address: str) -> dict:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None,
+def ray_session(address: str | None = None, *, num_cpus: int | None = None, verbose: bool = False,
                 joined: list | None = None) -> Iterator[dict]:
     """Connect to Ray for the block; shut down only what this call started.
 
     An already initialised Ray (a test session, a notebook) is reused as it is.
     Yields the cluster's resources. `joined`, when given, receives the address of the
-    cluster an `--address` run joined (for `--address auto`, the one Ray picked).
+    cluster an `--address` run joined (for `--address auto`, the one Ray picked). Unless
+    `verbose`, Ray keeps its workers' output and its notice that a new local cluster uses
+    token authentication off the terminal.
     """
     import ray
+
+    logging.getLogger("ray._private.authentication").setLevel(logging.NOTSET if verbose else logging.ERROR)
 
     if ray.is_initialized():
         yield ray.cluster_resources()
         return
     if address is None:
-        release = start_local(num_cpus)
+        release = start_local(num_cpus, verbose)
     else:
-        where = join(address)
+        where = join(address, verbose)
         release = where["release"]
         if joined is not None:
             joined.append(where["address"])

@@ -6,7 +6,10 @@ sweep visits each dimension's grid points (`ChoiceParam`s of `Dimension.grid()`,
 the values, and the trial ids hashed from them, are exactly the spec's); otherwise
 log/linear ranges become bounded `LogParam`/`LinearParam`s (`search.space_convert.bounded_param`),
 a step-1 int range an integer parameter for the adaptive searchers, and every other
-int range or choice a `ChoiceParam`, which random search draws uniformly.
+int range or choice a `ChoiceParam`, which random search draws uniformly; except that
+CARBS searches a stepped int range, or a choice of distinct numbers, along the values
+(an `OrderedParam`, log-scaled when all are > 0: widths 16/32/64), and treats any other
+choice as unordered categories.
 """
 
 from __future__ import annotations
@@ -15,18 +18,25 @@ import math
 
 from tunescale.contract.store import TrialStore
 from tunescale.search.base import AskTellSearcher, Observation
-from tunescale.search.space import ChoiceParam, Param, Space
+from tunescale.search.space import ChoiceParam, OrderedParam, Param, Space
 from tunescale.search.space_convert import bounded_param
 from tunescale.sweep.rows import hp_value
-from tunescale.sweep.spec import ADAPTIVE, Dimension, SweepSpec
+from tunescale.sweep.spec import ADAPTIVE, GRIDDED, Dimension, SweepSpec
 
 
 def _param(dim: Dimension, algorithm: str) -> Param:
     ranged = dim.type in ("log", "linear") or (dim.type == "int" and dim.step == 1 and algorithm in ADAPTIVE)
-    if algorithm == "grid" or not ranged:
+    if algorithm == "carbs" and not ranged and _distinct_numbers(dim.grid()):
+        return OrderedParam(dim.name, tuple(sorted(dim.grid())))
+    if algorithm in GRIDDED or not ranged:
         return ChoiceParam(dim.name, tuple(dim.grid()))
     return bounded_param(dim.name, float(dim.low), float(dim.high), log=dim.type == "log",
                          is_integer=dim.type == "int")
+
+
+def _distinct_numbers(values: list) -> bool:
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    return numbers and len(values) >= 2 and len(set(values)) == len(values)
 
 
 def search_space(spec: SweepSpec) -> Space:
@@ -37,7 +47,7 @@ def search_space(spec: SweepSpec) -> Space:
 def make_searcher(spec: SweepSpec, seed: int) -> AskTellSearcher:
     """The spec's algorithm over `search_space(spec)`."""
     space = search_space(spec)
-    if spec.algorithm == "grid":
+    if spec.algorithm in GRIDDED:
         from tunescale.search.grid_search import GridSearch
 
         return GridSearch(space, seed=seed)

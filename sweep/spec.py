@@ -6,7 +6,8 @@ a spec in one pass. The result is a tree of frozen dataclasses.
 
     name = "tiny"                  # sweep name, written to every row
     algorithm = "random"           # grid | random | optuna (TPE through Optuna's ask/tell)
-                                   #   | carbs (cost-aware CARBS; log/linear/int spaces); see sweep/searchers.py
+                                   #   | carbs (cost-aware CARBS; every space type); see sweep/searchers.py
+                                   #   | stn (a grid of Self-Tuning-Network runs, trials.stn.lm)
     num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
     concurrency = 2                # trials running at once
     mode = "transfer"              # optional: same search at every width (muTransfer)
@@ -44,13 +45,17 @@ from tunescale.contract.spec_file import (
     table_field,
 )
 
-ALGORITHMS = ("grid", "random", "optuna", "carbs")
+ALGORITHMS = ("grid", "random", "optuna", "carbs", "stn")
+# Algorithms that run every point of the space's grid: "stn" is a grid over STN settings
+# (hyper LR, tau, variant, seed) whose trials each tune their regularizers online.
+GRIDDED = ("grid", "stn")
 ADAPTIVE = ("optuna", "carbs")  # searchers that pick each config from the results so far
 SCHEDULERS = ("asha", "hyperband")
 SPACE_TYPES = ("log", "linear", "int", "choice")
 MODES = ("standard", "transfer")
 FAMILIES = ("transformer", "mlp")
 DEFAULT_TRAINABLE = "tunescale.trials.train:train_trial"
+STN_TRAINABLE = "tunescale.trials.stn.lm:train_stn_trial"
 
 _TOP_KEYS = {
     "name", "algorithm", "num_samples", "concurrency", "mode", "seed", "storage",
@@ -102,6 +107,7 @@ class ModelSpec:
     depths: tuple[int, ...]
     parametrization: str
     base_width: int | None
+    base_width_defaulted: bool = False  # True: the spec gave none and the sweep took min(widths)
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,8 @@ def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | 
         p.add(f"{key}.low", f"a log space needs low > 0, got {low!r}; use type = \"linear\" for ranges from 0")
         ok = False
     num = raw.get("num")
-    if kind in ("log", "linear") and algorithm == "grid" and (not is_int(num) or num < 1):
-        p.add(f"{key}.num", f"algorithm = \"grid\" needs the number of grid points (an integer >= 1), got {num!r}")
+    if kind in ("log", "linear") and algorithm in GRIDDED and (not is_int(num) or num < 1):
+        p.add(f"{key}.num", f"algorithm = \"{algorithm}\" needs the number of grid points (an integer >= 1), got {num!r}")
         ok = False
     step = int_field(raw, "step", 1, p, minimum=1, where=key + ".")
     if not ok:
@@ -269,8 +275,8 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if mode not in MODES:
         p.add("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
     num_samples = int_field(raw, "num_samples", 8, p, minimum=1)
-    if algorithm == "grid" and "num_samples" in raw:
-        p.add("num_samples", "algorithm = \"grid\" runs the whole grid; remove num_samples")
+    if algorithm in GRIDDED and "num_samples" in raw:
+        p.add("num_samples", f"algorithm = \"{algorithm}\" runs the whole grid; remove num_samples")
     concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
     seed = int_field(raw, "seed", 0, p, minimum=0)
     max_retries = int_field(raw, "max_retries", 2, p, minimum=0)
@@ -278,7 +284,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     storage = raw.get("storage", os.path.join("runs", name) if isinstance(name, str) else "")
     if not isinstance(storage, str) or not storage:
         p.add("storage", f"expected a directory path or URI, got {storage!r}")
-    trainable = raw.get("trainable", DEFAULT_TRAINABLE)
+    trainable = raw.get("trainable", STN_TRAINABLE if algorithm == "stn" else DEFAULT_TRAINABLE)
     if not isinstance(trainable, str) or trainable.count(":") != 1:
         p.add("trainable", f"expected 'package.module:function', got {trainable!r}")
 
@@ -287,6 +293,8 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     family = model_raw.get("family", "transformer")
     if family not in FAMILIES:
         p.add("model.family", f"expected one of {', '.join(FAMILIES)}, got {family!r}")
+    elif algorithm == "stn" and family != "transformer":
+        p.add("model.family", f"algorithm = \"stn\" tunes the transformer proxy's regularizers, got {family!r}")
     widths = _int_list(model_raw, "widths", p, "model.")
     depths = _int_list({"depths": model_raw.get("depths", 2)}, "depths", p, "model.")
     parametrization = model_raw.get("parametrization", "sp")
@@ -295,11 +303,13 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     base_width = model_raw.get("base_width")
     if base_width is not None and (not is_int(base_width) or base_width < 1):
         p.add("model.base_width", f"expected a positive integer, got {base_width!r}")
-    if mode == "transfer":
-        if len(widths) < 2:
-            p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
-        if base_width is None and widths:
-            base_width = min(widths)  # muTransfer: multipliers relative to the smallest proxy
+    if mode == "transfer" and len(widths) < 2:
+        p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
+    # Multipliers relative to the smallest proxy: without a shared base width every trial
+    # would be its own base, and muP, NTK, MFP (any row but SP) would silently equal SP.
+    base_width_defaulted = base_width is None and len(widths) > 1 and (mode == "transfer" or parametrization != "sp")
+    if base_width_defaulted:
+        base_width = min(widths)
 
     budget_raw = table_field(raw, "budget", p)
     p.unknown(budget_raw, _BUDGET_KEYS, "budget.")
@@ -320,9 +330,6 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         dim = _dimension(hp, dim_raw, algorithm, p)
         if dim is not None:
             space.append(dim)
-        if algorithm == "carbs" and dim is not None and (dim.type == "choice" or (dim.type == "int" and dim.step != 1)):
-            p.add(f"space.{hp}", "carbs searches log/linear/int (step 1) ranges, got a "
-                  f"{'choice' if dim.type == 'choice' else 'stepped int'}; use a range or another algorithm")
     if not space_raw:
         p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
 
@@ -358,7 +365,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         raise SpecError(f"{source}: {n} problem{'s' * (n > 1)}: " + "; ".join(p.items))
     return SweepSpec(
         name=name,
-        model=ModelSpec(family, widths, depths, parametrization, base_width),
+        model=ModelSpec(family, widths, depths, parametrization, base_width, base_width_defaulted),
         budget_key=budget_key,
         budget=budget,
         space=tuple(space),

@@ -10,6 +10,7 @@ from typing import Any
 
 from tunescale.contract.errors import InputError, first_line
 from tunescale.sweep.rows import fallback_row, summary
+from tunescale.sweep.spec import DEFAULT_TRAINABLE, STN_TRAINABLE
 from tunescale.sweep.storage import worker_store
 
 
@@ -27,7 +28,7 @@ class SweepContext:
 
 ENTRY_POINT_GROUP = "tunescale.trainables"
 # Shipped with tunescale; a package adds its own under the entry-point group above.
-SHIPPED_TRAINABLES = ("tunescale.trials.train:train_trial", "tunescale.trials.synthetic:quadratic_trial")
+SHIPPED_TRAINABLES = (DEFAULT_TRAINABLE, STN_TRAINABLE, "tunescale.trials.synthetic:quadratic_trial")
 
 
 def trusted_trainables() -> set[str]:

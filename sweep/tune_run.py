@@ -25,7 +25,7 @@ from tunescale.contract.errors import StoreError
 from tunescale.contract.store import TrialStore
 from tunescale.search.replay import replay
 from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config
-from tunescale.sweep.progress import Progress
+from tunescale.sweep.progress import Progress, tune_output
 from tunescale.sweep.rows import fallback_row
 from tunescale.sweep.searchers import make_searcher, stored_observations, stored_reports
 from tunescale.sweep.spec import ADAPTIVE, SweepSpec
@@ -184,11 +184,12 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             failure_config=tune.FailureConfig(max_failures=spec.max_retries),
             callbacks=[callback],
             stop=stop,
-            verbose=0,
+            verbose=1 if progress.verbose else 0,
         ),
     )
     try:
-        tuner.fit()
+        with tune_output(progress.verbose):
+            tuner.fit()
     except TuneError:
         if callback.failure is not None:
             raise callback.failure from None

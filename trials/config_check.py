@@ -18,7 +18,7 @@ from tunescale.trials.defaults import DEFAULTS, MODELS, OPTIMIZERS, SCHEDULES, W
 _CHOICES = {"model": MODELS, "schedule": SCHEDULES, "optimizer": OPTIMIZERS, "wd_mode": WD_MODES}
 _POSITIVE_INTS = {"width", "batch_size", "seq_len", "eval_batches", "head_dim", "base_head_dim", "eval_every",
                   "log_every", "steps", "base_width"}
-_POSITIVE = {"lr", "eps", "tokens"}
+_POSITIVE = {"lr", "eps", "tokens", "tau"}
 _NON_NEGATIVE = {"weight_decay", "grad_clip", "momentum"}
 _FRACTIONS = {"warmup_frac": (0.0, 1.0, False), "min_lr_frac": (0.0, 1.0, True), "decay_frac": (0.0, 1.0, True)}
 

@@ -1,11 +1,13 @@
 """Coordinate check (microsoft/mup's `coord_check`): activation scale vs width after training.
 
-Train the same tiny transformer for a few Adam steps at several widths, then record
-mean |activation| of each layer kind on a fixed batch: token embedding output, each
-block's output (the residual stream), and the readout logits. Fit the log-log slope of
-mean |activation| against width per layer. In a correct muP every slope is ~0 (the
-activations stay Θ(1)); under SP the updates grow with width, so the residual stream and
-the logits blow up (positive slopes).
+Train the same tiny transformer for a few Adam steps at several widths and record, on a
+fixed batch, per layer: the token embedding output, each block's attention logits
+(q·kᵀ·scale), MLP hidden layer (pre-activation) and output (the residual stream), and the
+readout logits. Two numbers per layer: mean |h_t| after training and mean |h_t − h_0|,
+the change training made (an embedding update that shrinks as n^-1/2 is invisible in
+|h_t|, whose init part is Θ(1), but not in |h_t − h_0|). Fit the log-log slope of each
+against width per layer. In a correct muP every slope is ~0 (activations and their
+updates stay Θ(1)); under SP the updates grow with width (positive delta slopes).
 
 The readout is zero-initialised (muP's option) in every parametrization so the logits
 measured are what training put there, not the width-dependent init noise.
@@ -30,13 +32,15 @@ N_SEEDS = 2  # average over seeds: the estimate of a slope from 4 widths is nois
 
 @dataclass(frozen=True)
 class CoordResult:
-    """Mean |activation| per layer per width, and the fitted log-log slope per layer."""
+    """Per layer per width: mean |h_t| and mean |h_t − h_0|, with their log-log slopes."""
 
     parametrization: str
     widths: tuple[int, ...]
     layers: tuple[str, ...]
     mean_abs: dict[str, tuple[float, ...]]
     slopes: dict[str, float]
+    delta: dict[str, tuple[float, ...]]
+    delta_slopes: dict[str, float]
     figure: str | None
 
     def summary(self) -> dict:
@@ -45,12 +49,15 @@ class CoordResult:
             "widths": list(self.widths),
             "mean_abs": {k: list(v) for k, v in self.mean_abs.items()},
             "slopes": dict(self.slopes),
+            "delta": {k: list(v) for k, v in self.delta.items()},
+            "delta_slopes": dict(self.delta_slopes),
             "figure": self.figure,
         }
 
     def report(self) -> str:
-        lines = [f"coord check ({self.parametrization}), widths {list(self.widths)}: log-log slope per layer"]
-        lines += [f"  {name:<12} {self.slopes[name]:+.3f}" for name in self.layers]
+        lines = [f"coord check ({self.parametrization}), widths {list(self.widths)}: log-log slope per layer",
+                 f"  {'layer':<14} {'|h_t|':>7} {'|h_t-h_0|':>10}"]
+        lines += [f"  {name:<14} {self.slopes[name]:+7.3f} {self.delta_slopes[name]:+10.3f}" for name in self.layers]
         return "\n".join(lines)
 
 
@@ -65,8 +72,9 @@ def measure(
     depth: int = 2,
     seq_len: int = 32,
     batch_size: int = 8,
-) -> dict[str, float]:
-    """Mean |activation| per layer of a model trained `steps` Adam steps at `width`."""
+    per_layer_lr: bool = False,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(mean |h_t|, mean |h_t − h_0|) per layer of a model trained `steps` Adam steps at `width`."""
     import torch
 
     from tunescale.trials import parametrization as parametrizations
@@ -74,33 +82,53 @@ def measure(
     from tunescale.trials.models.transformer import build_transformer
 
     torch.manual_seed(seed)
-    par = parametrizations.make(parametrization, width, base_width)
+    par = parametrizations.make(parametrization, width, base_width, per_layer_lr=per_layer_lr)
     model = build_transformer(width=width, depth=depth, seq_len=seq_len, par=par, zero_readout=True)
     opt = torch.optim.Adam(parametrizations.param_groups(model, par, lr=lr), lr=lr)
     batches = TokenBatches(load_corpus().train, seq_len, batch_size, seed)
+    probe, _ = batches.next()
+    before = _activations(model, probe)
     for _ in range(steps):
         x, y = batches.next()
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    acts: dict[str, float] = {}
-    hooks = [model.tok_emb.register_forward_hook(_recorder(acts, "embedding"))]
-    hooks += [b.register_forward_hook(_recorder(acts, f"block{i}")) for i, b in enumerate(model.blocks)]
-    hooks.append(model.readout.register_forward_hook(_recorder(acts, "readout")))
-    x, _ = batches.next()
+    after = _activations(model, probe)
+    mean_abs = {k: float(v.abs().mean()) for k, v in after.items()}
+    delta = {k: float((v - before[k]).abs().mean()) for k, v in after.items()}
+    return mean_abs, delta
+
+
+def _activations(model, x) -> dict:
+    """Every watched layer's output on `x`, in forward order."""
+    import torch
+
+    acts: dict = {}
+
+    def keep(name: str):
+        def hook(_module, _inputs, output) -> None:
+            acts[name] = output.detach().clone()
+
+        return hook
+
+    def logits(name: str):
+        def hook(module, inputs) -> None:
+            acts[name] = module.logits(inputs[0]).detach().clone()
+
+        return hook
+
+    hooks = [model.tok_emb.register_forward_hook(keep("embedding"))]
+    for i, block in enumerate(model.blocks):
+        hooks.append(block.attn.register_forward_pre_hook(logits(f"attn_logits{i}")))
+        hooks.append(block.fc.register_forward_hook(keep(f"mlp_hidden{i}")))
+        hooks.append(block.register_forward_hook(keep(f"block{i}")))
+    hooks.append(model.readout.register_forward_hook(keep("readout")))
     with torch.no_grad():
         model(x)
     for h in hooks:
         h.remove()
     return acts
-
-
-def _recorder(acts: dict[str, float], name: str):
-    def hook(_module, _inputs, output) -> None:
-        acts[name] = float(output.abs().mean())
-
-    return hook
 
 
 def run_coord_check(
@@ -110,6 +138,7 @@ def run_coord_check(
     steps: int = DEFAULT_STEPS,
     lr: float = DEFAULT_LR,
     base_width: int | None = None,
+    per_layer_lr: bool = False,
     out_dir: str | Path | None = None,
 ) -> CoordResult:
     """Measure every width (averaged over N_SEEDS seeds), fit slopes, optionally plot."""
@@ -120,23 +149,27 @@ def run_coord_check(
     if len(widths) < 2:
         raise InputError(f"coord check needs >= 2 widths to fit a slope; got {list(widths)}.")
     base_width = base_width or min(widths)
-    per_width = []
+    per_width, per_width_delta = [], []
     for width in widths:
         runs = [
-            measure(parametrization, width, base_width=base_width, steps=steps, lr=lr, seed=s)
+            measure(parametrization, width, base_width=base_width, steps=steps, lr=lr, seed=s,
+                    per_layer_lr=per_layer_lr)
             for s in range(N_SEEDS)
         ]
-        per_width.append({k: float(np.mean([r[k] for r in runs])) for k in runs[0]})
+        per_width.append({k: float(np.mean([r[0][k] for r in runs])) for k in runs[0][0]})
+        per_width_delta.append({k: float(np.mean([r[1][k] for r in runs])) for k in runs[0][1]})
     layers = tuple(per_width[0])
     mean_abs = {k: tuple(p[k] for p in per_width) for k in layers}
+    delta = {k: tuple(p[k] for p in per_width_delta) for k in layers}
     log_w = np.log(np.asarray(widths, dtype=float))
     slopes = {k: float(np.polyfit(log_w, np.log(v), 1)[0]) for k, v in mean_abs.items()}
+    delta_slopes = {k: float(np.polyfit(log_w, np.log(v), 1)[0]) for k, v in delta.items()}
     figure = None
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        figure = str(_plot(parametrization, widths, mean_abs, slopes, out / f"coord-{parametrization}.png"))
-    result = CoordResult(parametrization, tuple(widths), layers, mean_abs, slopes, figure)
+        figure = str(_plot(parametrization, widths, delta, delta_slopes, out / f"coord-{parametrization}.png"))
+    result = CoordResult(parametrization, tuple(widths), layers, mean_abs, slopes, delta, delta_slopes, figure)
     if out_dir is not None:
         (Path(out_dir) / f"coord-{parametrization}.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     return result
@@ -153,7 +186,7 @@ def _plot(name: str, widths, mean_abs: dict, slopes: dict, path: Path) -> Path:
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("width")
-    ax.set_ylabel("mean |activation|")
+    ax.set_ylabel("mean |h_t - h_0|")
     ax.set_title(f"coord check: {name}")
     ax.legend(fontsize=7)
     fig.tight_layout()

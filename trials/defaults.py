@@ -11,7 +11,7 @@ from typing import Any
 SCHEDULES = ("cosine", "wsd", "constant")
 OPTIMIZERS = ("adamw", "sgd")
 MODELS = ("transformer", "mlp")
-WD_MODES = ("coupled", "independent")
+WD_MODES = ("coupled", "coupled_group", "independent")  # see parametrization.group_weight_decay
 
 DEFAULTS: dict[str, Any] = {
     "model": "transformer",
@@ -21,9 +21,11 @@ DEFAULTS: dict[str, Any] = {
     "parametrization": "sp",
     "lr": None,  # required: peak LR before per-layer multipliers
     "batch_size": 16,
-    "weight_decay": 0.0,
-    "wd_mode": "coupled",  # "coupled" (torch AdamW: lr·λ) or "independent" (λ, LR-free)
-    "wd_scaling": False,  # hidden matrices λ·sqrt(width_mult) (robust layerwise WD rule)
+    "per_layer_lr": False,  # sp/ntk/mfp: Everett et al.'s per-layer Adam LR exponents
+    "weight_decay": 0.0,  # λ; or give `tau` instead
+    "tau": None,  # weight-decay timescale 1/(lr·λ) as a fraction of `steps` (Wang & Aitchison 2024)
+    "wd_mode": None,  # None: "independent" under umup (as unit_scaling), else "coupled" (as mup.MuAdamW)
+    "wd_scaling": False,  # hidden decay x m^-1/2 where hidden Adam updates shrink as 1/m (Fan et al. 2025)
     "steps": None,  # None: from `tokens`, or 50 when neither is given
     "tokens": None,
     "seq_len": 64,

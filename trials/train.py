@@ -69,6 +69,7 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(cfg["steps"], int) or cfg["steps"] < 1:
         raise InputError(f"trial config 'steps' = {cfg['steps']!r}; expected a positive integer.")
     cfg["tokens_per_step"] = per_step
+    _resolve_weight_decay(cfg)
     cfg["base_width"] = cfg["base_width"] or cfg["width"]
     cfg["base_head_dim"] = cfg["base_head_dim"] or cfg["head_dim"]
     cfg["eval_every"] = cfg["eval_every"] or max(1, cfg["steps"] // 5)
@@ -76,6 +77,26 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if not 0 <= cfg["warmup_frac"] < 1:
         raise InputError(f"trial config 'warmup_frac' = {cfg['warmup_frac']!r}; expected in [0, 1).")
     return cfg
+
+
+def _resolve_weight_decay(cfg: dict[str, Any]) -> None:
+    """Fill `wd_mode`, check the parametrization's combination, turn `tau` into λ."""
+    parametrization.check_parametrization(cfg["parametrization"])
+    if cfg["wd_mode"] is None:
+        cfg["wd_mode"] = "independent" if parametrization.TABLE[cfg["parametrization"]].unit else "coupled"
+    parametrization.check_combination(cfg["parametrization"], per_layer_lr=cfg["per_layer_lr"],
+                                      optimizer=cfg["optimizer"], wd_mode=cfg["wd_mode"], wd_scaling=cfg["wd_scaling"])
+    if cfg["tau"] is None:
+        return
+    if not (isinstance(cfg["tau"], int | float) and cfg["tau"] > 0):
+        raise InputError(f"trial config 'tau' = {cfg['tau']!r}; expected a positive fraction of the run's steps.")
+    if cfg["weight_decay"]:
+        raise InputError("trial config gives both 'weight_decay' and 'tau'; give one of them.")
+    if cfg["wd_mode"] == "coupled_group":
+        raise InputError("trial config 'tau' sets one timescale for every matrix, but wd_mode 'coupled_group' "
+                         "gives each group its own; use wd_mode 'coupled' or 'independent'.")
+    per_step = 1.0 / (cfg["tau"] * cfg["steps"])  # the decay per step at the peak LR
+    cfg["weight_decay"] = per_step / cfg["lr"] if cfg["wd_mode"] == "coupled" else per_step
 
 
 def lr_factor(step: int, cfg: Mapping[str, Any]) -> float:
@@ -97,11 +118,24 @@ def lr_factor(step: int, cfg: Mapping[str, Any]) -> float:
 
 
 def tau(cfg: Mapping[str, Any]) -> float | None:
-    """Weight-decay timescale in steps (Wang & Aitchison): 1/(lr·λ), or 1/λ if independent."""
+    """Weight-decay timescale as a fraction of the run (Wang & Aitchison 2024): 1/(lr·λ·steps),
+    or 1/(λ·steps) if independent; None without decay or where each group has its own."""
     wd = cfg["weight_decay"]
-    if not wd:
+    if not wd or cfg["wd_mode"] == "coupled_group":
         return None
-    return 1.0 / wd if cfg["wd_mode"] == "independent" else 1.0 / (cfg["lr"] * wd)
+    per_step = wd if cfg["wd_mode"] == "independent" else cfg["lr"] * wd
+    return 1.0 / (per_step * cfg["steps"])
+
+
+def group_taus(groups: list[dict], steps: int) -> dict[str, float]:
+    """τ per role as a fraction of the run, from each group's own LR and decay; where a
+    role has several groups (u-μP: one per fan), the fastest-decaying one."""
+    taus: dict[str, float] = {}
+    for g in groups:
+        if g["weight_decay"]:
+            value = 1.0 / (g["lr"] * g["weight_decay"] * steps)
+            taus[g["role"]] = min(value, taus.get(g["role"], math.inf))
+    return taus
 
 
 def train_trial(
@@ -109,7 +143,8 @@ def train_trial(
 ) -> TrialOutcome:
     """Train one proxy model as `config` says; return its row and curves (see module doc)."""
     cfg = resolve_config(config)
-    par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
+    par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"],
+                               per_layer_lr=cfg["per_layer_lr"])
     device = _device(cfg["device"])
     start = time.perf_counter()
     torch.manual_seed(cfg["seed"])
@@ -126,6 +161,7 @@ def train_trial(
         wd_mode=cfg["wd_mode"],
         wd_scaling=cfg["wd_scaling"],
     )
+    taus = group_taus(groups, cfg["steps"])  # before the scheduler moves the group LRs
     if cfg["optimizer"] == "adamw":
         opt = torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
     else:
@@ -196,6 +232,7 @@ def train_trial(
         "seed": cfg["seed"],
         "wall_time_s": time.perf_counter() - start,
         **_hp_columns(cfg, step, device),
+        **{f"{HP_PREFIX}tau_{role}": value for role, value in taus.items()},
     }
     return TrialOutcome(row=row, curves=curves)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pandas as pd
 import pytest
@@ -71,3 +73,15 @@ def test_import_of_a_missing_study_is_one_line(tmp_path):
 def test_optuna_export_needs_a_storage(store):
     run = run_main(main, "trials", "export", store, "--format", "optuna")
     assert run.returncode == 2 and "--storage" in run.stderr
+
+
+def test_show_prints_a_rounded_table_or_one_json_document(store):
+    text = run_main(main, "trials", "show", store, "--top", "3")
+    assert text.returncode == 0, text.stderr
+    header = next(line for line in text.stdout.splitlines() if "trial_id" in line)
+    assert header.split()[:2] == ["trial_id", "status"] and "loss" in header
+    assert "{" not in text.stdout and "0.0030000" not in text.stdout  # no reprs, no unrounded floats
+    as_json = run_main(main, "trials", "show", store, "--top", "3", "--json")
+    document = json.loads(as_json.stdout)
+    assert document["trials"] == 6 and len(document["best"]) == 3
+    assert document["best"][0]["loss"] == min(r["loss"] for r in document["best"])

@@ -9,7 +9,7 @@ from tunescale.contract.errors import InputError, SchemaError
 from tunescale.search.base import Observation
 from tunescale.search.carbs import Carbs, CarbsConfig, CarbsWarning
 from tunescale.search.export import observation_rows, pareto_rows, to_table
-from tunescale.search.space import LogParam, Space
+from tunescale.search.space import ChoiceParam, LogParam, OrderedParam, Space
 from tunescale.search.testing import (
     contract_objective,
     contract_space,
@@ -134,3 +134,86 @@ def test_export_names_missing_required_columns():
     assert to_table(rows).column("hp_dropout").null_count == 0
     with pytest.raises(InputError, match="cost_column"):
         observation_rows(searcher, sweep="s", cost_column="joules")
+
+
+def lucky_start_loss(c):
+    """Loss falls by 0.06 per decade of width (the cost); seed noise 0.02."""
+    return 0.20 - 0.06 * math.log10(c["width"]) + 0.05 * math.log(c["lr"] / 3e-3) ** 2
+
+
+def test_a_lucky_cheap_start_does_not_trap_the_search_below_the_dear_end():
+    # The cheap centre is observed 2.5 sd below its true mean: 0.132 beats the true loss of
+    # every width up to ~14. It must be the first member resampled, and the search must
+    # still reach the dear end of the front (width >= 50) in 3 of 4 seeds.
+    space = Space([LogParam("width", 2, scale=math.log(10), min=1, max=100),
+                   LogParam("lr", 3e-3, scale=math.log(10), min=1e-4, max=1e-1)])
+    reached = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        searcher = Carbs(space, seed=seed, config=CarbsConfig(n_candidates_per_dim=30))
+        first_resample = None
+        for i in range(30):
+            s = searcher.suggest()
+            c = s.config
+            noise = -2.5 * 0.02 if i == 0 else rng.normal(0, 0.02)
+            searcher.observe(Observation(c, lucky_start_loss(c) + noise, c["width"], seed=s.seed,
+                                         suggestion_id=s.suggestion_id))
+            if s.kind == "resample" and first_resample is None:
+                first_resample = c
+        assert first_resample == searcher.observations[0].config
+        reached += max(o.config["width"] for o in searcher.observations) >= 50
+    assert reached >= 3
+
+
+def test_best_ranks_by_the_model_within_a_cost_cap():
+    searcher = Carbs(scaling_space(), seed=1, config=FAST)
+    with pytest.raises(InputError, match="no successful observation"):
+        searcher.best()
+    drive(searcher, 14)
+    best = searcher.best()
+    assert best.interval[0] <= best.predicted_output <= best.interval[1]
+    assert best.runs >= 1 and best.mean_output == pytest.approx(scaling_loss(best.config))
+    cap = sorted(o.cost for o in searcher.observations)[3]
+    capped = searcher.best(cost_max=cap)
+    assert capped.cost <= cap and capped.predicted_output >= best.predicted_output
+    with pytest.raises(InputError, match="cost_max"):
+        searcher.best(cost_max=1.0)
+
+
+def _mixed_objective(c: dict) -> tuple[float, float]:
+    """lr basin whose optimum depends on the optimizer; "lion" is best, width lowers the loss at a cost."""
+    shift = {"sgd": 1.0, "adam": 0.0, "lion": -0.3}[c["opt"]]
+    offset = {"sgd": 0.4, "adam": 0.2, "lion": 0.0}[c["opt"]]
+    return (math.log10(c["lr"]) + 3 - shift) ** 2 * 0.2 + offset + 4 / c["width"] ** 0.5, float(c["width"]) ** 2
+
+
+def test_categorical_and_ordered_parameters_are_searched_and_resume_identically(tmp_path):
+    space = Space([LogParam("lr", 1e-3, min=1e-5, max=1.0), OrderedParam.powers_of_two("width", 16, 1024),
+                   ChoiceParam("opt", ("sgd", "adam", "lion"))])
+    searcher = Carbs(space, seed=0, config=FAST)
+    for _ in range(30):
+        s = searcher.suggest()
+        y, cost = _mixed_objective(s.config)
+        searcher.observe(Observation(s.config, y, cost, seed=s.seed, suggestion_id=s.suggestion_id))
+    seen = [o.config for o in searcher.observations]
+    assert {c["opt"] for c in seen} == {"sgd", "adam", "lion"}  # Sobol spreads over all categories
+    assert len({c["width"] for c in seen}) >= 4 and all(c["width"] in space.searched[1].values for c in seen)
+    assert sum(c["opt"] == "lion" for c in seen[-10:]) >= 5  # the search settles on the best category
+    assert searcher.best().config["opt"] == "lion"
+    pending = searcher.suggest()
+    searcher.save(tmp_path / "state.json")
+    loaded = Carbs.load(tmp_path / "state.json")
+    assert pending.suggestion_id in loaded.outstanding and loaded.space.to_dict() == space.to_dict()
+    assert searcher.suggest() == loaded.suggest()
+
+
+def test_candidates_switch_categories_with_the_configured_probability():
+    space = Space([LogParam("lr", 1e-3), ChoiceParam("opt", ("a", "b", "c", "d"))])
+    searcher = Carbs(space, seed=0, config=CarbsConfig(category_switch_probability=0.25))
+    origin = np.array([space.to_basic({"lr": 1e-3, "opt": "b"})])
+    X, locality = searcher._candidates(np.random.default_rng(0), origin)
+    switched = X[:, 1] != 1.0
+    assert switched.mean() == pytest.approx(0.25, abs=0.08)
+    assert set(X[switched, 1]) == {0.0, 2.0, 3.0}
+    # a switch weighs like a density ratio 0.25 / 3 / 0.75 relative to staying
+    assert locality[switched].max() <= 0.25 / 3 / 0.75 + 1e-9 < locality[~switched].max()

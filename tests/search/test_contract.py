@@ -33,6 +33,15 @@ class TestOptunaGpContract(AskTellContract):
         return OptunaSearch(space, seed=seed, sampler="gp")
 
 
+class TestCarbsOptunaSamplerContract(AskTellContract):
+    """CarbsSampler inside an Optuna study, as an Optuna user runs it."""
+
+    resumes_identically = False
+
+    def make_searcher(self, space, seed):
+        return OptunaSearch(space, seed=seed, sampler="carbs")
+
+
 class TestCarbsContract(AskTellContract):
     def make_searcher(self, space, seed):
         # Few candidates keep the suite fast; the contract does not depend on their number.

@@ -5,6 +5,7 @@ same suggestions), log spaces, and the one-line switch."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import optuna
 import pytest
@@ -14,7 +15,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from tunescale.contract.errors import InputError
 from tunescale.search.carbs import CarbsConfig
 from tunescale.search.optuna_sampler import CarbsSampler, from_optuna
-from tunescale.search.space import FixedParam, LinearParam, LogParam
+from tunescale.search.space import ChoiceParam, FixedParam, LinearParam, LogParam, OrderedParam
+from tunescale.search.space_convert import to_optuna
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -92,14 +94,18 @@ def test_a_completed_trial_without_its_cost_is_an_error_naming_the_attr():
         study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0) + 1.0, n_trials=1)
 
 
-def test_categoricals_fall_back_to_random_with_a_warning():
+def test_categoricals_are_searched_by_carbs_without_a_fallback():
     def objective_with_choice(trial):
-        trial.set_user_attr("flops", 1.0)
-        return trial.suggest_float("x", -1.0, 1.0) ** 2 + len(trial.suggest_categorical("act", ["relu", "gelu"]))
+        trial.set_user_attr("flops", float(trial.suggest_categorical("width", [64, 16, 32])))
+        act = trial.suggest_categorical("act", ["relu", "gelu"])
+        return trial.suggest_float("x", -1.0, 1.0) ** 2 + (act == "relu")
 
     study = optuna.create_study(sampler=CarbsSampler(cost_attr="flops", config=FAST))
-    with pytest.warns(UserWarning, match="'act'.*sampled at random"):
-        study.optimize(objective_with_choice, n_trials=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "sampled at random" fallback
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective_with_choice, n_trials=5)
+    assert all(t.params["act"] in ("relu", "gelu") and t.params["width"] in (16, 32, 64) for t in study.trials)
 
 
 def test_from_optuna_maps_log_linear_int_and_constants():
@@ -111,5 +117,15 @@ def test_from_optuna_maps_log_linear_int_and_constants():
     assert isinstance(wd, LinearParam) and wd.search_center == pytest.approx(0.2) and wd.scale == pytest.approx(0.1)
     assert bs.is_integer and bs.rounding_factor == 16
     assert space.fixed == (FixedParam("opt", "adamw"),)
-    with pytest.raises(InputError, match="'act'.*cannot be searched by CARBS"):
-        from_optuna({"act": CategoricalDistribution(["relu", "gelu"])})
+    with pytest.raises(InputError, match="'q'.*cannot be searched by CARBS"):
+        from_optuna({"q": FloatDistribution(0.0, 1.0, step=0.1)})
+
+
+def test_from_optuna_maps_categoricals_to_choices_and_numbers_to_ordered_values():
+    space = from_optuna({"act": CategoricalDistribution(["relu", "gelu"]),
+                         "width": CategoricalDistribution([64, 16, 32]), "wd": CategoricalDistribution([0.0, 0.1])})
+    act, width, wd = space.searched
+    assert act == ChoiceParam("act", ("relu", "gelu"))
+    assert isinstance(width, OrderedParam) and width.values == (16, 32, 64) and width.log
+    assert isinstance(wd, OrderedParam) and not wd.log  # 0.0 has no log
+    assert from_optuna(to_optuna(space)).to_dict() == space.to_dict()  # round trip

@@ -11,6 +11,7 @@ from tunescale.search.space import (
     LinearParam,
     LogitParam,
     LogParam,
+    OrderedParam,
     Space,
     param_from_dict,
 )
@@ -127,3 +128,31 @@ def test_choice_param_searches_its_values_by_index():
     with pytest.raises(InputError, match="'x'.*at least one value"):
         ChoiceParam("x", ())
     assert param_from_dict(p.to_dict()) == p
+
+
+def test_ordered_param_snaps_to_its_values_on_a_log_axis_a_radius_apart():
+    p = OrderedParam.powers_of_two("width", 12, 1024)
+    assert p.values == (16, 32, 64, 128, 256, 512, 1024) and p.log and p.search_center == 128
+    assert p.to_basic(32) - p.to_basic(16) == pytest.approx(math.log(2) / math.log(10))  # ~0.30, one radius
+    assert [p.from_basic(p.to_basic(v)) for v in p.values] == list(p.values)
+    assert p.round(40) == 32 and p.round(50) == 64 and p.round(5000) == 1024
+    lo, hi = p.bounds_in_basic
+    assert p.from_basic(lo) == 16 and p.from_basic(hi) == 1024
+    assert p.integer_gap_in_basic(p.to_basic(16)) == pytest.approx(p.to_basic(32) - p.to_basic(16))
+    assert param_from_dict(p.to_dict()) == p
+    linear = OrderedParam("wd", (0.0, 0.1, 0.2), search_center=0.2)
+    assert not linear.log and linear.scale == pytest.approx(0.2 / 4.0) and linear.search_center == 0.2
+    assert param_from_dict(linear.to_dict()) == linear
+    with pytest.raises(InputError, match="'w'.*increasing"):
+        OrderedParam("w", (32, 16))
+    with pytest.raises(InputError, match="'w'.*log = true needs values > 0"):
+        OrderedParam("w", (0, 16), log=True)
+
+
+def test_space_lists_its_unordered_choices_and_round_trips_them():
+    space = Space([LogParam("lr", 1e-3), ChoiceParam("opt", ("sgd", "adam")), OrderedParam("bs", (8, 16, 32)),
+                   FixedParam("seed", 0)])
+    assert space.categories == ((1, 2),)
+    assert Space.from_dict(space.to_dict()).to_dict() == space.to_dict()
+    config = {"lr": 1.0, "opt": "adam", "bs": 16, "seed": 0}
+    assert space.from_basic(space.to_basic(config)) == config

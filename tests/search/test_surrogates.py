@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from tunescale.search.surrogates import GaussianProcess, OutputWarp
+from tunescale.search.surrogates import GaussianProcess, OutputWarp, one_hot
 
 outputs = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=60)
 
@@ -56,3 +56,21 @@ def test_quadratic_trend_carries_a_moving_optimum_beyond_the_data():
 def test_unknown_trend_is_refused():
     with pytest.raises(ValueError, match="trend"):
         GaussianProcess.fit(np.zeros((2, 1)), np.zeros(2), trend="cubic")
+
+
+def test_categories_enter_one_hot_so_their_indices_carry_no_order():
+    """Category 1 is the good one; an index-as-number GP would put category 1 between 0 and 2
+    and smear it, the one-hot GP keeps each category's level and its shared slope in x."""
+    rng = np.random.default_rng(0)
+    x, cat = rng.uniform(-1, 1, 60), rng.integers(0, 3, 60)
+    level = np.array([1.0, -1.0, 1.0])
+    y = level[cat] + 0.5 * x + 0.05 * rng.normal(size=60)
+    X = np.column_stack([x, cat])
+    gp = GaussianProcess.fit(X, y, trend="quadratic", categories=((1, 3),))
+    mean, _ = gp.predict(np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.5, 1.0]]))
+    assert mean[:3] == pytest.approx(level, abs=0.15)
+    assert mean[3] - mean[1] == pytest.approx(0.25, abs=0.1)
+    again = GaussianProcess.with_hyperparameters(X, y, trend="quadratic", hyperparameters=gp.hyperparameters(),
+                                                 categories=((1, 3),))
+    assert again.predict(np.array([[0.0, 1.0]]))[0] == pytest.approx(mean[1:2])
+    assert one_hot(np.array([[0.3, 2.0]]), ((1, 3),)).tolist() == [[0.3, 0.0, 0.0, 1.0]]

@@ -40,10 +40,33 @@ def test_transfer_check_end_to_end_stores_fits_plots_and_resumes(tmp_path):
         (p, w) for p in ("sp", "mup") for w in (32, 64)
     }
     # both parametrizations are the same model at the base width
-    base = {o.parametrization: o.lr_opt for o in result.optima if o.width == 32}
+    base = {o.parametrization: o.value for o in result.optima if o.width == 32}
     assert base["sp"] == base["mup"]
     assert (tmp_path / "transfer.png").stat().st_size > 0
     assert json.loads((tmp_path / "transfer.json").read_text())["drift_decades"] == result.drift_decades
     again = []
     run_transfer_check(tmp_path, on_trial=again.append, **kwargs)
     assert again == []  # every trial was already in the store
+
+
+def test_weight_decay_transfer_check_compares_rules_per_variant(tmp_path):
+    result = run_transfer_check(
+        tmp_path, parametrizations=("mup@coupled_group", "mup", "sp+plr"), hp="weight_decay",
+        widths=(32, 64), lrs=(0.1, 1.0, 10.0),
+        trial={"model": "mlp", "depth": 1, "steps": 10, "batch_size": 32, "lr": 1e-2},
+    )
+    assert result.hp == "weight_decay" and set(result.drift_decades) == {"mup@coupled_group", "mup", "sp+plr"}
+    base = {o.parametrization: o.value for o in result.optima if o.width == 32}
+    assert base["mup@coupled_group"] == base["mup"]  # the two rules agree at the base width
+    rows = read_trials(tmp_path / "runs", validated=True).set_index("trial_id")
+    assert rows.loc["sp+plr-w64-wd1.0000e+00", "hp_per_layer_lr"]
+    assert rows.loc["mup@coupled_group-w64-wd1.0000e+00", "hp_wd_mode"] == "coupled_group"
+
+
+def test_transfer_check_rejects_unknown_variants_and_a_missing_lr(tmp_path, capsys):
+    assert main(["transfer-check", "--parametrizations", "sp+xyz", "--out", str(tmp_path)]) == 2
+    assert "'+plr'" in capsys.readouterr().err
+    assert main(["transfer-check", "--parametrizations", "mup@lr_free", "--out", str(tmp_path)]) == 2
+    assert "not one of coupled" in capsys.readouterr().err
+    assert main(["transfer-check", "--hp", "weight_decay", "--out", str(tmp_path)]) == 2
+    assert "--lr" in capsys.readouterr().err

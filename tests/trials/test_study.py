@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.analyses.test_report import check_report_matches_store
 from tests.trials.test_cli import tunescale
 from tunescale.contract.store import read_trials
 from tunescale.study.results import StudyFit
-from tunescale.study.run import StudySpecError, load_study_spec, spec_path
+from tunescale.study.run import StudyResult, StudySpecError, load_study_spec, spec_path
 from tunescale.study.verdict import Verdict
 
 
@@ -18,7 +19,11 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     run_dir = tmp_path / "study"
     done = tunescale("study", "study_tiny.toml", "--out", str(run_dir), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout[done.stdout.index("{"):])
+    result = json.loads(done.stdout)  # stdout holds the document and nothing else
+    # Ray Tune's own output stays off; off a terminal, progress is a few plain lines per stage
+    for banner in ("Configuration for experiment", "TensorBoard", "View detailed results", "Token authentication"):
+        assert banner not in done.stderr
+    assert [line for line in done.stderr.splitlines() if not line.startswith("[")] == []
     fit = StudyFit.load(run_dir / "fit.json")
     lr = fit.prediction.settings["lr"]
     proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
@@ -38,6 +43,10 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     # study.json holds the verdict the command printed
     verdict = Verdict.load(run_dir / "study.json")
     assert [r.role for r in verdict.runs].count("predicted") == 1
+    # the text report: tables of rounded numbers, no dict reprs, on one screen
+    text = StudyResult(run_dir=str(run_dir), fit=fit, verdict=verdict).report()
+    assert "{" not in text and len(text.splitlines()) <= 30
+    assert all(len(d.replace(".", "").lstrip("0")) <= 4 for d in re.findall(r"\d+\.\d+", text)), text
     assert verdict.gap_pct == pytest.approx(result["gap_pct"])
     # the report the command wrote, and a fresh one, agree with the stores
     assert (run_dir / "report" / "report.html").is_file()

@@ -6,9 +6,15 @@ import pytest
 
 from tunescale.contract.store import TrialStore, read_curves, read_trials
 from tunescale.search.replay import replay
+from tunescale.search.space import ChoiceParam, OrderedParam
 from tunescale.sweep.engine import run_sweep
 from tunescale.sweep.plan import plan
-from tunescale.sweep.searchers import make_searcher, stored_observations, stored_reports
+from tunescale.sweep.searchers import (
+    make_searcher,
+    search_space,
+    stored_observations,
+    stored_reports,
+)
 from tunescale.sweep.spec import SpecError, parse_spec
 
 
@@ -199,9 +205,32 @@ def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_
     assert sum(o.success for o in told) == (first["status"] == "completed").sum()
 
 
-def test_carbs_spec_rejects_what_it_cannot_search(tmp_path):
-    with pytest.raises(SpecError, match=r"space\.lr.*carbs"):
-        _spec(tmp_path, algorithm="carbs", space={"lr": {"type": "choice", "values": [1e-2]}})
+def test_carbs_searches_numeric_choices_and_stepped_ints_along_their_values_and_other_choices_as_categories(
+        tmp_path):
+    spec = _spec(tmp_path, algorithm="carbs", space={
+        "lr": {"type": "log", "low": 1e-4, "high": 1e-1}, "batch": {"type": "choice", "values": [64, 16, 32]},
+        "warmup": {"type": "int", "low": 0, "high": 40, "step": 10},
+        "schedule": {"type": "choice", "values": ["cosine", "constant"]}})
+    space = search_space(spec)
+    _, batch, warmup, schedule = space.searched
+    assert batch == OrderedParam("batch", (16, 32, 64)) and batch.log
+    assert warmup == OrderedParam("warmup", (0, 10, 20, 30, 40)) and not warmup.log
+    assert schedule == ChoiceParam("schedule", ("cosine", "constant")) and space.categories == ((3, 2),)
+    # grid and random sweeps keep the spec's values in the spec's order
+    random = _spec(tmp_path, algorithm="random", space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1},
+                                                        "batch": {"type": "choice", "values": [64, 16]}})
+    assert search_space(random).searched[1] == ChoiceParam("batch", (64, 16))
+
+
+def test_carbs_sweep_over_a_choice_stores_its_values(tmp_path, local_ray):
+    spec = _spec(tmp_path, algorithm="carbs", num_samples=3, model={"widths": 16},
+                 space={"lr": {"type": "choice", "values": [1e-3, 3e-3, 1e-2]}})
+    run_sweep(spec, out=None)
+    df = read_trials(spec.storage, validated=True)
+    assert len(df) == 3 and set(df["lr"]) <= {1e-3, 3e-3, 1e-2} and set(df["status"]) == {"completed"}
+
+
+def test_carbs_spec_rejects_a_scheduler(tmp_path):
     with pytest.raises(SpecError, match="scheduler"):
         _spec(tmp_path, algorithm="carbs", space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
               scheduler={"type": "asha"})

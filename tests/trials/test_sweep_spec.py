@@ -2,7 +2,7 @@ import importlib.resources
 
 import pytest
 
-from tunescale.sweep.plan import plan
+from tunescale.sweep.plan import describe, plan
 from tunescale.sweep.spec import SpecError, load_spec, parse_spec
 
 GOOD = {
@@ -68,3 +68,25 @@ def test_shipped_tiny_spec_is_valid():
     path = importlib.resources.files("tunescale.sweep") / "specs" / "tiny.toml"
     spec = load_spec(path)
     assert spec.mode == "transfer" and len(plan(spec)) == 6
+
+
+@pytest.mark.parametrize("parametrization", ["mup", "umup", "ntk", "mfp"])
+def test_multi_width_sweep_shares_the_smallest_width_as_base(parametrization):
+    from tunescale.trials import parametrization as parametrizations
+    from tunescale.trials.models.transformer import build_transformer
+    from tunescale.trials.train import resolve_config
+
+    spec = parse_spec({**GOOD, "model": {"widths": [32, 128], "parametrization": parametrization}})
+    assert spec.model.base_width == 32 and spec.model.base_width_defaulted
+    assert any("base_width = 32: the smallest width" in line for line in describe(spec))
+    for trial in plan(spec):  # what the trials actually get
+        cfg = resolve_config({**trial.config, "lr": 1e-2})
+        par = parametrizations.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
+        assert par.width_mult == cfg["width"] / 32
+        if parametrization in ("mup", "mfp"):
+            model = build_transformer(width=cfg["width"], depth=1, seq_len=8, par=par)
+            assert model.readout.multiplier == 32 / cfg["width"]
+    given = parse_spec({**GOOD, "model": {"widths": [32, 128], "parametrization": "mup", "base_width": 64}})
+    assert given.model.base_width == 64 and "from the spec" in describe(given)[-1]
+    sp = parse_spec(GOOD)  # SP has no multipliers: its trial configs (and ids) stay as they were
+    assert sp.model.base_width is None and "base_width" not in plan(sp)[0].config

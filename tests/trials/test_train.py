@@ -20,7 +20,7 @@ def test_tiny_trial_row_validates_and_is_stored(tmp_path):
     assert set(TRIAL_SCHEMA.names) - set(row) == {"trial_id", "sweep", "created_at"}
     assert row["tokens"] == 20 * 16 * 64  # exact: steps x batch x seq_len
     assert row["loss"] < math.log(256)  # learned something beyond uniform bytes
-    assert row["hp_note"] == "x" and math.isclose(row["hp_tau"], 1 / (3e-3 * 0.1))
+    assert row["hp_note"] == "x" and math.isclose(row["hp_tau"], 1 / (3e-3 * 0.1 * 20))  # fraction of the run
     assert [e["step"] for e in seen] == [4, 8, 12, 16, 20]
     assert set(seen[0]) == {"step", "tokens", "flops", "train_loss", "eval_loss"}
     assert seen[-1]["flops"] == row["flops"]  # the FLOPs so far, which CARBS's early stopping needs
@@ -103,3 +103,37 @@ def test_compiled_model_trains_to_the_eager_loss():
     compiled = train_trial({**TINY, "steps": 10, "compile": True})
     assert compiled.row["status"] == "completed"
     assert math.isclose(compiled.row["loss"], eager.row["loss"], rel_tol=1e-3)
+
+
+def test_tau_sets_weight_decay_and_each_group_reports_its_own_tau():
+    cfg = {"lr": 1e-2, "steps": 10, "parametrization": "mup", "width": 64, "base_width": 32}
+    row = train_trial({**cfg, "tau": 0.5}).row
+    assert math.isclose(row["weight_decay"], 1 / (0.5 * 10 * 1e-2)) and math.isclose(row["hp_tau"], 0.5)
+    for role in ("input", "hidden", "readout"):  # width-free decay: every matrix has the run's τ
+        assert math.isclose(row[f"hp_tau_{role}"], 0.5), role
+    old = train_trial({**cfg, "weight_decay": 20.0, "wd_mode": "coupled_group"}).row
+    assert math.isclose(old["hp_tau_hidden"], 2 * old["hp_tau_input"])  # hidden LR / 2 under muP at m = 2
+    assert old["hp_tau"] is None
+    umup = resolve_config({"lr": 1.0, "parametrization": "umup", "steps": 10, "tau": 0.5})
+    assert umup["wd_mode"] == "independent" and math.isclose(umup["weight_decay"], 0.2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"tau": 0.5, "weight_decay": 0.1}, "both 'weight_decay' and 'tau'"),
+        ({"tau": 0.5, "wd_mode": "coupled_group"}, "each group its own"),
+        ({"tau": -1}, "positive fraction"),
+        ({"wd_scaling": True}, "drop wd_scaling"),
+        ({"parametrization": "mup", "per_layer_lr": True}, "per layer already"),
+    ],
+)
+def test_nonsense_weight_decay_settings_fail_in_one_line(extra, match):
+    with pytest.raises(TunescaleError, match=match):
+        resolve_config({"lr": 1e-2, **extra})
+
+
+def test_umup_and_per_layer_lr_trials_train():
+    for extra in ({"parametrization": "umup", "lr": 0.5}, {"parametrization": "sp", "per_layer_lr": True}):
+        row = train_trial({"lr": 3e-3, "steps": 10, "width": 64, "base_width": 32, **extra}).row
+        assert row["status"] == "completed" and row["loss"] < math.log(256), extra

@@ -19,6 +19,7 @@ class RoleLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=bias)
         self.role = role
         self.multiplier = 1.0
+        self.fan_in = in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.multiplier == 1.0:
@@ -34,6 +35,7 @@ class RoleEmbedding(nn.Embedding):
         super().__init__(num_embeddings, embedding_dim)
         self.role = role
         self.multiplier = 1.0
+        self.fan_in = 1  # a lookup is a matmul with a one-hot row
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         out = super().forward(idx)

@@ -13,6 +13,7 @@ from torch import nn
 
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
 from tunescale.trials import parametrization
+from tunescale.trials.models import unit_scaling
 from tunescale.trials.models.layers import RoleLinear
 
 
@@ -25,11 +26,16 @@ class MLP(nn.Module):
         self.input = RoleLinear(in_features, width, role="input")
         self.hidden = nn.ModuleList(RoleLinear(width, width, role="hidden") for _ in range(depth))
         self.readout = RoleLinear(width, n_classes, role="readout")
+        self.act_scale = 1.0  # u-μP: unit-scaled ReLU
+
+    def act(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(x)
+        return h if self.act_scale == 1.0 else h * self.act_scale
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        h = F.relu(self.input(x))
+        h = self.act(self.input(x))
         for layer in self.hidden:
-            h = F.relu(layer(h))
+            h = self.act(layer(h))
         logits = self.readout(h)
         if targets is None:
             return logits, None
@@ -53,4 +59,6 @@ def build_mlp(
 ) -> MLP:
     """An MLP with PyTorch-default init, then the parametrization applied."""
     model = MLP(in_features=in_features, n_classes=n_classes, width=width, depth=depth)
+    if par.unit:
+        model.act_scale = unit_scaling.relu_scale()
     return parametrization.apply(model, par, zero_readout=zero_readout)

@@ -2,7 +2,8 @@
 
 Heads scale with width at a fixed head size (n_heads = width / head_dim), as in the muP
 width sweeps. Every Linear/Embedding carries a parametrization role; build the model
-with `build_transformer`, which applies the parametrization table.
+with `build_transformer`, which applies the parametrization table and, under u-μP,
+the unit-scaled ops of `unit_scaling` (every factor here is exactly 1.0 otherwise).
 
     N (non-embedding params) = all parameters except token and position embeddings
     training FLOPs per token = 6·N + 12·L·width·T   (nanoGPT / PaLM App. B: the second
@@ -18,6 +19,7 @@ from torch import nn
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
 from tunescale.trials import parametrization
+from tunescale.trials.models import unit_scaling
 from tunescale.trials.models.layers import RoleEmbedding, RoleLinear
 
 MLP_RATIO = 4  # hidden size of the block MLP, as in GPT-2
@@ -31,16 +33,30 @@ class CausalSelfAttention(nn.Module):
         self.qkv = RoleLinear(width, 3 * width, role="hidden", bias=False)
         self.proj = RoleLinear(width, width, role="hidden", bias=False)
         self.scale = head_dim**-0.5  # set by the parametrization (muP: 1/head_dim rule)
+        self.out_scale = 1.0  # u-μP: unit-scaled attention output
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        return tuple(z.view(b, t, self.n_heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-softmax attention scores [b, heads, t, t] (for the coord check)."""
+        q, k, _ = self.heads(x)
+        return q @ k.transpose(-2, -1) * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.n_heads, self.head_dim).transpose(1, 2) for z in (q, k, v))
+        q, k, v = self.heads(x)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
+        if self.out_scale != 1.0:
+            y = y * self.out_scale
         return self.proj(y.transpose(1, 2).reshape(b, t, c))
 
 
 class Block(nn.Module):
+    residual_block = True  # u-μP's depth rule scales the LR of every parameter in here
+
     def __init__(self, width: int, head_dim: int) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(width)
@@ -48,10 +64,20 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(width)
         self.fc = RoleLinear(width, MLP_RATIO * width, role="hidden", bias=False)
         self.fc_out = RoleLinear(MLP_RATIO * width, width, role="hidden", bias=False)
+        self.act_scale = 1.0  # u-μP: unit-scaled GELU
+        self.taus: tuple[float, float] | None = None  # u-μP: weighted residual branches
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.fc(self.ln2(x)))
+        return self.fc_out(h if self.act_scale == 1.0 else h * self.act_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))
+        if self.taus is None:
+            x = x + self.attn(self.ln1(x))
+            return x + self.mlp(x)
+        tau_attn, tau_mlp = self.taus
+        x = (tau_attn * self.attn(self.ln1(x)) + x) * (1 + tau_attn**2) ** -0.5
+        return (tau_mlp * self.mlp(x) + x) * (1 + tau_mlp**2) ** -0.5
 
 
 class TransformerLM(nn.Module):
@@ -67,10 +93,13 @@ class TransformerLM(nn.Module):
         self.blocks = nn.ModuleList(Block(width, head_dim) for _ in range(depth))
         self.ln_f = nn.LayerNorm(width)
         self.readout = RoleLinear(width, vocab_size, role="readout", bias=False)
+        self.emb_scale = 1.0  # u-μP: unit-scaled sum of the two embeddings
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         pos = torch.arange(idx.shape[1], device=idx.device)
         x = self.tok_emb(idx) + self.pos_emb(pos)
+        if self.emb_scale != 1.0:
+            x = x * self.emb_scale
         for block in self.blocks:
             x = block(x)
         logits = self.readout(self.ln_f(x))
@@ -101,4 +130,10 @@ def build_transformer(
     scale = par.attention_scale(head_dim, base_head_dim or head_dim)
     for block in model.blocks:
         block.attn.scale = scale
+    if par.unit:
+        model.emb_scale = unit_scaling.EMBEDDING_SUM_SCALE
+        for block, taus in zip(model.blocks, unit_scaling.residual_taus(depth), strict=True):
+            block.taus = taus
+            block.act_scale = unit_scaling.gelu_scale()
+            block.attn.out_scale = unit_scaling.attention_scale(head_dim, seq_len)
     return parametrization.apply(model, par, zero_readout=zero_readout)

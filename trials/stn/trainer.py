@@ -89,7 +89,7 @@ def _tensors(data: Sequence) -> tuple[torch.Tensor, ...]:
     return x_tr.float(), y_tr.long(), x_va.float(), y_va.long()
 
 
-class _FlopMeter:
+class FlopMeter:
     """Counts each kind of step once under FlopCounterMode, then multiplies."""
 
     def __init__(self) -> None:
@@ -140,7 +140,7 @@ class StnTrainer:
         )
         self.weight_opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.hyper_opt = torch.optim.Adam(self.hyper.parameters(), lr=config.hyper_lr)
-        self.meter = _FlopMeter()
+        self.meter = FlopMeter()
 
     def gate_input(self, u_tilde: torch.Tensor) -> torch.Tensor:
         """What the gates see: ũ itself (STN) or the perturbation ũ - u (Delta-STN)."""
@@ -304,7 +304,7 @@ def fit_fixed(
     hyper = HyperParameters(specs)
     model = HyperMLP(x_tr.shape[1], config.hidden, n_classes, hyper.names, stn=False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    meter = _FlopMeter()
+    meter = FlopMeter()
 
     def train_step(idx: torch.Tensor) -> torch.Tensor:
         logits = model(x_tr[idx], hyper.fixed(values, len(idx)), None, regularize=True)
