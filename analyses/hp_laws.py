@@ -14,6 +14,15 @@ from tunescale.analyses.figures import Section, draw_law, new_figure, save, scri
 from tunescale.analyses.rundir import StudyRun
 
 
+def steps_by_batch_size(run: StudyRun) -> dict[int, tuple[int, int]]:
+    """Fewest and most steps the proxies trained at each batch size: tokens are fixed per scale, so a
+    batch size B trains tokens / (B·seq_len) steps."""
+    df = run.proxies
+    if "hp_steps" not in df.columns or df["batch_size"].nunique() < 2:
+        return {}
+    return {int(b): (int(g["hp_steps"].min()), int(g["hp_steps"].max())) for b, g in df.groupby("batch_size")}
+
+
 def make(run: StudyRun, out_dir: Path) -> Section:
     laws = run.fit.hp_laws
     fig, axes = new_figure(ncols=max(1, len(laws)), width=4.4)
@@ -34,13 +43,22 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         ax.set_title(law.form, fontsize=9)
         ax.legend(fontsize=7)
         rows.append([hp, law.form, law.r2, pred.value, pred.low, pred.high, law.n_scales])
+    for hp, p in run.fit.prediction.hps.items():
+        if hp not in laws and any(o.hp == hp for o in run.fit.optima):
+            rows.append([hp, "no law: optima on the grid's edge; the optimum at the largest proxy scale", None,
+                         p.setting, None, None, None])
+    steps = steps_by_batch_size(run)
+    note = ("" if not steps else " Tokens are fixed per proxy scale, so the batch size sets the steps: "
+            + "; ".join(f"batch size {b}: {lo}..{hi} steps" for b, (lo, hi) in steps.items()) + ".")
     return Section(
         title="Hyperparameter laws",
-        caption="Optimum of each hyperparameter per proxy scale (bootstrap interval), the fitted power law with "
-        "its interval band, and the extrapolated prediction at the target (star).",
+        caption="Optimum of each hyperparameter per proxy scale (bootstrap interval; lr and batch size from one "
+        "paraboloid in their logs where both are swept), the fitted power law with its interval band, and the "
+        "extrapolated prediction at the target (star)." + note,
         figures=[save(fig, out_dir, "hp_laws")],
         header=["hp", "law", "R²", "predicted", "low", "high", "scales"],
         rows=rows,
+        numbers={"steps_by_batch_size": {str(b): list(r) for b, r in steps.items()}},
     )
 
 

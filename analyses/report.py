@@ -54,6 +54,7 @@ def headline(numbers: dict) -> list[list]:
         ["loss at predicted settings", v["loss_at_predicted"]],
         ["best loss of the target grid", v["best_of_grid_loss"]],
         ["gap (%)", v["gap_pct"]],
+        *([f"gap to the best of the {hp} grid (%)", one["gap_pct"]] for hp, one in v["by_hp"].items()),
         ["predicted loss (loss law)", v["predicted_loss"]],
         ["max LR-optimum drift across widths (decades)", max(drift.values()) if drift else None],
         ["proxy compute / one target run", inv["proxy_to_target_run_flops"]],

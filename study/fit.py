@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
-from tunescale.scaling.columns import HP_COLUMNS, load
+from tunescale.contract.store import read_table
+from tunescale.scaling.columns import HP_COLUMNS, Table, load
 from tunescale.scaling.fit import ScalingFit, fit_scaling
 from tunescale.study.results import (
     Curve,
@@ -34,6 +36,11 @@ from tunescale.study.results import (
 )
 
 CURVE_POINTS = 40
+# Trainer columns that follow from the swept hyperparameters (steps = tokens / (batch_size·seq_len),
+# τ = 1/(lr·λ·steps) overall and per parameter group, evaluation cadence): they vary with them, so
+# they must not split the runs at one scale into groups the way a setting held fixed would.
+DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every")
+DERIVED_PREFIX = "hp_tau"
 
 
 def _width_of(proxies: pd.DataFrame) -> dict[float, int]:
@@ -90,13 +97,16 @@ def _validation(fit: ScalingFit) -> dict[str, Validation]:
             for name, v in fit.validation.items()}
 
 
-def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping) -> Prediction:
-    """Each hyperparameter at the target: its law's prediction where one was fitted, else the proxies'
-    fixed value; the setting trained with rounds batch size to a whole number of sequences."""
+def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping,
+                optima: tuple[ScaleOptimum, ...]) -> Prediction:
+    """Each hyperparameter at the target: its law's prediction where one was fitted; else, if the
+    proxies swept it, its optimum at the largest proxy scale; else the proxies' fixed value. The
+    setting trained with rounds batch size to a whole number of sequences."""
     hps = {}
     for hp in HP_COLUMNS:
         law = Estimate(*(float(v) for v in values[hp])) if hp in values else None
-        setting = law.value if law is not None else fixed.get(hp)
+        largest = max((o for o in optima if o.hp == hp), key=lambda o: (o.params, o.tokens), default=None)
+        setting = law.value if law is not None else largest.value if largest is not None else fixed.get(hp)
         if setting is not None:
             setting = int(max(1, round(setting))) if hp == "batch_size" else float(setting)
         hps[hp] = HPPrediction(law=law, setting=setting)
@@ -106,8 +116,14 @@ def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping) -
 def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200) -> StudyFit:
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
     without a law are taken from `fixed` (the trainer keys every proxy shared)."""
-    table = load(proxies_dir)
+    columns = set(read_table(proxies_dir).column_names)
+    table = load(proxies_dir, ignore=sorted(c for c in columns if c in DERIVED_COLUMNS or c.startswith(DERIVED_PREFIX)))
     fit = fit_scaling(table, n_bootstrap=n_bootstrap)
+    widths = _width_of(table.frame)
+    edge_bs: tuple[ScaleOptimum, ...] = ()
+    if "lr" not in fit.hp_laws and table.frame["batch_size"].nunique() > 1:
+        edge_bs = tuple(o for o in _optima(fit, widths) if o.hp == "batch_size")
+        fit = _fit_at_best_batch_size(table, n_bootstrap)
     if "lr" not in fit.hp_laws:
         raise InputError(
             f"{proxies_dir}: no lr law could be fitted ({'; '.join(fit.warnings) or 'no lr optima'}); "
@@ -129,10 +145,26 @@ def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_boot
                    points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r["loss"]))
                                 for _, r in pts.iterrows()),
                    parameters={k: float(c) for k, c in ll.coef.items()})
-    return StudyFit(target=target, optima=_optima(fit, _width_of(table.frame)), hp_laws=hp_laws, loss_law=loss_law,
-                    validation=_validation(fit), prediction=_prediction(pred.values, fixed),
+    optima = _optima(fit, widths) + edge_bs
+    return StudyFit(target=target, optima=optima, hp_laws=hp_laws, loss_law=loss_law,
+                    validation=_validation(fit), prediction=_prediction(pred.values, fixed, optima),
                     warnings=tuple(fit.warnings), scaling=_json_safe(fit.summary()),
                     scaling_prediction=_json_safe(pred.summary()))
+
+
+def _fit_at_best_batch_size(table: Table, n_bootstrap: int) -> ScalingFit:
+    """The fit of the runs at each scale's best batch size only: where the joint (lr, batch size) optimum
+    lies on the grid's edge (often the smallest batch: at small fixed token budgets more steps win),
+    lr*(B) at that edge still gives an lr law, and weight decay keeps its own; batch size gets none."""
+    frame = table.frame
+    keys = [k for k in ("params", "tokens") if k in frame.columns]
+    best = frame.loc[frame.groupby(keys)["loss"].idxmin(), [*keys, "batch_size"]]
+    at_best = frame.merge(best, on=[*keys, "batch_size"])
+    fit = fit_scaling(replace(table, frame=at_best), n_bootstrap=n_bootstrap)
+    note = ("batch_size: the joint (lr, batch_size) optimum is at the edge of the batch-size grid, so lr and "
+            "weight decay are fitted at each scale's best batch size (lr*(B) there) and batch size has no law; "
+            "widen the batch-size grid")
+    return replace(fit, warnings=(note, *fit.warnings))
 
 
 def _json_safe(doc: dict) -> dict:

@@ -2,23 +2,27 @@
 
 One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
 
-1) proxies: a grid sweep over LR (and weight decay if the spec asks) at every proxy width,
-   once per token budget, through the sweep machinery (`sweep.engine.run_sweep`) on a
-   local Ray (or `--address`), all rows in RUN_DIR/proxies;
-2) fit: `study.fit.fit_study` (scaling/: optima per scale, HP laws, loss law,
-   leave-largest-out validation) predicts LR / BS / WD and loss at the target, which is
-   wider than every proxy; written to RUN_DIR/fit.json (`study.results.StudyFit`);
-3) target: the target model trained at the predicted settings and on a grid of LR
-   multipliers around them, same machinery, rows in RUN_DIR/target;
-4) verdict: loss at the predicted settings vs the best of that grid, the LR-optimum
-   drift across widths, and the budget (all proxy compute vs one target run's), from the
-   two stores (`study.verdict.judge`); written to RUN_DIR/study.json.
+1) proxies, through the sweep machinery (`sweep.engine.run_sweep`) on a local Ray (or
+   `--address`), all rows in RUN_DIR/proxies; at every proxy width and token budget:
+   a) a grid over lr and batch size jointly (weight decay at the centre of its grid):
+      tokens are fixed per scale, so a batch size B trains tokens / (B·seq_len) steps;
+   b) if weight decay is swept, its other grid values at the (lr, batch size) of lowest mean loss
+      over the widths at that budget (muP: it transfers across width);
+2) fit: `study.fit.fit_study` (scaling/: optima per scale — lr and batch size as one
+   paraboloid — HP laws, loss law, leave-largest-out validation) predicts lr, batch size,
+   weight decay and loss at the target, which is wider than every proxy; RUN_DIR/fit.json;
+3) target: the target model trained at the predicted settings and, one hyperparameter at a
+   time, at each `<hp>_multipliers` grid around its prediction; rows in RUN_DIR/target;
+4) verdict: loss at the predicted settings vs the best of each hyperparameter's grid, the
+   optima's drift across widths, and the budget (all proxy compute vs one target run's),
+   from the two stores (`study.verdict.judge`); written to RUN_DIR/study.json.
 
 `tunescale report RUN_DIR` draws it all from those four things.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -31,6 +35,7 @@ from tunescale.contract.errors import InputError, TunescaleError
 from tunescale.contract.spec_file import Problems, int_field, is_name, read_toml, table_field
 from tunescale.contract.text import num
 from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, StudyFit, Target
+from tunescale.trials.defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from tunescale.study.verdict import Verdict  # pandas and the store load only when a study runs
@@ -45,9 +50,10 @@ DEFAULT_RUN_DIR = "runs/study"
 _TOP = {"name", "out", "seed", "concurrency", "trials_per_task", "model", "proxies", "target", "fixed", "fit"}
 _MODEL = {"depth", "parametrization", "head_dim"}
 _PROXIES = {"widths", "tokens", "space"}
-_TARGET = {"width", "tokens", "lr_multipliers"}
 _FIT = {"n_bootstrap"}
-STUDY_HPS = ("lr", "weight_decay")  # batch size changes tokens/step; the study keeps it fixed in [fixed]
+STUDY_HPS = ("lr", "batch_size", "weight_decay")
+_TARGET = {"width", "tokens", *(f"{hp}_multipliers" for hp in STUDY_HPS)}
+MIN_GRID = 3  # a parabola (scaling/optima) needs 3 distinct values of a hyperparameter at one scale
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class StudySpec:
     space: dict
     target_width: int
     target_tokens: float
-    lr_multipliers: tuple[float, ...]
+    multipliers: dict[str, tuple[float, ...]]  # hp -> the target's one-at-a-time grid around its prediction
     depth: int = 2
     parametrization: str = "mup"
     head_dim: int | None = None
@@ -70,6 +76,17 @@ class StudySpec:
     trials_per_task: int = 1
     n_bootstrap: int = 200
     fixed: dict = field(default_factory=dict)
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        """The hyperparameters the proxies sweep, in STUDY_HPS order."""
+        return tuple(hp for hp in STUDY_HPS if hp in self.space)
+
+    @property
+    def wd_centre(self) -> float | None:
+        """The weight decay the lr x batch-size grid runs at: the median of its grid (None if not swept)."""
+        values = sorted(self.space["weight_decay"]["values"]) if "weight_decay" in self.space else None
+        return float(values[len(values) // 2]) if values else None
 
 
 def spec_path(name: str | None) -> Path:
@@ -94,6 +111,17 @@ def _positive_list(raw: dict, key: str, p: Problems, where: str, kind=int) -> tu
     return tuple(sorted(kind(x) for x in v))
 
 
+def _check_grid(dim, hp: str, p: Problems) -> None:
+    """Batch size and weight decay are swept on an explicit grid: a choice of 3+ positive values."""
+    values = dim.get("values") if isinstance(dim, dict) and dim.get("type") == "choice" else None
+    whole = hp != "batch_size" or all(isinstance(v, int) for v in values or [])
+    if not isinstance(values, list) or len(set(values)) < MIN_GRID or not all(
+            isinstance(v, int | float) and v > 0 for v in values) or not whole:
+        kind = "whole numbers" if hp == "batch_size" else "numbers (a log axis)"
+        p.add(f"proxies.space.{hp}", f"expected type = \"choice\" with {MIN_GRID}+ distinct positive {kind}, "
+                                     f"got {dim!r}")
+
+
 def load_study_spec(path: str | os.PathLike) -> StudySpec:
     """Read and validate a study spec; one StudySpecError listing every problem."""
     path = Path(path)
@@ -106,9 +134,6 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
         p.unknown(table, allowed, f"{name}.")
     widths = _positive_list(proxies, "widths", p, "proxies.")
     budgets = _positive_list(proxies, "tokens", p, "proxies.", kind=float)
-    multipliers = _positive_list(target, "lr_multipliers", p, "target.", kind=float)
-    if multipliers and 1.0 not in multipliers:
-        p.add("target.lr_multipliers", f"must contain 1.0 (the predicted LR itself), got {list(multipliers)}")
     space = proxies.get("space", {})
     if not isinstance(space, dict) or "lr" not in space:
         p.add("proxies.space", "needs [proxies.space.lr] (e.g. type = \"log\", low = 5e-3, high = 0.32, num = 7)")
@@ -116,6 +141,33 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     for k in space:
         if k not in STUDY_HPS:
             p.add(f"proxies.space.{k}", f"the study sweeps only {', '.join(STUDY_HPS)}; put {k} in [fixed]")
+    for hp in ("batch_size", "weight_decay"):
+        if hp in space:
+            _check_grid(space[hp], hp, p)
+        if hp in space and hp in fixed:
+            p.add(f"fixed.{hp}", f"swept in [proxies.space.{hp}]; remove it from [fixed]")
+    if "weight_decay" in space and "tau" in fixed:
+        p.add("fixed.tau", "weight decay is swept in [proxies.space.weight_decay]; remove tau")
+    multipliers = {}
+    for hp in STUDY_HPS:
+        key = f"{hp}_multipliers"
+        if key not in target and hp != "lr":
+            continue
+        grid = _positive_list(target, key, p, "target.", kind=float)
+        if grid and 1.0 not in grid:
+            p.add(f"target.{key}", f"must contain 1.0 (the predicted {hp} itself), got {list(grid)}")
+        if hp != "lr" and hp not in space:
+            p.add(f"target.{key}", f"{hp} is not swept by the proxies, so nothing predicts it; "
+                                   f"add [proxies.space.{hp}] or remove {key}")
+        multipliers[hp] = grid
+    seq_len = fixed.get("seq_len", DEFAULTS["seq_len"])
+    sizes = space.get("batch_size", {}).get("values", []) if isinstance(space.get("batch_size"), dict) else []
+    per_step = [b * seq_len for b in sizes if isinstance(b, int) and b > 0] if isinstance(seq_len, int) else []
+    uneven = [t for t in budgets if per_step and t % math.lcm(*per_step)]
+    if uneven:
+        p.add("proxies.tokens", f"{[f'{t:g}' for t in uneven]} tokens are not a whole number of steps at every "
+                                f"batch size x seq_len {seq_len}; use multiples of {math.lcm(*per_step)} so "
+                                f"every run at a scale trains the same tokens")
     if len(widths) < 3:
         p.add("proxies.widths", f"a law in width needs at least 3 proxy widths, got {list(widths)}")
     if widths and len(widths) * len(budgets) < 6:
@@ -143,14 +195,18 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
         raise StudySpecError(f"{path}: {len(p.items)} problem(s): " + "; ".join(p.items))
     return StudySpec(
         name=name, out=str(raw.get("out", DEFAULT_RUN_DIR)), widths=widths, token_budgets=budgets, space=dict(space),
-        target_width=tw, target_tokens=float(tt), lr_multipliers=multipliers, depth=depth,
+        target_width=tw, target_tokens=float(tt), multipliers=multipliers, depth=depth,
         parametrization=str(model.get("parametrization", "mup")), head_dim=model.get("head_dim"), seed=seed,
         concurrency=concurrency, trials_per_task=trials_per_task, n_bootstrap=n_bootstrap, fixed=dict(fixed),
     )
 
 
 def _trainer_fixed(spec: StudySpec) -> dict:
-    return {**spec.fixed, **({"head_dim": spec.head_dim} if spec.head_dim else {})}
+    """Trainer keys every trial shares. Where batch size is swept, every run is evaluated on the same
+    held-out sequences (batches of the largest swept size), so losses compare across batch sizes."""
+    sizes = spec.space.get("batch_size", {}).get("values")
+    eval_size = {"eval_batch_size": max(sizes)} if sizes and "eval_batch_size" not in spec.fixed else {}
+    return {**eval_size, **spec.fixed, **({"head_dim": spec.head_dim} if spec.head_dim else {})}
 
 
 def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float, space: dict, fixed: dict) -> dict:
@@ -201,6 +257,7 @@ class StudyResult:
                 "target_settings": pred.settings,
                 "loss_at_predicted": v.at_predicted.loss if v.at_predicted else None,
                 "best_of_grid_loss": v.best_of_grid.loss if v.best_of_grid else None, "gap_pct": v.gap_pct,
+                "gap_pct_by_hp": {hp: v.gap_pct_of(hp) for hp in v.gridded()},
                 "drift_decades": {hp: {str(t): d for t, d in by.items()} for hp, by in v.drift.items()},
                 "proxy_flops": v.stages[PROXIES].flops, "target_run_flops": v.target_run_flops,
                 "compute_ratio": v.compute_ratio, "wall_s": v.wall_s,
@@ -213,21 +270,71 @@ class StudyResult:
         lines = [f"study in {self.run_dir}: {stages}", "", self.fit.report(), "",
                  self.verdict.report(self.fit.prediction.settings["lr"])]
         lines += [f"warning: {w}" for w in self.fit.warnings]
+        lines += [f"{hp}: {num(self.verdict.gap_pct_of(hp), 3)}% above the best of its own target grid"
+                  for hp in self.verdict.gridded() if self.verdict.gap_pct_of(hp) is not None]
         return "\n".join(lines)
 
 
+def target_grids(settings: dict, multipliers: dict[str, tuple[float, ...]]) -> dict[str, list]:
+    """Each hyperparameter's one-at-a-time grid at the target: its predicted setting times each
+    multiplier (batch size rounded to whole sequences, duplicates dropped). The predicted settings
+    themselves (multiplier 1.0) are trained once, in the first grid; trial ids count positions in
+    their sweep, so a later grid holding them would train them again."""
+    grids = {}
+    for hp, ms in multipliers.items():
+        if settings.get(hp) is None:
+            continue
+        values = [max(1, round(settings[hp] * m)) if hp == "batch_size" else settings[hp] * m for m in ms]
+        grids[hp] = [v for v in dict.fromkeys(values) if not grids or v != settings[hp]]
+    return {hp: values for hp, values in grids.items() if values}
+
+
+def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
+    """Per token budget, the (lr, batch size) of the lr x batch-size grid with the lowest mean loss over
+    the proxy widths (muP: the optimum transfers across width), where weight decay is swept (else
+    nothing to add); JSON-plain values, so trial ids are stable on resume."""
+    if "weight_decay" not in spec.space:
+        return {}
+    from tunescale.contract.store import read_trials
+
+    df = read_trials(proxies_dir, validated=True)
+    df = df[(df["status"] == "completed") & (df["weight_decay"] == spec.wd_centre)]
+    step = max(spec.space.get("batch_size", {}).get("values", [spec.fixed.get("batch_size", DEFAULTS["batch_size"])]))
+    step *= spec.fixed.get("seq_len", DEFAULTS["seq_len"])
+    swept = [hp for hp in ("lr", "batch_size") if hp in spec.space]
+    best = {}
+    for tokens in spec.token_budgets:
+        rows = df[(df["tokens"] >= tokens) & (df["tokens"] < tokens + step)]
+        mean = rows.groupby(swept)["loss"].agg(["mean", "size"])
+        mean = mean[mean["size"] == len(spec.widths)]  # grid points every width completed
+        if len(mean):
+            point = mean["mean"].idxmin()
+            point = point if isinstance(point, tuple) else (point,)
+            best[tokens] = {hp: (int(v) if hp == "batch_size" else float(v)) for hp, v in zip(swept, point, strict=True)}
+    return best
+
+
 def _stage_specs(spec: StudySpec, source: str, run_dir: Path) -> None:
-    """Parse every stage's sweep spec now, so that a bad range or [fixed] key is reported
-    before Ray starts or anything is written (the target's LRs are a stand-in until the fit)."""
+    """Parse every stage's sweep spec now, so that a bad range or [fixed] key is reported before
+    Ray starts or anything is written (the values the fit will choose have stand-ins here)."""
     from tunescale.sweep.spec import parse_spec
 
     fixed = _trainer_fixed(spec)
+    grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
+    centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
     for tokens in spec.token_budgets:
-        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, spec.space, fixed),
+        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
                    source=f"{source} (proxies)")
-    lrs = {"lr": {"type": "choice", "values": list(spec.lr_multipliers)}}
-    parse_spec(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens, lrs, fixed),
-               source=f"{source} (target)")
+    stand_in = {"lr": 1e-3, "batch_size": fixed.get("batch_size", DEFAULTS["batch_size"]), "weight_decay": 0.1}
+    if "weight_decay" in spec.space:
+        space = {"lr": {"type": "choice", "values": [stand_in["lr"]]}, "weight_decay": spec.space["weight_decay"]}
+        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, spec.token_budgets[0], space, fixed),
+                   source=f"{source} (proxies, weight decay)")
+    for hp, values in target_grids(stand_in, spec.multipliers).items():
+        parse_spec(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
+                              {hp: {"type": "choice", "values": values}},
+                              {**fixed, **{k: v for k, v in stand_in.items() if k != hp}}),
+                   source=f"{source} (target)")
 
 
 def _holds_work(run_dir: Path) -> bool:
@@ -287,22 +394,33 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
     say(f"{spec.name}: proxies of width {', '.join(map(str, spec.widths))} at {len(spec.token_budgets)} token "
         f"budgets, then the target at width {spec.target_width} ({spec.concurrency} trials at once)")
     with ray_session(address, num_cpus=None if address else spec.concurrency, verbose=verbose):
-        # 1) proxies: one grid sweep per token budget, all into one store (same sweep name; the
-        #    budgets' trial ids differ by their config hash, so each later budget resumes the sweep)
+        # 1a) proxies: lr x batch size at every width, one grid sweep per token budget, all into one store
+        #     (same sweep name; trial ids differ by their config hash, so each later sweep resumes it)
+        grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
+        centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
         for tokens in spec.token_budgets:
-            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, spec.space, fixed),
+            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
                   f"proxies {num(tokens, 3)} tokens")
+        # 1b) proxies: the rest of the weight-decay grid at each budget's best (lr, batch size), every width
+        for tokens, best in _best_of_grid(spec, run_dir / PROXIES).items():
+            others = [v for v in spec.space["weight_decay"]["values"] if v != spec.wd_centre]
+            space = {**{hp: {"type": "choice", "values": [v]} for hp, v in best.items()},
+                     "weight_decay": {"type": "choice", "values": others}}
+            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, space, fixed),
+                  f"proxies {num(tokens, 3)} tokens, weight decay")
         # 2) fit and predict
         say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
         fit.save(run_dir / FIT_JSON)
-        settings = fit.prediction.settings
-        say(f"predicted at width {spec.target_width}: lr {num(settings['lr'])}, loss {num(fit.prediction.loss.value)}")
-        # 3) target: predicted settings and an LR grid around them
-        target_fixed = {**fixed, **{k: v for k, v in settings.items() if k != "lr" and v is not None}}
-        lrs = [settings["lr"] * m for m in spec.lr_multipliers]
-        sweep(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
-                         {"lr": {"type": "choice", "values": lrs}}, target_fixed), f"target width {spec.target_width}")
+        settings = {hp: v for hp, v in fit.prediction.settings.items() if v is not None}
+        shown = ", ".join(f"{hp} {num(v)}" for hp, v in settings.items())
+        say(f"predicted at width {spec.target_width}: {shown}, loss {num(fit.prediction.loss.value)}")
+        # 3) target: the predicted settings, and a grid around each hyperparameter with the others at theirs
+        for hp, values in target_grids(settings, spec.multipliers).items():
+            sweep(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
+                             {hp: {"type": "choice", "values": values}},
+                             {**fixed, **{k: v for k, v in settings.items() if k != hp}}),
+                  f"target width {spec.target_width}, {hp}")
     # 4) verdict, from what the two stores hold
     verdict = judge(run_dir, fit, wall_s=time.perf_counter() - start)
     verdict.save(run_dir / STUDY_JSON)

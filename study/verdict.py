@@ -114,6 +114,25 @@ class Verdict:
         best, pred = self.best_of_grid, self.at_predicted
         return 100.0 * (pred.loss / best.loss - 1.0) if best is not None and pred is not None else None
 
+    def line(self, hp: str) -> tuple[TargetRun, ...]:
+        """The completed runs of `hp`'s one-at-a-time grid: every other setting as at the predicted run."""
+        pred = self.at_predicted
+        if pred is None:
+            return ()
+        return tuple(r for r in self.completed if all(
+            k == hp or _same(r.settings.get(k), v) for k, v in pred.settings.items()))
+
+    def gap_pct_of(self, hp: str) -> float | None:
+        """Loss at the predicted settings above the best of `hp`'s grid, in percent."""
+        line, pred = self.line(hp), self.at_predicted
+        return 100.0 * (pred.loss / min(r.loss for r in line) - 1.0) if pred is not None and line else None
+
+    def gridded(self) -> tuple[str, ...]:
+        """The hyperparameters whose grid at the target has more than the predicted run."""
+        pred = self.at_predicted
+        return tuple(hp for hp in (pred.settings if pred is not None else ())
+                     if len({r.settings.get(hp) for r in self.line(hp)}) > 1)
+
     @property
     def compute_ratio(self) -> float:
         """All proxy compute / one target run's."""
@@ -176,6 +195,10 @@ def drift_by_tokens(optima: tuple[ScaleOptimum, ...], hp: str) -> dict[float, fl
     return {t: math.log10(max(v) / min(v)) for t, v in sorted(by_tokens.items()) if len(v) > 1}
 
 
+def _same(a: float | None, b: float | None) -> bool:
+    return a is None and b is None or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9))
+
+
 def _number(v) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
@@ -185,8 +208,7 @@ def target_runs(target: pd.DataFrame, settings: Mapping[str, float | None]) -> t
     runs = []
     for row in target.to_dict("records"):
         used = {hp: _number(row.get(hp)) for hp in settings}
-        at_prediction = all(want is None or (used[hp] is not None and math.isclose(used[hp], want, rel_tol=1e-9))
-                            for hp, want in settings.items())
+        at_prediction = all(want is None or _same(used[hp], want) for hp, want in settings.items())
         runs.append(TargetRun(trial_id=str(row["trial_id"]), role="predicted" if at_prediction else "grid",
                               status=str(row["status"]), loss=_number(row["loss"]), settings=used))
     return tuple(runs)

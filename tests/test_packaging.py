@@ -56,7 +56,8 @@ def test_core_wheel_names_the_extra_a_training_command_needs(core_venv, tmp_path
     spec = REPO / "sweep" / "specs" / "tiny.toml"
     proc = _run(core_venv / "tunescale", "sweep", spec, "--storage", tmp_path / "store", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "pip install 'tunescale[all]'" in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "pip install 'tunescale[all]'" in errors[0] and "Traceback" not in proc.stderr
     shown = _run(core_venv / "tunescale", "trials", "show", tmp_path / "missing", cwd=tmp_path)
     assert shown.returncode == 2 and "Traceback" not in shown.stderr
 

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,  # max global grad norm; 0 disables clipping
     "eval_every": None,  # None: 5 evaluations over the run
     "eval_batches": 4,
+    "eval_batch_size": None,  # None: batch_size; fix it to compare runs of several batch sizes on one eval set
     "seed": 0,
     "device": "auto",  # "auto" picks CUDA when available
     "compile": False,

@@ -56,7 +56,9 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for key, allowed in (("model", MODELS), ("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
         if cfg[key] not in allowed:
             raise InputError(f"trial config {key!r} = {cfg[key]!r}; expected one of {', '.join(allowed)}.")
-    for key in ("width", "depth", "batch_size", "seq_len", "eval_batches", "head_dim"):
+    for key in ("width", "depth", "batch_size", "seq_len", "eval_batches", "eval_batch_size", "head_dim"):
+        if key == "eval_batch_size" and cfg[key] is None:
+            continue
         if not isinstance(cfg[key], int) or cfg[key] < (0 if key == "depth" else 1):
             raise InputError(f"trial config {key!r} = {cfg[key]!r}; expected a positive integer.")
     if cfg["weight_decay"] < 0:
@@ -262,7 +264,7 @@ def _model_and_data(cfg: Mapping[str, Any], par: parametrization.Parametrization
         )
         corpus = load_corpus(cfg["cache_dir"])
         train = TokenBatches(corpus.train, cfg["seq_len"], cfg["batch_size"], cfg["seed"])
-        val = TokenBatches(corpus.val, cfg["seq_len"], cfg["batch_size"], EVAL_SEED)
+        val = TokenBatches(corpus.val, cfg["seq_len"], cfg["eval_batch_size"] or cfg["batch_size"], EVAL_SEED)
         return model, train.next, val.fixed(cfg["eval_batches"])
 
     from tunescale.trials.data.classification import load_classification

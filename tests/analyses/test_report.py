@@ -26,7 +26,6 @@ def check_report_matches_store(run_dir, out_dir) -> dict:
     page = write_report(run_dir, out_dir)
     numbers = json.loads((out_dir / "report.json").read_text())
     fit = StudyFit.load(run_dir / "fit.json")
-    lr = fit.prediction.settings["lr"]
     for stage in ("proxies", "target"):
         df = read_trials(run_dir / stage)
         inv = numbers["inventory"][stage]
@@ -37,7 +36,10 @@ def check_report_matches_store(run_dir, out_dir) -> dict:
     done = target[target["status"] == "completed"]
     v = numbers["verification"]
     assert v["best_of_grid_loss"] == pytest.approx(done["loss"].min(), rel=1e-12)
-    at_pred = done[(done["lr"] - lr).abs() <= 1e-12 * lr]
+    at_pred = done
+    for hp, want in fit.prediction.settings.items():
+        if want is not None:
+            at_pred = at_pred[(at_pred[hp] - want).abs() <= 1e-12 * max(abs(want), 1e-300)]
     assert v["loss_at_predicted"] == pytest.approx(at_pred["loss"].min(), rel=1e-12)
     assert v["gap_pct"] == pytest.approx(100 * (v["loss_at_predicted"] / v["best_of_grid_loss"] - 1))
     ratio = read_trials(run_dir / "proxies")["flops"].sum() / fit.target.flops

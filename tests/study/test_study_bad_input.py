@@ -14,12 +14,13 @@ TINY = (importlib.resources.files("tunescale.study") / "specs" / "study_tiny.tom
 
 
 @pytest.mark.parametrize("change, expect", [
-    (("low = 5e-3", "low = 0.5"), "'space.lr': needs low < high"),
+    (("low = 0.007", "low = 0.5"), "'space.lr': needs low < high"),
     (('schedule = "cosine"', 'schedule = "cosine"\nfoo = 1'), "'fixed.foo': the trainer has no key 'foo'"),
     (('schedule = "cosine"', 'schedule = "exp"'), "'fixed.schedule': expected one of"),
     (("widths = [16, 32, 48]", "widths = [16, 24, 48]"), "width 24 is not a multiple of head_dim 16"),
 ])
 def test_bad_study_spec_is_refused_before_anything_is_written(tmp_path, change, expect):
+    assert change[0] in TINY, "the shipped tiny spec changed: update this case"
     spec = tmp_path / "s.toml"
     spec.write_text(TINY.replace(*change))
     run_dir = tmp_path / "study"

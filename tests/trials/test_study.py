@@ -11,7 +11,13 @@ from tests.analyses.test_report import check_report_matches_store
 from tests.trials.test_cli import tunescale
 from tunescale.contract.store import read_trials
 from tunescale.study.results import StudyFit
-from tunescale.study.run import StudyResult, StudySpecError, load_study_spec, spec_path
+from tunescale.study.run import (
+    StudyResult,
+    StudySpecError,
+    load_study_spec,
+    spec_path,
+    target_grids,
+)
 from tunescale.study.verdict import Verdict
 
 
@@ -25,21 +31,53 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
         assert banner not in done.stderr
     assert [line for line in done.stderr.splitlines() if not line.startswith("[")] == []
     fit = StudyFit.load(run_dir / "fit.json")
-    lr = fit.prediction.settings["lr"]
     proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
     spec = load_study_spec(spec_path("study_tiny.toml"))
-    # every planned trial is in the store exactly once: widths x budgets x LR grid, and the target grid
-    assert len(proxies) == len(spec.widths) * len(spec.token_budgets) * spec.space["lr"]["num"]
-    assert proxies["trial_id"].is_unique and len(target) == len(spec.lr_multipliers)
-    assert set(proxies["width"]) == set(spec.widths) and set(target["width"]) == {spec.target_width}
-    # the target is counted as its trial rows count it, and trained at the prediction
-    pred_row = target[(target["lr"] - lr).abs() < 1e-12 * lr]
-    assert len(pred_row) == 1 and pred_row["lr"].iloc[0] == pytest.approx(fit.prediction.hps["lr"].law.value)
-    assert pred_row["params"].iloc[0] == fit.target.params > proxies["params"].max()
-    assert pred_row["flops"].iloc[0] == pytest.approx(fit.target.flops, rel=1e-12)
+    assert spec.swept == ("lr", "batch_size", "weight_decay")
+    # every planned trial is in the store exactly once: widths x budgets x (lr x batch-size grid, then the
+    # other weight decays at the best grid point of each budget), and the target's one-at-a-time grids
+    n_lr, n_bs, n_wd = (len(spec.space["lr"]["values"]) if "values" in spec.space["lr"] else spec.space["lr"]["num"],
+                        len(spec.space["batch_size"]["values"]), len(spec.space["weight_decay"]["values"]))
+    assert len(proxies) == len(spec.widths) * len(spec.token_budgets) * (n_lr * n_bs + n_wd - 1)
+    assert proxies["trial_id"].is_unique and set(target["width"]) == {spec.target_width}
+    grids = target_grids(fit.prediction.settings, spec.multipliers)
+    assert len(target) == sum(len(values) for values in grids.values())
+    assert set(proxies["width"]) == set(spec.widths)
+    # tokens are fixed per scale whatever the batch size: the steps change instead
+    for _, scale in proxies.groupby(["width", "tokens"]):
+        sequences = scale["hp_steps"] * scale["batch_size"]
+        assert sequences.nunique() == 1 and scale["batch_size"].nunique() == n_bs
+    # every swept hyperparameter is predicted: by its law, validated by leaving the largest scale out, or,
+    # where its optima sit on the grid's edge, by the optimum at the largest proxy scale, with a warning
+    assert "lr" in fit.hp_laws, fit.warnings
+    for hp in spec.swept:
+        assert fit.prediction.settings[hp] is not None
+        if hp in fit.hp_laws:
+            assert fit.prediction.hps[hp].law is not None and hp in fit.validation
+        else:
+            assert any(w.startswith(hp) for w in fit.warnings), (hp, fit.warnings)
+    # the target is counted as its trial rows count it, and trained at the predicted triple
+    settings = fit.prediction.settings
+    at = target
+    for hp in spec.swept:
+        at = at[(at[hp] - settings[hp]).abs() <= 1e-12 * settings[hp]]
+    assert len(at) == 1 and at["lr"].iloc[0] == pytest.approx(fit.prediction.hps["lr"].law.value)
+    assert at["params"].iloc[0] == fit.target.params > proxies["params"].max()
+    assert at["flops"].iloc[0] / at["tokens"].iloc[0] == pytest.approx(fit.target.flops / fit.target.tokens)
     assert result["compute_ratio"] == pytest.approx(proxies["flops"].sum() / fit.target.flops, rel=1e-12)
     done_t = target[target["status"] == "completed"]
     assert result["best_of_grid_loss"] == pytest.approx(done_t["loss"].min(), rel=1e-12)
+    # each hyperparameter's grid: the others at their predictions, its own at prediction x multipliers
+    for hp in spec.multipliers:
+        line = target
+        for other in spec.swept:
+            if other != hp:
+                line = line[(line[other] - settings[other]).abs() <= 1e-12 * settings[other]]
+        # the predicted run is on every line, trained once
+        assert len(line) == len(set(grids.get(hp, [])) | {settings[hp]}), hp
+        if hp in result["gap_pct_by_hp"]:
+            done = line[line["status"] == "completed"]
+            assert result["gap_pct_by_hp"][hp] == pytest.approx(100 * (at["loss"].iloc[0] / done["loss"].min() - 1))
     # study.json holds the verdict the command printed
     verdict = Verdict.load(run_dir / "study.json")
     assert [r.role for r in verdict.runs].count("predicted") == 1
@@ -58,9 +96,11 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
 
 
 def test_shipped_specs_are_valid():
-    for name in ("study_default.toml", "study_gpu.toml", "study_tiny.toml"):
+    for name in ("study_default.toml", "study_gpu.toml", "study_tiny.toml", "study_cpu_8x.toml"):
         spec = load_study_spec(spec_path(name))
-        assert spec.target_width > max(spec.widths) and 1.0 in spec.lr_multipliers
+        assert spec.target_width > max(spec.widths) and 1.0 in spec.multipliers["lr"]
+        assert spec.swept == ("lr", "batch_size", "weight_decay") and set(spec.multipliers) == set(spec.swept)
+    assert load_study_spec(spec_path("study_cpu_8x.toml")).target_width == 8 * max(spec.widths)
     assert spec_path(None).name == "study_default.toml"
 
 
@@ -86,3 +126,27 @@ def test_bad_integer_fields_are_spec_problems_not_tracebacks(tmp_path):
         load_study_spec(bad)
     for key in ("'seed'", "'concurrency'", "'fit.n_bootstrap'"):
         assert key in str(err.value)
+
+
+def test_three_hp_spec_problems_are_named_by_key(tmp_path):
+    text = spec_path("study_tiny.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("values = [1, 2, 4]", "values = [2, 4.5]")
+                   .replace("tokens = [12_288, 24_576]", "tokens = [12_000, 24_576]")
+                   .replace("seq_len = 64", "seq_len = 64\nweight_decay = 0.1\nbatch_size = 4")
+                   .replace("weight_decay_multipliers = [0.25, 1.0, 4.0]", "weight_decay_multipliers = [0.25, 4.0]"))
+    with pytest.raises(StudySpecError) as err:
+        load_study_spec(bad)
+    for key in ("proxies.space.batch_size", "proxies.tokens", "fixed.weight_decay", "fixed.batch_size",
+                "target.weight_decay_multipliers"):
+        assert key in str(err.value)
+    lr_only = tmp_path / "lr_only.toml"
+    lr_only.write_text(text.split("[proxies.space.batch_size]")[0] + "[target]" + text.split("[target]")[1])
+    with pytest.raises(StudySpecError, match="target.batch_size_multipliers.*not swept"):
+        load_study_spec(lr_only)
+
+
+def test_target_grids_are_one_at_a_time_around_the_prediction():
+    grids = target_grids({"lr": 0.01, "batch_size": 6, "weight_decay": 0.5},
+                         {"lr": (0.5, 1.0, 2.0), "batch_size": (0.25, 0.5, 1.0, 2.0), "weight_decay": (1.0, 4.0)})
+    assert grids == {"lr": [0.005, 0.01, 0.02], "batch_size": [2, 3, 12], "weight_decay": [2.0]}
