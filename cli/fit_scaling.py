@@ -101,19 +101,8 @@ def handle(args: argparse.Namespace) -> int:
     from tunescale.scaling.fit import fit_scaling
     from tunescale.scaling.predict import parse_target
 
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap {args.bootstrap}: expected 0 or more resamples.")
-    if not 0 < args.confidence < 1:
-        raise InputError(f"--confidence {args.confidence}: expected a level between 0 and 1, e.g. 0.95.")
-    if args.band < 0:
-        raise InputError(f"--band {args.band}: expected a percentage >= 0, e.g. 0.25.")
-    if args.exclude_top_loss < 0:
-        raise InputError(f"--exclude-top-loss {args.exclude_top_loss}: expected a count >= 0.")
-    if args.seq_len is not None and not args.seq_len > 0:
-        raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
-    if args.predict_table and not args.out:
-        raise InputError(f"--predict-table {args.predict_table}: give --out DIR too; predictions.csv is written there.")
-    targets = [parse_target(t) for t in args.predict]
+    check_options(args)
+    targets = [check_target(t, parse_target(t)) for t in args.predict]
     mapping = column_map(args)
     table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
                  drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col, run_col=args.run_col)
@@ -149,6 +138,49 @@ def handle(args: argparse.Namespace) -> int:
             text += f"\nwrote {out / 'predictions.csv'}: {len(table_out)} row(s) of {args.predict_table}"
     emit(args, document, text)
     return 0
+
+
+MAX_BOOTSTRAP = 100_000  # each resample refits every law: beyond this, memory and hours, not precision
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option refused in one line before the table is read."""
+    import math
+
+    from tunescale.cli.options import check_out_dir
+    from tunescale.contract.errors import InputError
+
+    if not 0 <= args.bootstrap <= MAX_BOOTSTRAP:
+        raise InputError(f"--bootstrap {args.bootstrap}: expected 0 to {MAX_BOOTSTRAP:,} resamples.")
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed}: expected an integer >= 0.")
+    if not 0 < args.confidence < 1:
+        raise InputError(f"--confidence {args.confidence}: expected a level between 0 and 1, e.g. 0.95.")
+    if not (math.isfinite(args.band) and args.band >= 0):
+        raise InputError(f"--band {args.band}: expected a finite percentage >= 0, e.g. 0.25.")
+    if args.exclude_top_loss < 0:
+        raise InputError(f"--exclude-top-loss {args.exclude_top_loss}: expected a count >= 0.")
+    if args.seq_len is not None and not (math.isfinite(args.seq_len) and args.seq_len > 0):
+        raise InputError(f"--seq-len {args.seq_len}: expected tokens per sequence > 0.")
+    if args.predict_table and not args.out:
+        raise InputError(f"--predict-table {args.predict_table}: give --out DIR too; predictions.csv is written there.")
+    check_out_dir(args.out)
+
+
+def check_target(text: str, target: dict) -> dict:
+    """A --predict scale whose numbers, and whose FLOPs 6·N·D, are finite."""
+    import math
+
+    from tunescale.contract.errors import InputError
+    from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+
+    values = [float(v) for v in target.values() if isinstance(v, int | float)]
+    if target.get("params") and target.get("tokens"):
+        values.append(FLOPS_PER_PARAM_TOKEN * float(target["params"]) * float(target["tokens"]))
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"--predict {text}: the scale overflows (its FLOPs are not a finite number); "
+                         f"give params, tokens and flops below 1e300 in all.")
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:

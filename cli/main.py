@@ -9,11 +9,13 @@ exit code 2; set TUNESCALE_DEBUG=1 to see the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 
-from tunescale.cli.options import layout
+from tunescale.cli.options import check_json_out, layout
 from tunescale.contract.errors import TunescaleError
 
 # What `pip install tunescale` leaves out: searching, training and sweeping need the [all] extra.
@@ -60,6 +62,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0), or misuse argparse has already reported in one line (2)
         return int(exc.code or 0)
     try:
+        check_json_out(getattr(args, "json_out", None))
         return int(args.func(args) or 0)
     except TunescaleError as exc:
         if os.environ.get("TUNESCALE_DEBUG"):
@@ -72,8 +75,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: this command needs {exc.name}, which the core install leaves out; "
               f"install the full tool with: pip install 'tunescale[all]'", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
+    except BrokenPipeError:  # `tunescale trials show ... | head` closed our stdout: stop quietly
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool that a pipe closed
+    except KeyboardInterrupt as exc:  # a sweep's says what is stored and how to resume
+        print(f"{parser.prog}: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

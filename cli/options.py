@@ -46,6 +46,53 @@ MAPPED_COLUMNS = (("params", "'Model Size'"), ("tokens", "'Training Tokens'"), (
                   ("weight_decay", "wd"), ("status", "state"))
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse reports the refusal in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (so nan, inf and -1 are refused in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def check_out_dir(path: str | None, option: str = "--out") -> None:
+    """Refuse an output directory the command could not write, before it does any work."""
+    if not path:
+        return
+    p = Path(path)
+    existing = next((q for q in (p, *p.parents) if q.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a directory; give a directory.")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable; choose another directory.")
+
+
+def check_json_out(path: str | None) -> None:
+    """Refuse a --json-out the command could not write at its end, before it does any work."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"--json-out {path}: is a directory; give a file name.")
+    if not p.parent.is_dir():
+        raise InputError(f"--json-out {path}: the directory {p.parent} does not exist; create it first.")
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"--json-out {path}: not writable; choose another file.")
+
+
 def add_column_map(p: argparse.ArgumentParser, source: str = "tables not written by tunescale") -> None:
     """`--params-col NAME` and the like: where a foreign table keeps each trial column."""
     cols = p.add_argument_group(f"column mapping (for {source})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunescale.cli.options import add_command, add_json, emit
+from tunescale.cli.options import add_command, add_json, check_out_dir, emit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def _report(args: argparse.Namespace) -> int:
 
     from tunescale.analyses.report import write_report
 
+    check_out_dir(args.out)
     path = write_report(args.run_dir, args.out)
     numbers = json.loads((path.parent / "report.json").read_text())
     emit(args, {"report": str(path), "numbers": numbers}, f"wrote {path} (figures as PNG and PDF beside it)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunescale.cli.options import add_address, add_command, add_json, emit
+from tunescale.cli.options import add_address, add_command, add_json, emit, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,9 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep whose driver stopped: stored trials are kept, not rerun")
     p.add_argument("--storage", help="override the spec's storage directory")
-    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or lines")
     p.add_argument("--verbose", action="store_true", help="also show Ray Tune's own banners, tables and worker logs")
+    p.add_argument("--allow-any-trainable", action="store_true",
+                   help="run a spec whose trainable is neither shipped nor a registered 'tunescale.trainables' "
+                        "entry point (the trainable is code: only for specs you trust)")
     add_json(p)
     p.set_defaults(func=_sweep)
 
@@ -36,8 +39,10 @@ def _sweep(args: argparse.Namespace) -> int:
     from tunescale.sweep.engine import run_sweep
     from tunescale.sweep.plan import describe
     from tunescale.sweep.spec import load_spec
+    from tunescale.sweep.trial import check_trainable
 
     spec = load_spec(args.spec)
+    check_trainable(spec.trainable, args.allow_any_trainable)
     if args.storage:
         spec = dataclasses.replace(spec, storage=args.storage)
     if not args.quiet:

@@ -10,7 +10,14 @@ import argparse
 
 import pandas as pd
 
-from tunescale.cli.options import add_column_map, add_command, add_json, column_map, emit
+from tunescale.cli.options import (
+    add_column_map,
+    add_command,
+    add_json,
+    column_map,
+    emit,
+    positive_int,
+)
 from tunescale.contract.errors import InputError
 from tunescale.contract.store import EXPORT_FORMATS, export, read_trials
 from tunescale.contract.text import table
@@ -30,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "show", help="status counts and the best trials of RUN_DIR", examples=[SHOW_EXAMPLE])
     p.add_argument("run_dir", metavar="RUN_DIR", help="sweep directory, .parquet or .csv of trial rows")
-    p.add_argument("--top", type=int, default=10, help="how many best rows to list (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="how many best rows to list (default 10)")
     add_json(p)
     p.set_defaults(func=_show)
 

@@ -18,6 +18,10 @@ class InputError(TunescaleError):
     """A path, file or option given by the user cannot be used."""
 
 
+class StoreError(TunescaleError):
+    """The trial store cannot be written (or is in use by another driver); stored rows stay intact."""
+
+
 def first_line(exc: BaseException | None, default: str = "") -> str:
     """The first line of an exception's message, or `default` when it has none: reasons
     stored in rows and errors printed by the CLI stay one line."""

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tunescale.contract.errors import InputError, TunescaleError
+from tunescale.contract.errors import InputError, TunescaleError, first_line
 
 
 def read_toml(path: str | os.PathLike, error: type[TunescaleError] = InputError) -> dict:
@@ -23,9 +23,13 @@ def read_toml(path: str | os.PathLike, error: type[TunescaleError] = InputError)
     if not path.is_file():
         raise error(f"{path}: no such spec file; give a TOML file.")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise error(f"{path}: not valid TOML ({exc}).") from None
+        raise error(f"{path}: not valid TOML ({first_line(exc)}).") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8.") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc}).") from None
 
 
 class Problems:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tunescale.contract.errors import InputError, SchemaError, first_line
+from tunescale.contract.errors import InputError, SchemaError, StoreError, first_line
 from tunescale.contract.schema import (
     CURVE_SCHEMA,
     FLOPS_PER_PARAM_TOKEN,
@@ -114,6 +114,15 @@ class TrialStore:
             row["flops"] = default_flops(row)
         row.setdefault("created_at", dt.datetime.now(dt.UTC))
         table = validate(rows_to_table([row], TRIAL_SCHEMA), where=f"trial {row.get('trial_id')!r}")
+        try:
+            return self._write(row, table, curves)
+        except OSError as exc:
+            raise StoreError(
+                f"trial store {self.run_dir}: cannot write trial {row['trial_id']!r} ({exc.strerror or exc}); "
+                f"the rows already stored are intact: make the directory writable and rerun with --resume."
+            ) from None
+
+    def _write(self, row: dict, table: pa.Table, curves: Iterable[Mapping] | None) -> Path:
         name = _safe_name(str(row["trial_id"])) + ".parquet"
         if curves is not None:
             curve_rows = [
@@ -138,12 +147,12 @@ class TrialStore:
         path = self.trials_dir / (_safe_name(trial_id) + ".parquet")
         if not path.exists():
             raise KeyError(trial_id)
-        return pq.read_table(path).to_pylist()[0]
+        return _read_parquet(path).to_pylist()[0]
 
     def curves(self, trial_id: str) -> list[dict]:
         """The stored curve records of one trial, read from its own file ([] if none)."""
         path = self.curves_dir / (_safe_name(trial_id) + ".parquet")
-        return pq.read_table(path).to_pylist() if path.exists() else []
+        return _read_parquet(path).to_pylist() if path.exists() else []
 
     def completed_ids(self) -> set[str]:
         """Trial ids already stored (any status): what a resumed sweep must not run again."""
@@ -161,22 +170,46 @@ def _parquet_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+def _read_parquet(path: Path) -> pa.Table:
+    """One Parquet file of a sweep directory; InputError naming it when it is empty, cut short or not Parquet."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(
+            f"{path}: not a readable Parquet file ({first_line(exc)}); move it out of the sweep directory."
+        ) from None
+
+
+def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.Table:
+    """One table of many files; InputError naming the first file whose column type disagrees."""
     if not tables:
         return schema.empty_table()
-    return pa.concat_tables(tables, promote_options="permissive")
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        failure = first_line(exc)
+        seen: dict[str, tuple[pa.DataType, Path]] = {}
+        for table, path in zip(tables, paths, strict=True):
+            for f in table.schema:
+                if f.name not in seen:
+                    seen[f.name] = (f.type, path)
+                    continue
+                other_type, other = seen[f.name]
+                try:
+                    pa.unify_schemas([pa.schema([(f.name, other_type)]), pa.schema([f])], promote_options="permissive")
+                except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise InputError(
+                        f"{path}: column {f.name!r} is {f.type}, but {other.name} has it as {other_type}; "
+                        f"make the files agree or read them separately."
+                    ) from None
+        # The types unify but a value does not convert (an int64 beyond a double's exact range).
+        raise InputError(f"{paths[0].parent}: its Parquet files do not read as one table ({failure}); "
+                         f"make their column types agree.") from None
 
 
 def _read_dir(directory: Path, schema: pa.Schema) -> pa.Table:
-    tables = []
-    for path in _parquet_files(directory):
-        try:
-            tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(
-                f"{path}: not a readable Parquet file ({exc}); move it out of the sweep directory."
-            ) from None
-    return _concat(tables, schema)
+    paths = _parquet_files(directory)
+    return _concat([_read_parquet(p) for p in paths], paths, schema)
 
 
 def _read_file(path: Path) -> pa.Table:

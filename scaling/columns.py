@@ -332,6 +332,12 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
         i = int(np.flatnonzero(bad)[0])
         out["non-finite loss"] = (bad, f"{int(bad.sum())} completed row(s) have a NaN/inf loss (first: row {i}, "
                                        f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); mark them diverged")
+    # The near-optimal band (within PCT% of the best) and the loss law L = E + A/N^a + B/D^b need L > 0.
+    bad = np.isfinite(loss) & (loss <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        out["loss <= 0"] = (bad, f"{int(bad.sum())} completed row(s) have a loss <= 0 (first: row {i}, "
+                                 f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); the fits need positive losses")
     for name in (*SCALE_COLUMNS, "lr", "batch_size"):
         if name not in frame.columns:
             continue

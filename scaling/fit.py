@@ -320,10 +320,10 @@ def fit_scaling(
 
     if not hp_laws and fitted_law is None:
         n_scales = len(points.drop_duplicates(subset=[c for c in ("params", "tokens", "flops") if c in points]))
-        raise InputError(
-            f"{table.source}: nothing to fit — {n_scales} distinct scale(s) and no hyperparameter swept at 3+ values "
-            f"per scale; a law needs runs at several scales."
-        )
+        swept = sorted({h for o in optima for h in o.optima})
+        what = (f"{', '.join(swept)} swept at 3+ values, but only at {n_scales} scale(s)" if swept else
+                f"{n_scales} distinct scale(s) and no hyperparameter swept at 3+ values per scale")
+        raise InputError(f"{table.source}: nothing to fit — {what}; a law needs runs at 3 or more scales.")
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "band_pct": band_pct, "confidence": confidence,
                 "laws": [str(s) for s in specs]}

@@ -312,7 +312,43 @@ def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
     return best
 
 
+def _stage_specs(spec: StudySpec, source: str, run_dir: Path) -> None:
+    """Parse every stage's sweep spec now, so that a bad range or [fixed] key is reported before
+    Ray starts or anything is written (the values the fit will choose have stand-ins here)."""
+    from tunescale.sweep.spec import parse_spec
+
+    fixed = _trainer_fixed(spec)
+    grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
+    centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
+    for tokens in spec.token_budgets:
+        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
+                   source=f"{source} (proxies)")
+    stand_in = {"lr": 1e-3, "batch_size": fixed.get("batch_size", DEFAULTS["batch_size"]), "weight_decay": 0.1}
+    if "weight_decay" in spec.space:
+        space = {"lr": {"type": "choice", "values": [stand_in["lr"]]}, "weight_decay": spec.space["weight_decay"]}
+        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, spec.token_budgets[0], space, fixed),
+                   source=f"{source} (proxies, weight decay)")
+    for hp, values in target_grids(stand_in, spec.multipliers).items():
+        parse_spec(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
+                              {hp: {"type": "choice", "values": values}},
+                              {**fixed, **{k: v for k, v in stand_in.items() if k != hp}}),
+                   source=f"{source} (target)")
+
+
+def _holds_work(run_dir: Path) -> bool:
+    """Whether a study dir holds anything but what a study that stored no trial leaves (spec.toml, empty stores)."""
+    if not run_dir.is_dir():
+        return False
+    if any(p.name not in ("spec.toml", PROXIES, TARGET) for p in run_dir.iterdir()):
+        return True
+    return any(any((run_dir / stage / "trials").glob("*.parquet")) for stage in (PROXIES, TARGET))
+
+
 def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: is a file; give a directory for --out.")
+    if not _holds_work(run_dir):
+        return  # nothing to keep: a study that stopped before its first trial can start again here
     saved = run_dir / "spec.toml"
     if saved.is_file() and saved.read_text() != spec_text:
         raise InputError(f"{run_dir}: holds a study with a different spec ({saved}); choose another --out.")
@@ -336,8 +372,9 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
 
     if address:
         check_address(address)
-    spec_text = Path(spec_file).read_text()
+    spec_text = Path(spec_file).read_text(encoding="utf-8")
     run_dir = Path(out or spec.out)
+    _stage_specs(spec, str(spec_file), run_dir)
     _check_run_dir(run_dir, spec_text, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.toml").write_text(spec_text)

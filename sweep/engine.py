@@ -30,7 +30,7 @@ from tunescale.sweep.plan import plan
 from tunescale.sweep.progress import Progress
 from tunescale.sweep.rows import hp_value
 from tunescale.sweep.spec import ADAPTIVE, SweepSpec
-from tunescale.sweep.storage import open_store, sweep_rows
+from tunescale.sweep.storage import driver_lock, open_store, sweep_rows
 from tunescale.sweep.trial import SweepContext
 
 
@@ -45,12 +45,14 @@ class SweepResult:
     resumed: int  # trials already in the store when it started
     wall_s: float
     best: dict | None
+    cluster: str = "local"  # "local" (a loopback Ray of its own) or the address of the cluster it joined
 
     def summary(self) -> dict:
         """JSON-safe copy."""
         return {
             "name": self.name, "storage": self.storage, "statuses": dict(self.statuses),
             "ran": self.ran, "resumed": self.resumed, "wall_s": self.wall_s, "best": self.best,
+            "cluster": self.cluster,
         }
 
     def report(self) -> str:
@@ -77,10 +79,38 @@ def run_sweep(
     """Run (or with `resume=True` continue) the sweep `spec` describes; see the module doc.
 
     Progress goes to `out` under `label` (default: the sweep's name); `verbose` lets Ray print its own output.
+    One driver per store at a time (`driver_lock`). Ctrl-C stops the running trials (Ray
+    shuts down with them) and raises `SweepInterrupted`, which says how many trials are
+    stored and how to resume.
     """
+    from tunescale.sweep.trial import load_trainable
+
+    if num_cpus is not None and num_cpus < spec.cpus and address is None:
+        raise InputError(f"resources.cpus = {spec.cpus:g} per trial, but the local Ray gets --num-cpus {num_cpus}: "
+                         f"no trial could ever start; lower resources.cpus or raise --num-cpus.")
+    load_trainable(spec.trainable)  # a trainable that does not import fails here, not in every trial
+    storage, store = open_store(spec.storage)
+    with driver_lock(storage):
+        return _run_locked(spec, storage, store, address=address, resume=resume, out=out, num_cpus=num_cpus,
+                           label=label, verbose=verbose)
+
+
+def _check_schedulable(spec: SweepSpec, resources: dict) -> None:
+    """Refuse a trial size the cluster can never place: Tune would wait for it forever."""
+    for key, need, name in (("CPU", spec.cpus, "cpus"), ("GPU", spec.gpus, "gpus")):
+        have = resources.get(key, 0.0)
+        if need > have:
+            raise InputError(f"resources.{name} = {need:g} per trial, but the Ray cluster has {have:g} {key}s in all: "
+                             f"no trial could ever start; lower resources.{name} or use a larger cluster.")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; the message counts what is stored and says how to go on."""
+
+
+def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, num_cpus, label, verbose) -> SweepResult:
     from tunescale.sweep.ray_local import ray_session
 
-    storage, store = open_store(spec.storage)
     done_rows = sweep_rows(storage, spec.name)
     if done_rows and not resume:
         raise InputError(
@@ -101,21 +131,32 @@ def run_sweep(
             progress.record(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
     pending = [t for t in planned if t.trial_id not in done_ids] if planned is not None else None
+    joined: list[str] = []
     if pending != []:
         from tunescale.sweep.batched import run_batched
         from tunescale.sweep.tune_run import run_adaptive, run_planned
 
-        with ray_session(address, num_cpus=num_cpus, verbose=verbose):
-            progress.begin()
-            try:
-                if pending is None:
-                    run_adaptive(spec, ctx, store, progress, done_rows)
-                elif spec.batched:
-                    run_batched(spec, ctx, store, progress, pending)
-                else:
-                    run_planned(spec, ctx, store, progress, pending)
-            finally:
-                progress.close()
+        try:
+            with ray_session(address, num_cpus=num_cpus, verbose=verbose, joined=joined) as resources:
+                _check_schedulable(spec, resources)
+                if joined and out is not None:
+                    print(f"sweep {spec.name}: joined the Ray cluster at {joined[0]}", file=out)
+                progress.begin()
+                try:
+                    if pending is None:
+                        run_adaptive(spec, ctx, store, progress, done_rows)
+                    elif spec.batched:
+                        run_batched(spec, ctx, store, progress, pending)
+                    else:
+                        run_planned(spec, ctx, store, progress, pending)
+                finally:
+                    progress.close()
+        except KeyboardInterrupt:
+            stored = len(sweep_rows(storage, spec.name))
+            raise SweepInterrupted(
+                f"sweep {spec.name} interrupted: {stored} of {total} trials are stored in {storage}; "
+                f"the running ones were stopped. Continue with --resume."
+            ) from None
     wall = time.perf_counter() - start
     rows = sweep_rows(storage, spec.name)
     best_row = min((r for r in rows if r["status"] == "completed" and r.get("loss") is not None),
@@ -132,4 +173,5 @@ def run_sweep(
         resumed=len(done_ids),
         wall_s=wall,
         best=best,
+        cluster=joined[0] if joined else "local" if address is None else address,
     )

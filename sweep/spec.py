@@ -17,6 +17,13 @@ a spec in one pass. The result is a tree of frozen dataclasses.
     [scheduler] type = "asha" | "hyperband", grace_period, reduction_factor
     [resources] cpus = 1, gpus = 0.25
     [fixed]    any other trainer key (seq_len, schedule, ...), passed to every trial
+    trainable = "module:function"  # optional; default the built-in trainer
+
+A spec is code: `trainable` names a function every worker imports and runs. The CLI
+runs only shipped or registered trainables unless given --allow-any-trainable
+(sweep/trial.py `check_trainable`). With the built-in trainer, `[fixed]` and the searched
+values are checked against its config rules here (trials/config_check.py), not in
+every trial.
 """
 
 from __future__ import annotations
@@ -213,6 +220,46 @@ def _scheduler(raw: dict, p: Problems) -> SchedulerSpec | None:
     )
 
 
+def _trainer_problems(trainable: Any, family: str, widths: tuple[int, ...], fixed: dict, reserved: set[str],
+                      space: list[Dimension], p: Problems) -> None:
+    """The built-in trainer's rules for `[fixed]` and the searched values, checked now
+    rather than in every trial; any trainable's row must keep the schema's number columns numbers."""
+    from tunescale.contract.schema import TRIAL_SCHEMA
+
+    def values(dim: Dimension) -> list:
+        return list(dim.values) if dim.type == "choice" else [dim.low, dim.high]
+
+    numeric = {f.name for f in TRIAL_SCHEMA if pa_is_number(f.type)}
+    if trainable != DEFAULT_TRAINABLE:
+        for dim in space:
+            bad = [v for v in values(dim) if dim.name in numeric and not is_number(v)]
+            if bad:
+                p.add(f"space.{dim.name}", f"the trial column {dim.name!r} holds numbers, got {bad[0]!r}")
+        return
+    from tunescale.trials.config_check import value_problem
+    from tunescale.trials.defaults import DEFAULTS
+
+    for key, v in fixed.items():
+        if key not in reserved and (why := value_problem(key, v)) is not None:
+            p.add(f"fixed.{key}", why)
+    for dim in space:
+        why = next((w for v in values(dim) if (w := value_problem(dim.name, v)) is not None), None)
+        if why is not None:
+            p.add(f"space.{dim.name}", why)
+    head_dim = fixed.get("head_dim", DEFAULTS["head_dim"])
+    if family == "transformer" and is_int(head_dim) and head_dim >= 1:
+        odd = [w for w in widths if w % head_dim]
+        if odd:
+            p.add("model.widths", f"width {odd[0]} is not a multiple of head_dim {head_dim}; the transformer "
+                                  f"splits its width into heads of head_dim (set [fixed] head_dim or change widths)")
+
+
+def pa_is_number(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
 def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     """Validate a parsed TOML mapping; raise SpecError listing every problem."""
     p = Problems()
@@ -302,6 +349,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         if key in space_raw:
             p.add(f"fixed.{key}", f"is also searched in [space.{key}]; keep one")
 
+    _trainer_problems(trainable, family, widths, fixed, reserved, space, p)
     if "lr" not in space_raw and "lr" not in fixed:
         p.add("space.lr", "every trial needs a learning rate; search it in [space.lr] or set it in [fixed]")
     if trials_per_task > 1 and algorithm in ADAPTIVE:

@@ -3,10 +3,17 @@ store reopened once per worker process, and the rows of this sweep read back."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-from tunescale.contract.errors import InputError
+from tunescale.contract.errors import InputError, StoreError
 from tunescale.contract.store import TrialStore, read_table
+
+LOCK_FILE = ".driver.lock"
 
 
 def open_store(storage: str) -> tuple[str, TrialStore]:
@@ -31,7 +38,45 @@ def open_store(storage: str) -> tuple[str, TrialStore]:
             )
         storage = path
     path = str(Path(storage).absolute())
-    return path, TrialStore(path)
+    try:
+        return path, TrialStore(path)
+    except OSError as exc:
+        raise InputError(
+            f"storage {storage!r}: cannot create the trial store there ({exc.strerror or exc}); "
+            f"give a writable directory."
+        ) from None
+
+
+@contextlib.contextmanager
+def driver_lock(path: str) -> Iterator[None]:
+    """Hold the store's advisory driver lock for the block: one live driver per store.
+
+    A second driver on the same store would train every trial again; it is refused in one
+    line instead. The lock is the kernel's (flock), so it goes when its process dies,
+    however it dies: a killed driver never leaves a store locked.
+    """
+    lock = Path(path) / LOCK_FILE
+    try:
+        fh = open(lock, "a+")  # noqa: SIM115 - held open for the whole block
+    except OSError as exc:
+        raise StoreError(f"storage {path}: cannot open its lock file ({exc.strerror or exc}).") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise StoreError(
+                f"storage {path}: another sweep driver ({holder}) is running on it; "
+                f"wait for it to end (then --resume), or give this sweep its own storage."
+            ) from None
+        fh.truncate(0)
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 _STORES: dict[str, TrialStore] = {}

@@ -10,6 +10,7 @@ from typing import Any
 
 from tunescale.contract.errors import InputError, first_line
 from tunescale.sweep.rows import fallback_row, summary
+from tunescale.sweep.spec import DEFAULT_TRAINABLE, STN_TRAINABLE
 from tunescale.sweep.storage import worker_store
 
 
@@ -25,12 +26,38 @@ class SweepContext:
     budget: float | None = None  # every trial's budget in time_attr units: evaluations report their fraction
 
 
+ENTRY_POINT_GROUP = "tunescale.trainables"
+# Shipped with tunescale; a package adds its own under the entry-point group above.
+SHIPPED_TRAINABLES = (DEFAULT_TRAINABLE, STN_TRAINABLE, "tunescale.trials.synthetic:quadratic_trial")
+
+
+def trusted_trainables() -> set[str]:
+    """The trainables a spec may name without --allow-any-trainable: shipped or registered."""
+    from importlib.metadata import entry_points
+
+    return {*SHIPPED_TRAINABLES, *(ep.value.replace(" ", "") for ep in entry_points(group=ENTRY_POINT_GROUP))}
+
+
+def check_trainable(path: str, allow_any: bool) -> None:
+    """A spec's `trainable` is code the sweep imports and runs: only registered ones unless the user says so."""
+    if allow_any or path in trusted_trainables():
+        return
+    raise InputError(
+        f"trainable {path!r}: not a registered trainable, and a spec's trainable is code that runs on every "
+        f"worker; if you trust this spec pass --allow-any-trainable, or register the function as a "
+        f"'{ENTRY_POINT_GROUP}' entry point of its package."
+    )
+
+
 def load_trainable(path: str) -> Callable:
     module, _, name = path.partition(":")
     try:
-        return getattr(import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"trainable {path!r}: cannot import it ({exc}).") from None
+        fn = getattr(import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"trainable {path!r}: cannot import it ({first_line(exc)}).") from None
+    if not callable(fn):
+        raise InputError(f"trainable {path!r}: {name} is a {type(fn).__name__}, not a function.")
+    return fn
 
 
 def execute(

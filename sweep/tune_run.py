@@ -15,12 +15,13 @@ trials whose worker process died more than `max_retries` times.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tunescale.contract.errors import first_line
+from tunescale.contract.errors import StoreError
 from tunescale.contract.store import TrialStore
 from tunescale.search.replay import replay
 from tunescale.sweep.plan import PlannedTrial, adaptive_trial_id, base_config
@@ -70,13 +71,37 @@ def _resolve(sweep: str, config: Mapping, planned: list[PlannedTrial] | None, ba
     return adaptive_trial_id(sweep, trial_config), trial_config
 
 
+def _error_text(trial) -> str:
+    """The last line of the trial's error trace, read as text.
+
+    Never `trial.get_pickled_error()`: that unpickles a file under STORAGE/_tune/, and
+    unpickling runs code; the store directory is not trusted that far.
+    """
+    error = trial.get_error()
+    lines = [line.strip() for line in str(error or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown"
+
+
 def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, planned, base):
     from ray.tune import Callback
 
     evals: dict[str, list[dict]] = {}  # Ray trial id -> the eval-loss points it reported (a pruned trial's curve)
 
     class StoreCallback(Callback):
-        """Driver side: progress, plus the rows only the driver can write (pruned, dead workers)."""
+        """Driver side: progress, plus the rows only the driver can write (pruned, dead workers).
+
+        A store that cannot be written ends the sweep: Tune wraps the error raised here in
+        a TuneError with a traceback, so `_run_tuner` raises the one kept in `failure`.
+        """
+
+        failure: StoreError | None = None
+
+        def write(self, row: dict, curve: list | None = None) -> None:
+            try:
+                store.write(row, curve)
+            except StoreError as exc:
+                self.failure = exc
+                raise
 
         def on_trial_start(self, iteration, trials, trial, **info):
             progress.running += 1
@@ -97,17 +122,15 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
                 progress.finished(trial_id, last["tunescale_status"], last.get("eval_loss"))
                 return
             row = fallback_row(config, "pruned", "stopped early by the scheduler or CARBS", last)
-            store.write({**row, "trial_id": trial_id, "sweep": ctx.sweep}, curve)
+            self.write({**row, "trial_id": trial_id, "sweep": ctx.sweep}, curve)
             progress.finished(trial_id, "pruned", None)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             progress.running -= 1
             evals.pop(trial.trial_id, None)
             trial_id, config = _resolve(ctx.sweep, trial.config, planned, base)
-            error = trial.get_pickled_error()
-            first = first_line(error, "unknown")
-            reason = f"worker failed {trial.num_failures} time(s); last error: {type(error).__name__}: {first}"
-            store.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
+            reason = f"worker failed {trial.num_failures} time(s); last error: {_error_text(trial)}"
+            self.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "failed", None)
 
     return StoreCallback()
@@ -116,7 +139,12 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
 def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: Progress, search, *,
                planned: list[PlannedTrial] | None, base: dict | None, num_samples: int, stop=None) -> None:
     from ray import tune
+    from ray.tune.error import TuneError
     from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+
+    # Ctrl-C must reach the driver as KeyboardInterrupt: Tune's own handler ends the run
+    # quietly, and the sweep would look finished (engine.SweepInterrupted says what is stored).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
     scheduler = None
     if spec.scheduler is not None:
@@ -136,6 +164,7 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
         tune.with_parameters(_tune_trial, ctx=ctx, planned=planned, base=base),
         {"cpu": spec.cpus, "gpu": spec.gpus},
     )
+    callback = _make_callback(ctx, store, progress, planned, base)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -153,13 +182,18 @@ def _run_tuner(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress: 
             # Tune's own experiment files are scratch: the trial store is the record.
             storage_path=str(Path(ctx.storage) / "_tune"),
             failure_config=tune.FailureConfig(max_failures=spec.max_retries),
-            callbacks=[_make_callback(ctx, store, progress, planned, base)],
+            callbacks=[callback],
             stop=stop,
             verbose=1 if progress.verbose else 0,
         ),
     )
-    with tune_output(progress.verbose):
-        tuner.fit()
+    try:
+        with tune_output(progress.verbose):
+            tuner.fit()
+    except TuneError:
+        if callback.failure is not None:
+            raise callback.failure from None
+        raise
 
 
 def _concurrency_limit(spec: SweepSpec) -> int | None:

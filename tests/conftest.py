@@ -63,9 +63,7 @@ def python() -> str:
 @pytest.fixture(scope="session")
 def local_ray():
     """One loopback Ray instance shared by every Ray test of the session (a start costs ~4 s)."""
-    import ray
+    from tunescale.sweep.ray_local import ray_session
 
-    ray.init(_node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
-             configure_logging=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with ray_session(num_cpus=2):
+        yield

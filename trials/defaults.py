@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+SCHEDULES = ("cosine", "wsd", "constant")
+OPTIMIZERS = ("adamw", "sgd")
+MODELS = ("transformer", "mlp")
+WD_MODES = ("coupled", "coupled_group", "independent")  # see parametrization.group_weight_decay
+
 DEFAULTS: dict[str, Any] = {
     "model": "transformer",
     "width": 32,

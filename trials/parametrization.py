@@ -56,9 +56,9 @@ from torch import nn
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import PARAMETRIZATIONS
+from tunescale.trials.defaults import WD_MODES
 
 ROLES = ("input", "hidden", "readout", "vector")
-WD_MODES = ("coupled", "coupled_group", "independent")
 
 
 @dataclass(frozen=True)

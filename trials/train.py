@@ -29,11 +29,7 @@ import torch
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import HP_PREFIX, hp_columns
 from tunescale.trials import parametrization
-from tunescale.trials.defaults import DEFAULTS
-
-SCHEDULES = ("cosine", "wsd", "constant")
-OPTIMIZERS = ("adamw", "sgd")
-MODELS = ("transformer", "mlp")
+from tunescale.trials.defaults import DEFAULTS, MODELS, OPTIMIZERS, SCHEDULES
 
 DEFAULT_STEPS = 50
 

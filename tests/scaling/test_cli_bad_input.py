@@ -44,7 +44,7 @@ CASES = {
     "negative lr": (_set("lr", 5, -1e-3), [], ["'lr'", "log axis"]),
     "nan loss": (_set("loss", 4, np.nan), [], ["NaN/inf loss", "diverged"]),
     "inf loss": (_set("loss", 4, np.inf), [], ["NaN/inf loss"]),
-    "single scale": (lambda f: f[f["params"] == f["params"].min()], [], ["nothing to fit", "1 distinct scale"]),
+    "single scale": (lambda f: f[f["params"] == f["params"].min()], [], ["nothing to fit", "only at 1 scale(s)"]),
     "all failed": (lambda f: f.assign(status="failed"), [], ["no completed trials", "failed"]),
     "duplicated trials": (lambda f: pd.concat([f, f.iloc[:3]]), [], ["3 duplicated trial row(s)", "--drop-bad-rows"]),
     "bad law": (None, ["--law", "lr = params"], ["--law", "TARGET ~ X1 + X2"]),

@@ -1,6 +1,8 @@
 """A real two-node Ray cluster on loopback (head + worker via `ray start`), swept with --address."""
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,8 +67,16 @@ def test_sweep_on_a_two_node_loopback_cluster(tmp_path):
         run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", address,
                               "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
+        summary = json.loads(run.stdout[run.stdout.index('{\n  "name"'):])
+        assert summary["cluster"].endswith(f":{port}"), run.stdout
         df = read_trials(tmp_path / "run", validated=True)
         assert len(df) == 4 and set(df["status"]) == {"completed"}
+        # --address auto follows RAY_ADDRESS (a sweep without --address never does) and says where it went.
+        auto = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", "auto",
+                               "--storage", str(tmp_path / "auto")],
+                              env={**env, "RAY_ADDRESS": address}, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert auto.returncode == 0, auto.stderr[-2000:]
+        assert re.search(rf"joined the Ray cluster at [0-9.]+:{port}", auto.stderr), auto.stderr[-2000:]
     finally:
         for proc in (worker, head):
             if proc is not None:

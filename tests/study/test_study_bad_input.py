@@ -1,0 +1,48 @@
+"""A study spec is checked whole before Ray starts or RUN_DIR is written; a RUN_DIR with no
+stored trial can be used again."""
+
+import importlib.resources
+
+import pytest
+
+from tests.conftest import run_main, valid_row
+from tunescale.cli.main import main
+from tunescale.contract.store import TrialStore
+from tunescale.study.run import PROXIES, _check_run_dir
+
+TINY = (importlib.resources.files("tunescale.study") / "specs" / "study_tiny.toml").read_text()
+
+
+@pytest.mark.parametrize("change, expect", [
+    (("low = 0.007", "low = 0.5"), "'space.lr': needs low < high"),
+    (('schedule = "cosine"', 'schedule = "cosine"\nfoo = 1'), "'fixed.foo': the trainer has no key 'foo'"),
+    (('schedule = "cosine"', 'schedule = "exp"'), "'fixed.schedule': expected one of"),
+    (("widths = [16, 32, 48]", "widths = [16, 24, 48]"), "width 24 is not a multiple of head_dim 16"),
+])
+def test_bad_study_spec_is_refused_before_anything_is_written(tmp_path, change, expect):
+    assert change[0] in TINY, "the shipped tiny spec changed: update this case"
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY.replace(*change))
+    run_dir = tmp_path / "study"
+    r = run_main(main, "study", spec, "--out", run_dir, "--resume")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
+    assert not run_dir.exists()
+
+
+def test_run_dir_without_stored_trials_is_reused_with_another_spec(tmp_path):
+    run_dir = tmp_path / "study"
+    TrialStore(run_dir / PROXIES)  # what a study that died before its first trial leaves
+    (run_dir / "spec.toml").write_text("old spec")
+    _check_run_dir(run_dir, "new spec", resume=False)
+    TrialStore(run_dir / PROXIES).write(valid_row())
+    with pytest.raises(Exception, match="holds a study with a different spec"):
+        _check_run_dir(run_dir, "new spec", resume=True)
+
+
+def test_out_that_is_a_file(tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY)
+    r = run_main(main, "study", spec, "--out", blocker)
+    assert r.returncode == 2 and "is a file; give a directory for --out" in r.stderr
