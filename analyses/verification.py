@@ -40,11 +40,20 @@ def numbers(run: StudyRun) -> dict:
 def _panel(ax, run: StudyRun, hp: str) -> None:
     v, pred = run.verdict, run.fit.prediction
     line = sorted(v.line(hp), key=lambda r: r.settings[hp])
-    ax.plot([r.settings[hp] for r in line], [r.loss for r in line], "o-", ms=4, lw=1, label=f"{LABELS.get(hp, hp)} grid")
+    ax.plot(
+        [r.settings[hp] for r in line], [r.loss for r in line], "o-", ms=4, lw=1, label=f"{LABELS.get(hp, hp)} grid"
+    )
     at_pred = v.at_predicted
     if at_pred is not None:
-        ax.plot([at_pred.settings[hp]], [at_pred.loss], "D", ms=9, mfc="none", color="tab:green",
-                label="at predicted settings")
+        ax.plot(
+            [at_pred.settings[hp]],
+            [at_pred.loss],
+            "D",
+            ms=9,
+            mfc="none",
+            color="tab:green",
+            label="at predicted settings",
+        )
     law = pred.hps[hp].law
     if law is not None:
         ax.axvspan(law.low, law.high, color="crimson", alpha=0.08, label=f"predicted {hp} interval")
@@ -69,8 +78,15 @@ def make(run: StudyRun, out_dir: Path) -> Section:
             _panel(ax, run, hp)
         ax.set_title(f"target: width {target.width}, {target.params:.3g} params", fontsize=9)
     bad = [r for r in v.runs if r.status != "completed"]
-    rows = [[LABELS.get(hp, hp), p.setting, nums["by_hp"].get(hp, {}).get("best_of_grid"),
-             nums["by_hp"].get(hp, {}).get("gap_pct")] for hp, p in pred.hps.items()]
+    rows = [
+        [
+            LABELS.get(hp, hp),
+            p.setting,
+            nums["by_hp"].get(hp, {}).get("best_of_grid"),
+            nums["by_hp"].get(hp, {}).get("gap_pct"),
+        ]
+        for hp, p in pred.hps.items()
+    ]
     rows += [
         ["loss (law's prediction)", pred.loss.value, None, None],
         ["loss achieved", nums["loss_at_predicted"], nums["best_of_grid_loss"], v.gap_pct],

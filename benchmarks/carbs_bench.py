@@ -171,7 +171,8 @@ def learned_scaling_report(searcher: Carbs, figures: Path) -> None:
     print(f"\nlearned HP-vs-cost laws on the CARBS seed-0 Pareto set ({len(front)} members):")
     for name, law in learned.laws.items():
         lo, hi = law.intervals["cost"]
-        print(f"  {name:7s} exponent {law.coef['cost']:+.3f}  [{lo:+.3f}, {hi:+.3f}]   known optimum {truth[name]:+.3f}")
+        print(f"  {name:7s} exponent {law.coef['cost']:+.3f}  [{lo:+.3f}, {hi:+.3f}]"
+              f"   known optimum {truth[name]:+.3f}")
     figures.mkdir(parents=True, exist_ok=True)
     plot_pareto(searcher, front, figures / "carbs_pareto.png", cost_label="cost (FLOPs = 6ND)")
     plot_learned_scaling(front, learned, figures / "carbs_learned_scaling.png")
@@ -209,9 +210,11 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     target = compute_optimal_loss(TARGET_COMPUTE) + TARGET_MARGIN
-    print(f"(a) synthetic Chinchilla + moving-lr problem; target loss {target:.4f} "
-          f"(compute-optimal at {TARGET_COMPUTE:.0e} FLOPs + {TARGET_MARGIN}); budget {args.budget:.0e} FLOPs, "
-          f"<= {args.max_trials} trials, {args.seeds} seeds")
+    print(
+        f"(a) synthetic Chinchilla + moving-lr problem; target loss {target:.4f} "
+        f"(compute-optimal at {TARGET_COMPUTE:.0e} FLOPs + {TARGET_MARGIN}); budget {args.budget:.0e} FLOPs, "
+        f"<= {args.max_trials} trials, {args.seeds} seeds"
+    )
     results: dict[str, list[Run]] = {}
     for name in args.methods.split(","):
         results[name] = []
@@ -231,13 +234,19 @@ def main() -> None:
     mean_hv = {name: statistics.mean(r.hypervolume() for r in runs) for name, runs in results.items()}
     peers = [m for m in results if m != "carbs"]
     best_peer = min(peers, key=lambda m: geomean(to_target(results[m]))) if peers else None
-    print(f"\n{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'per seed':>40s} "
-          f"{'hypervolume':>12s} {'trials':>7s}")
+    print(
+        f"\n{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'per seed':>40s} "
+        f"{'hypervolume':>12s} {'trials':>7s}"
+    )
     for name, runs in results.items():
         reached = sum(not math.isinf(r.to_target) for r in runs)
-        per_seed = " ".join(f"{x:.2e}" if not math.isinf(r.to_target) else "not" for x, r in zip(to_target(runs), runs, strict=True))
-        print(f"{name:12s} {reached:>5d}/{len(runs)} {geomean(to_target(runs)):>26.3e} {per_seed:>40s} "
-              f"{mean_hv[name]:>12.3f} {statistics.mean(len(r.trials) for r in runs):>7.1f}")
+        per_seed = " ".join(
+            f"{x:.2e}" if not math.isinf(r.to_target) else "not" for x, r in zip(to_target(runs), runs, strict=True)
+        )
+        print(
+            f"{name:12s} {reached:>5d}/{len(runs)} {geomean(to_target(runs)):>26.3e} {per_seed:>40s} "
+            f"{mean_hv[name]:>12.3f} {statistics.mean(len(r.trials) for r in runs):>7.1f}"
+        )
     if best_peer and "carbs" in results:
         ratio = geomean(to_target(results["carbs"])) / geomean(to_target(results[best_peer]))
         hv_peer = max(peers, key=mean_hv.__getitem__)
@@ -246,8 +255,10 @@ def main() -> None:
         print(f"CARBS hypervolume / best peer's ({hv_peer}): {hv_ratio:.3f}")
     if "carbs" in results:
         learned_scaling_report(results["carbs"][0].searcher, args.figures)
-    print(f"\nCARBS suggestion latency with 500 observations: {suggestion_latency():.3f} s (goal <= 1 s; "
-          f"shared 2-core machine, contended)")
+    print(
+        f"\nCARBS suggestion latency with 500 observations: {suggestion_latency():.3f} s (goal <= 1 s; "
+        f"shared 2-core machine, contended)"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     python benchmarks/carbs_proxy_bench.py [--seeds 10] [--first-seed 0] [--max-trials 400] [--budget-centres 150]
         [--methods carbs,asha] [--carbs-config '{"search_radius_in_basic": 0.8}'] [--json runs.json] [--target 2.20]
-    python benchmarks/carbs_proxy_bench.py --from-json peers.json carbs.json more_peers.json more_carbs.json [--target 2.20]
+    python benchmarks/carbs_proxy_bench.py --from-json peers.json carbs.json more_peers.json more_carbs.json \
+        [--target 2.20]
 
 Each trial trains a tiny transformer with `trials.train.train_trial` on CPU (one thread)
 and costs its reported training FLOPs (6·N·D). Searched: width (16..128, multiples of the
@@ -66,12 +67,14 @@ def space() -> Space:
     # One basic unit per decade for every log parameter, as `search.space_convert` gives
     # `tunescale sweep` (the CARBS reference convention): the default radius 0.3 is a
     # factor of 2. Optuna, random search and ASHA see only the bounds.
-    return Space([
-        LogParam("width", 32, scale=DECADE_IN_BASIC, min=16, max=128, is_integer=True, rounding_factor=16),
-        LogParam("steps", 40, scale=DECADE_IN_BASIC, min=20, max=200, is_integer=True),
-        LogParam("lr", 1e-3, scale=DECADE_IN_BASIC, min=1e-4, max=0.1),
-        *[FixedParam(k, v) for k, v in FIXED.items()],
-    ])
+    return Space(
+        [
+            LogParam("width", 32, scale=DECADE_IN_BASIC, min=16, max=128, is_integer=True, rounding_factor=16),
+            LogParam("steps", 40, scale=DECADE_IN_BASIC, min=20, max=200, is_integer=True),
+            LogParam("lr", 1e-3, scale=DECADE_IN_BASIC, min=1e-4, max=0.1),
+            *[FixedParam(k, v) for k, v in FIXED.items()],
+        ]
+    )
 
 
 def within_budget(trials: list[tuple[float, float | None]], budget: float) -> list[tuple[float, float | None]]:
@@ -97,7 +100,9 @@ def train(config: dict, seed: int, on_eval=None) -> tuple[str, float | None, flo
     return row["status"], loss, float(row["flops"])
 
 
-def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = None) -> list[tuple[float, float | None]]:
+def run_carbs(
+    seed: int, budget: float, max_trials: int, config: dict | None = None
+) -> list[tuple[float, float | None]]:
     """CARBS with 3 Sobol starts, plus the `config` fields (--carbs-config). Each trial
     reports its eval loss and FLOPs at the trainer's 5 evaluations (`Carbs.report`) and is
     stopped where CARBS says so; a stopped trial is charged the FLOPs it trained and has
@@ -108,8 +113,9 @@ def run_carbs(seed: int, budget: float, max_trials: int, config: dict | None = N
         s = searcher.suggest()
 
         def report(metrics: dict, s=s) -> bool:
-            return searcher.report(s.suggestion_id, metrics["step"] / s.config["steps"], metrics["eval_loss"],
-                                   metrics["flops"])
+            return searcher.report(
+                s.suggestion_id, metrics["step"] / s.config["steps"], metrics["eval_loss"], metrics["flops"]
+            )
 
         status, loss, cost = train(s.config, s.seed, on_eval=report)
         spent += cost
@@ -141,8 +147,7 @@ def run_asha(seed: int, budget: float, max_trials: int) -> list[tuple[float, flo
     first trial, alone at every rung, would always train to the end, which parallel ASHA
     never does. A pruned trial is charged the FLOPs it trained and has no final loss."""
     dists = {k: d for k, d in to_optuna(space()).items() if k != "steps"}
-    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=ASHA_MIN_STEPS, reduction_factor=4,
-                                                    bootstrap_count=3)
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=ASHA_MIN_STEPS, reduction_factor=4, bootstrap_count=3)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), pruner=pruner)
     trials, spent = [], 0.0
     while spent < budget and len(trials) < max_trials:
@@ -159,8 +164,7 @@ def run_asha(seed: int, budget: float, max_trials: int) -> list[tuple[float, flo
         if status == "completed":
             study.tell(t, loss)
         else:
-            study.tell(t, state=optuna.trial.TrialState.PRUNED if status == "pruned"
-                       else optuna.trial.TrialState.FAIL)
+            study.tell(t, state=optuna.trial.TrialState.PRUNED if status == "pruned" else optuna.trial.TrialState.FAIL)
     return trials
 
 
@@ -198,28 +202,38 @@ def load_runs(paths: list[Path]) -> tuple[float, dict[str, list[list[tuple[float
             data = json.loads(path.read_text())
             file_budget, file_runs, seeds = float(data["budget"]), data["runs"], [int(s) for s in data["seeds"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"--from-json {path}: not a runs file written by --json ({type(exc).__name__}: {exc}); "
-                             f"pass one written by this benchmark (a file from before --json recorded its "
-                             f"'seeds' needs them added: \"seeds\": [first, ..., last]).") from None
+            raise ValueError(
+                f"--from-json {path}: not a runs file written by --json ({type(exc).__name__}: {exc}); "
+                f"pass one written by this benchmark (a file from before --json recorded its "
+                f"'seeds' needs them added: \"seeds\": [first, ..., last])."
+            ) from None
         if budget is not None and not math.isclose(file_budget, budget, rel_tol=1e-9):
-            raise ValueError(f"--from-json {path}: budget {file_budget:.4e} FLOPs differs from {budget:.4e} in the "
-                             f"files before it; pool only runs made with the same --budget-centres.")
+            raise ValueError(
+                f"--from-json {path}: budget {file_budget:.4e} FLOPs differs from {budget:.4e} in the "
+                f"files before it; pool only runs made with the same --budget-centres."
+            )
         budget = file_budget
         for name, rs in file_runs.items():
             if len(rs) != len(seeds):
-                raise ValueError(f"--from-json {path}: method {name} has {len(rs)} runs for {len(seeds)} seeds; "
-                                 f"pass the file as --json wrote it.")
+                raise ValueError(
+                    f"--from-json {path}: method {name} has {len(rs)} runs for {len(seeds)} seeds; "
+                    f"pass the file as --json wrote it."
+                )
             pooled = by_seed.setdefault(name, {})
             twice = sorted(set(seeds) & set(pooled))
             if twice:
-                raise ValueError(f"--from-json {path}: seeds {_seed_ranges(twice)} of method {name} are already in "
-                                 f"an earlier file; pass each seed set once.")
+                raise ValueError(
+                    f"--from-json {path}: seeds {_seed_ranges(twice)} of method {name} are already in "
+                    f"an earlier file; pass each seed set once."
+                )
             pooled.update(zip(seeds, rs, strict=True))
     covered = {name: sorted(pooled) for name, pooled in by_seed.items()}
     if len({tuple(seeds) for seeds in covered.values()}) > 1:
         cover = ", ".join(f"{name} {_seed_ranges(seeds)}" for name, seeds in covered.items())
-        raise ValueError(f"--from-json: methods cover different seeds ({cover}); pool files that cover the same "
-                         f"seeds for every method.")
+        raise ValueError(
+            f"--from-json: methods cover different seeds ({cover}); pool files that cover the same "
+            f"seeds for every method."
+        )
     return budget, {name: [by_seed[name][s] for s in seeds] for name, seeds in covered.items()}
 
 
@@ -257,10 +271,14 @@ def report(runs: dict[str, list[list[tuple[float, float | None]]]], budget: floa
     def geomean(xs) -> float:
         return float(np.exp(np.mean(np.log(xs))))
 
-    print(f"target loss {target:.4f} " + (f"(--target; best of all runs {best:.4f})\n" if given
-                                          else f"(best of all runs {best:.4f} + 0.05)\n"))
-    print(f"{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'per seed':>32s} {'best loss':>10s} "
-          f"{'hypervolume':>12s} {'trials':>7s}")
+    print(
+        f"target loss {target:.4f} "
+        + (f"(--target; best of all runs {best:.4f})\n" if given else f"(best of all runs {best:.4f} + 0.05)\n")
+    )
+    print(
+        f"{'method':12s} {'reached':>8s} {'FLOPs to target (geomean)':>26s} {'per seed':>32s} {'best loss':>10s} "
+        f"{'hypervolume':>12s} {'trials':>7s}"
+    )
     summary = {}
     for name, rs in runs.items():
         reached = sum(any(y is not None and y <= target for _, y in r) for r in rs)
@@ -273,16 +291,25 @@ def report(runs: dict[str, list[list[tuple[float, float | None]]]], budget: floa
             bl += f" ({len(bests)}/{len(rs)})"
         summary[name] = (spent, h)
         per_seed = " ".join(f"{x:.2e}" for x in spent)
-        print(f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {per_seed:>32s} {bl:>10s} {h:>12.3f} "
-              f"{statistics.mean(len(r) for r in rs):>7.1f}")
+        print(
+            f"{name:12s} {reached:>5d}/{len(rs)} {g:>26.3e} {per_seed:>32s} {bl:>10s} {h:>12.3f} "
+            f"{statistics.mean(len(r) for r in rs):>7.1f}"
+        )
     peers = [m for m in summary if m != "carbs"]
     if "carbs" in summary and peers:
         best_peer = min(peers, key=lambda m: geomean(summary[m][0]))
         lo, hi = ratio_interval(summary["carbs"][0], summary[best_peer][0])
-        print(f"\nCARBS compute to target / best peer ({best_peer}): "
-              f"{geomean(summary['carbs'][0]) / geomean(summary[best_peer][0]):.3f}  (goal <= 1; 90% over seeds {lo:.2f}-{hi:.2f})")
+        print(
+            f"\nCARBS compute to target / best peer ({best_peer}): "
+            f"{geomean(summary['carbs'][0]) / geomean(summary[best_peer][0]):.3f}"
+            f"  (goal <= 1; 90% over seeds {lo:.2f}-{hi:.2f})"
+        )
         hv_peer = max(peers, key=lambda m: summary[m][1])
-        ratio = f"{summary['carbs'][1] / summary[hv_peer][1]:.3f}" if summary[hv_peer][1] > 0 else "n/a (no peer finished a trial within budget)"
+        ratio = (
+            f"{summary['carbs'][1] / summary[hv_peer][1]:.3f}"
+            if summary[hv_peer][1] > 0
+            else "n/a (no peer finished a trial within budget)"
+        )
         print(f"CARBS hypervolume / best peer's ({hv_peer}): {ratio}")
 
 
@@ -294,21 +321,36 @@ def main() -> None:
     parser.add_argument("--budget-centres", type=float, default=150.0)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--json", type=Path, help="write every method's (cost, loss) per trial here")
-    parser.add_argument("--from-json", type=Path, nargs="+",
-                        help="train nothing: pool these --json files (same budget, same seeds per method) and report")
-    parser.add_argument("--target", type=float,
-                        help="score against this loss instead of the best pooled loss + 0.05, which moves with "
-                             "one outlier run: compare variants pooled in different --from-json calls at one target")
-    parser.add_argument("--carbs-config", type=json.loads, default={},
-                        help='CarbsConfig fields as JSON, e.g. \'{"search_radius_in_basic": 0.8}\'')
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="train nothing: pool these --json files (same budget, same seeds per method) and report",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="score against this loss instead of the best pooled loss + 0.05, which moves with "
+        "one outlier run: compare variants pooled in different --from-json calls at one target",
+    )
+    parser.add_argument(
+        "--carbs-config",
+        type=json.loads,
+        default={},
+        help="CarbsConfig fields as JSON, e.g. '{\"search_radius_in_basic\": 0.8}'",
+    )
     args = parser.parse_args()
     if args.from_json:
-        ignored = [f"--{d.replace('_', '-')}" for d in ("seeds", "first_seed", "max_trials", "budget_centres", "methods",
-                                                        "json", "carbs_config")
-                   if getattr(args, d) != parser.get_default(d)]
+        ignored = [
+            f"--{d.replace('_', '-')}"
+            for d in ("seeds", "first_seed", "max_trials", "budget_centres", "methods", "json", "carbs_config")
+            if getattr(args, d) != parser.get_default(d)
+        ]
         if ignored:
-            parser.error(f"--from-json trains nothing, so {', '.join(ignored)} would be ignored; drop them "
-                         f"(the budget, seeds and methods come from the files).")
+            parser.error(
+                f"--from-json trains nothing, so {', '.join(ignored)} would be ignored; drop them "
+                f"(the budget, seeds and methods come from the files)."
+            )
         try:
             budget, runs = load_runs(args.from_json)
         except ValueError as exc:
@@ -323,8 +365,10 @@ def main() -> None:
 
     centre = space().from_basic(space().search_center_in_basic)
     budget = args.budget_centres * train(centre, 0)[2]
-    print(f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
-          f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
+    print(
+        f"(b) real tiny proxy training; budget {budget:.3e} FLOPs ({args.budget_centres} x centre trial), "
+        f"<= {args.max_trials} trials, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}"
+    )
     runs: dict[str, list[list[tuple[float, float | None]]]] = {}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for name in args.methods.split(","):

@@ -65,14 +65,27 @@ def make_table(n_rows: int, seed: int = 0) -> pd.DataFrame:
     u = np.linspace(-2.4, 2.4, n_lr)  # log-lr offsets from the optimum's neighbourhood
     v = np.linspace(-1.8, 1.8, n_bs)
     s = np.repeat(np.arange(n_scales), n_lr * n_bs * seeds)
-    uu = np.tile(np.repeat(u, n_bs * seeds), n_scales) + np.repeat(rng.uniform(-0.3, 0.3, n_scales), n_lr * n_bs * seeds)
-    vv = np.tile(np.tile(np.repeat(v, seeds), n_lr), n_scales) + np.repeat(rng.uniform(-0.3, 0.3, n_scales), n_lr * n_bs * seeds)
+    uu = np.tile(np.repeat(u, n_bs * seeds), n_scales) + np.repeat(
+        rng.uniform(-0.3, 0.3, n_scales), n_lr * n_bs * seeds
+    )
+    vv = np.tile(np.tile(np.repeat(v, seeds), n_lr), n_scales) + np.repeat(
+        rng.uniform(-0.3, 0.3, n_scales), n_lr * n_bs * seeds
+    )
     lr = lr_star[s] * np.exp(uu)
     bs = np.round(bs_star[s] * np.exp(vv)).clip(1)
     x, y = np.log(lr / lr_star[s]), np.log(bs / bs_star[s])
     loss = L_star[s] * (1 + 0.01 * x**2 + 0.004 * x * y + 0.006 * y**2) + rng.normal(0, 0.003, s.size)
-    return pd.DataFrame({"trial_id": np.arange(s.size).astype(str), "status": "completed", "params": N[s],
-                         "tokens": D[s], "lr": lr, "batch_size": bs, "loss": loss})
+    return pd.DataFrame(
+        {
+            "trial_id": np.arange(s.size).astype(str),
+            "status": "completed",
+            "params": N[s],
+            "tokens": D[s],
+            "lr": lr,
+            "batch_size": bs,
+            "loss": loss,
+        }
+    )
 
 
 def _paraboloid(X, c0, c1, c2, c3, c4, c5):
@@ -126,6 +139,7 @@ def naive(frame: pd.DataFrame, fit, n_resamples: int, seed: int = 0) -> dict[str
         def scalar(theta):
             fv, g = fg(theta[None, :], np.zeros(1, int))
             return float(fv[0]), g[0]
+
         return scalar
 
     one = scalar_for(np.ones(logL.size))
@@ -151,7 +165,9 @@ def main() -> int:
     ap.add_argument("--naive-resamples", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3, help="runs of ours; the median is reported")
     args = ap.parse_args()
-    print(f"cpus visible: {os.cpu_count()}, affinity: {len(os.sched_getaffinity(0))}; shared machine, timings contended")
+    print(
+        f"cpus visible: {os.cpu_count()}, affinity: {len(os.sched_getaffinity(0))}; shared machine, timings contended"
+    )
 
     import scipy.optimize  # noqa: F401 - warm imports, so neither contender is charged for them
     import statsmodels.api  # noqa: F401
@@ -170,12 +186,16 @@ def main() -> int:
             runs.append((t_load + time.perf_counter() - t0, t_load))
     ours, t_load = sorted(runs)[len(runs) // 2]
     print(f"rows: {len(table.frame):,}  scales: {len(fit.optima)}  bootstrap resamples: {args.bootstrap}")
-    print(f"ours (median of {args.repeats} runs: {', '.join(f'{t:.2f}' for t, _ in runs)} s): "
-          f"load {t_load:.2f} s + fit {ours - t_load:.2f} s = {ours:.2f} s")
+    print(
+        f"ours (median of {args.repeats} runs: {', '.join(f'{t:.2f}' for t, _ in runs)} s): "
+        f"load {t_load:.2f} s + fit {ours - t_load:.2f} s = {ours:.2f} s"
+    )
     lr, bs = fit.hp_laws["lr"], fit.hp_laws["batch_size"]
-    print(f"  recovered: lr exponents N {lr.coef['params']:.3f} (true -0.7), D {lr.coef['tokens']:.3f} (0.3); "
-          f"batch exponent D {bs.coef['tokens']:.3f} (0.57); loss α {fit.loss_law.coef['alpha']:.3f} (0.35), "
-          f"β {fit.loss_law.coef['beta']:.3f} (0.37)")
+    print(
+        f"  recovered: lr exponents N {lr.coef['params']:.3f} (true -0.7), D {lr.coef['tokens']:.3f} (0.3); "
+        f"batch exponent D {bs.coef['tokens']:.3f} (0.57); loss α {fit.loss_law.coef['alpha']:.3f} (0.35), "
+        f"β {fit.loss_law.coef['beta']:.3f} (0.37)"
+    )
 
     k = args.naive_resamples
     times = naive(table.frame, fit, k)

@@ -1,6 +1,7 @@
 """Joint-model fit end to end on synthetic random-search tables, against scipy least_squares per resample.
 
-Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10] [--steplaw-draws 10]
+Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10]
+          [--steplaw-draws 10]
 
 1) a 10,000-run random-search table (`scaling.synthetic`), 1,000 bootstrap resamples over runs:
    `fit_scaling` as the CLI runs it (divergence rule, joint fit, optima, report). Goal ≤ 20 s on 2 cores.
@@ -41,8 +42,13 @@ def _baseline_per_resample(fit, table, n_resamples: int, seed: int = 0) -> float
     for b in range(n_resamples):
         idx = np.repeat(np.arange(len(kept)), counts[b].astype(int))
         d = design.take(idx)
-        least_squares(lambda th, d=d: log_residuals(fit.layout, d, th, fit.delta), fit.theta,
-                      loss="huber", f_scale=fit.delta, method="trf")
+        least_squares(
+            lambda th, d=d: log_residuals(fit.layout, d, th, fit.delta),
+            fit.theta,
+            loss="huber",
+            f_scale=fit.delta,
+            method="trf",
+        )
     return (time.perf_counter() - t0) / n_resamples
 
 
@@ -54,8 +60,10 @@ def _steplaw_draws(draws: int) -> None:
     table = load(path, ColumnMap(params="N", tokens="D", batch_size="bs", loss="smooth loss"), seq_len=2048)
     target = {"params": 1e9, "tokens": 1e11}
     grid = fit_scaling(table, n_bootstrap=0, validate=False, method="grid").predict(**target)
-    print(f"Step Law 5% draws vs the full grid at params=1e9, tokens=1e11 (grid lr* {grid.values['lr'][0]:.4g}, "
-          f"batch size* {grid.values['batch_size'][0]:.4g} tokens): log10(joint / grid)")
+    print(
+        f"Step Law 5% draws vs the full grid at params=1e9, tokens=1e11 (grid lr* {grid.values['lr'][0]:.4g}, "
+        f"batch size* {grid.values['batch_size'][0]:.4g} tokens): log10(joint / grid)"
+    )
     worst = {"lr": 0.0, "batch_size": 0.0}
     for seed in range(draws):
         sub = table.frame.sample(frac=0.05, random_state=seed)
@@ -91,8 +99,10 @@ def main() -> None:
         fit = fit_scaling(load(path), n_bootstrap=args.bootstrap, method="joint")
         fit.report()
         t_big = time.perf_counter() - t0
-        print(f"{args.runs} random-search runs, {args.bootstrap} resamples ({fit.joint.bootstrap_method}): "
-              f"{t_big:.1f} s end to end (goal 20 s)")
+        print(
+            f"{args.runs} random-search runs, {args.bootstrap} resamples ({fit.joint.bootstrap_method}): "
+            f"{t_big:.1f} s end to end (goal 20 s)"
+        )
 
         path = Path(tmp) / "checkpoints.csv"
         table = random_search_table(args.checkpoint_rows // 4, seed=1, checkpoints=4)
@@ -102,13 +112,17 @@ def main() -> None:
         fit = fit_scaling(loaded, n_bootstrap=args.bootstrap, method="joint")
         fit.report()
         t_ckpt = time.perf_counter() - t0
-        print(f"{len(table)} checkpoint rows -> {len(loaded.frame)} runs, {args.bootstrap} resamples "
-              f"({fit.joint.bootstrap_method}): {t_ckpt:.1f} s end to end (goal 10 s)")
+        print(
+            f"{len(table)} checkpoint rows -> {len(loaded.frame)} runs, {args.bootstrap} resamples "
+            f"({fit.joint.bootstrap_method}): {t_ckpt:.1f} s end to end (goal 10 s)"
+        )
         kept = loaded.frame.iloc[np.flatnonzero(np.isin(loaded.frame["loss"], fit.loss_points["loss"]))]
         per = _baseline_per_resample(fit.joint, kept, args.baseline_resamples)
         base = per * args.bootstrap
-        print(f"baseline: scipy least_squares per resample {per:.2f} s x {args.bootstrap} = {base:.0f} s "
-              f"(timed on {args.baseline_resamples}); ratio baseline / ours = {base / t_ckpt:.0f}x")
+        print(
+            f"baseline: scipy least_squares per resample {per:.2f} s x {args.bootstrap} = {base:.0f} s "
+            f"(timed on {args.baseline_resamples}); ratio baseline / ours = {base / t_ckpt:.0f}x"
+        )
 
 
 if __name__ == "__main__":

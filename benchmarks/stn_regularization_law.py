@@ -38,14 +38,19 @@ def main() -> None:
                                                                    "width": ("width", "first")})
         print(f"\n{knob}: optimum per scale (mean of the seeds' final values)")
         for _, r in per_scale.iterrows():
-            print(f"    width {int(r['width']):>4}  params {int(r['params']):>9}  {knob} {r[knob]:.4f}  ({r['runs']} run(s))")
-        law = fit_power_law(per_scale[knob].to_numpy(), {"params": per_scale["params"].to_numpy()}, target=knob,
-                            n_bootstrap=1000)
+            print(
+                f"    width {int(r['width']):>4}  params {int(r['params']):>9}  {knob} {r[knob]:.4f}"
+                f"  ({r['runs']} run(s))"
+            )
+        law = fit_power_law(
+            per_scale[knob].to_numpy(), {"params": per_scale["params"].to_numpy()}, target=knob, n_bootstrap=1000
+        )
         print(law.report())
 
         def refit(points, knob=knob):
-            return fit_power_law(points[knob].to_numpy(), {"params": points["params"].to_numpy()},
-                                 target=knob, n_bootstrap=0)
+            return fit_power_law(
+                points[knob].to_numpy(), {"params": points["params"].to_numpy()}, target=knob, n_bootstrap=0
+            )
 
         print(leave_largest_out(f"{knob} ~ params", per_scale, ("params",), knob, refit, kind="log10").report())
 

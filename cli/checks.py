@@ -53,13 +53,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         examples=["tunescale transfer-check",
                   "tunescale transfer-check --parametrizations sp,mup,umup --steps 100 --json-out drift.json"],
     )
-    p.add_argument("--parametrizations", default="sp,mup",
-                   help="comma-separated variants: name[+plr][@wd_mode], e.g. sp+plr, mup@coupled_group (default sp,mup)")
+    p.add_argument(
+        "--parametrizations",
+        default="sp,mup",
+        help="comma-separated variants: name[+plr][@wd_mode], e.g. sp+plr, mup@coupled_group (default sp,mup)",
+    )
     p.add_argument("--hp", default="lr", help="the HP swept at each width: lr or weight_decay (default lr)")
     p.add_argument("--lr", type=positive_float, default=None, help="the fixed LR when --hp weight_decay")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 32,64,128,256)")
-    p.add_argument("--lrs", "--values", type=_floats, default=None,
-                   help="comma-separated grid of the swept HP (default lr 2^-13..2^-4, weight_decay 2^-6..2^4)")
+    p.add_argument(
+        "--lrs",
+        "--values",
+        type=_floats,
+        default=None,
+        help="comma-separated grid of the swept HP (default lr 2^-13..2^-4, weight_decay 2^-6..2^4)",
+    )
     p.add_argument("--steps", type=positive_int, default=None, help="training steps per trial (default 200)")
     p.add_argument("--out", default="out/transfer-check", help="directory for runs, plot and JSON")
     add_json(p)
@@ -87,7 +95,6 @@ def _transfer(args: argparse.Namespace) -> int:
     def progress(row: dict) -> None:
         print(f"{row['trial_id']}: {row['status']} loss={row['loss']:.4f}", file=sys.stderr, flush=True)
 
-    result = run_transfer_check(args.out, parametrizations=names, hp=args.hp, trial=trial, on_trial=progress,
-                                **kwargs)
+    result = run_transfer_check(args.out, parametrizations=names, hp=args.hp, trial=trial, on_trial=progress, **kwargs)
     emit(args, result.summary(), f"{result.report()}\nfigure: {result.figure}")
     return 0

@@ -27,7 +27,6 @@ DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
     "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
-    "fit-scaling chinchilla.csv --params-col 'Model Size' --flops-col 'Training FLOP' --exclude-top-loss 5",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
 )
@@ -83,12 +82,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--predict", action="append", default=[], metavar="params=N,tokens=D|flops=C",
                      help="predict optimal lr, batch_size, weight_decay and loss at a scale (repeatable)")
-    out.add_argument("--predict-table", metavar="RUNS",
-                     help="a .csv/.parquet of runs (same column mapping, no loss needed): write predictions.csv under "
-                          "--out with its columns plus predicted_loss at each row's HPs (joint method), optimal_lr, "
-                          "optimal_batch_size, optimal_weight_decay, predicted_optimal_loss and their _low/_high bounds")
-    out.add_argument("--compare", action="append", default=[], choices=["steplaw", "deepseek"],
-                     help="overlay a published law on the figures and in the JSON")
+    out.add_argument(
+        "--predict-table",
+        metavar="RUNS",
+        help="a .csv/.parquet of runs (same column mapping, no loss needed): write predictions.csv under "
+        "--out with its columns plus predicted_loss at each row's HPs (joint method), optimal_lr, "
+        "optimal_batch_size, optimal_weight_decay, predicted_optimal_loss and their _low/_high bounds",
+    )
+    out.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        choices=["steplaw", "deepseek"],
+        help="overlay a published law on the figures and in the JSON",
+    )
     out.add_argument("--out", metavar="DIR", help="write fit.json and the figures (PNG and PDF) to DIR")
     add_json(out)
 
@@ -104,14 +111,33 @@ def handle(args: argparse.Namespace) -> int:
     check_options(args)
     targets = [check_target(t, parse_target(t)) for t in args.predict]
     mapping = column_map(args)
-    table = load(args.path, mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
-                 drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col, run_col=args.run_col)
+    table = load(
+        args.path,
+        mapping,
+        where=args.where,
+        exclude_top_loss=args.exclude_top_loss,
+        drop_bad_rows=args.drop_bad_rows,
+        seq_len=args.seq_len,
+        ignore=args.ignore_col,
+        run_col=args.run_col,
+    )
     holdout = select(table.frame, args.holdout, table.source, "--holdout") if args.holdout else None
     with busy(f"fitting {len(table.frame)} runs, {args.bootstrap} bootstrap resamples per law:"):
-        fit = fit_scaling(table, laws=args.law, n_bootstrap=args.bootstrap, seed=args.seed, band_pct=args.band,
-                          confidence=args.confidence, compare=args.compare, validate=not args.no_validate,
-                          method=args.method, hp_cols=tuple(args.hp_col), loss_law=not args.no_loss_law,
-                          holdout=holdout, holdout_rule=" and ".join(args.holdout))
+        fit = fit_scaling(
+            table,
+            laws=args.law,
+            n_bootstrap=args.bootstrap,
+            seed=args.seed,
+            band_pct=args.band,
+            confidence=args.confidence,
+            compare=args.compare,
+            validate=not args.no_validate,
+            method=args.method,
+            hp_cols=tuple(args.hp_col),
+            loss_law=not args.no_loss_law,
+            holdout=holdout,
+            holdout_rule=" and ".join(args.holdout),
+        )
     predictions = [fit.predict(**t) for t in targets]
     document = {**fit.summary(), "predictions": [p.summary() for p in predictions]}
     text = "\n\n".join([fit.report(), *(p.report() for p in predictions)])
@@ -178,8 +204,10 @@ def check_target(text: str, target: dict) -> dict:
     if target.get("params") and target.get("tokens"):
         values.append(FLOPS_PER_PARAM_TOKEN * float(target["params"]) * float(target["tokens"]))
     if not all(math.isfinite(v) for v in values):
-        raise InputError(f"--predict {text}: the scale overflows (its FLOPs are not a finite number); "
-                         f"give params, tokens and flops below 1e300 in all.")
+        raise InputError(
+            f"--predict {text}: the scale overflows (its FLOPs are not a finite number); "
+            f"give params, tokens and flops below 1e300 in all."
+        )
     return target
 
 

@@ -45,7 +45,9 @@ class Problems:
         for key in table:
             if key not in allowed:
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f"did you mean '{prefix}{close[0]}'?" if close else f"expected one of {', '.join(sorted(allowed))}"
+                hint = (
+                    f"did you mean '{prefix}{close[0]}'?" if close else f"expected one of {', '.join(sorted(allowed))}"
+                )
                 self.add(prefix + key, f"unknown key; {hint}")
 
 

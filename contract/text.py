@@ -14,7 +14,8 @@ DIGITS = 4
 
 
 def num(value, digits: int = DIGITS) -> str:
-    """`value` rounded to `digits` significant digits: 0.01626, 2.475, 1.25e+11, 16, 100000 (whole numbers below a million); None and NaN as '-'."""
+    """`value` rounded to `digits` significant digits: 0.01626, 2.475, 1.25e+11, 16, 100000 (whole numbers
+    below a million); None and NaN as '-'."""
     if value is None or isinstance(value, bool):
         return "-" if value is None else str(value)
     if not isinstance(value, numbers.Real):
@@ -35,8 +36,9 @@ def span(low, high, digits: int = 3) -> str:
 def table(header: Sequence[str], rows: Sequence[Sequence], indent: str = "  ") -> str:
     """Rows under a header, columns aligned: numbers (formatted by `num`) right, text left."""
     cells = [[c if isinstance(c, str) else num(c) for c in row] for row in rows]
-    right = [all(not isinstance(row[i], str) or row[i] == "-" for row in rows) and bool(rows)
-             for i in range(len(header))]
+    right = [
+        all(not isinstance(row[i], str) or row[i] == "-" for row in rows) and bool(rows) for i in range(len(header))
+    ]
     widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
 
     def line(parts) -> str:

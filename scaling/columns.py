@@ -153,7 +153,8 @@ def final_rows(frame: pd.DataFrame, run_col: str) -> np.ndarray:
     """Mask of each run's final evaluation: its row with the most tokens (ties: the last such row).
     Earlier rows are checkpoints, often before the schedule's cooldown, not finished shorter runs."""
     order = frame.assign(_row=np.arange(len(frame)))
-    by = order.sort_values([run_col, "tokens", "_row"]) if "tokens" in frame.columns else order.sort_values([run_col, "_row"])
+    keys = [run_col, "tokens", "_row"] if "tokens" in frame.columns else [run_col, "_row"]
+    by = order.sort_values(keys)
     last = by.drop_duplicates(subset=[run_col], keep="last")["_row"].to_numpy()
     mask = np.zeros(len(frame), bool)
     mask[last] = True
@@ -203,7 +204,9 @@ def load(
         if col not in raw.columns:
             raise InputError(f"--ignore-col {col}: {source} has no such column; {suggest(col, raw.columns)}")
         if col in columns.explicit().values():
-            raise InputError(f"--ignore-col {col}: the column is also mapped with a --*-col option; drop one of the two.")
+            raise InputError(
+                f"--ignore-col {col}: the column is also mapped with a --*-col option; drop one of the two."
+            )
     if ignore:
         raw = raw.drop(columns=list(ignore))
         notes.append(f"ignored column(s): {', '.join(ignore)}")
@@ -269,8 +272,10 @@ def load(
         final = final_rows(frame, rc)
         if (~final).any():
             dropped["earlier evaluation of a run"] += int((~final).sum())
-            notes.append(f"one row per run ('{rc}'): its final evaluation (the row with the most tokens); "
-                         f"earlier checkpoints are not finished runs and are not used")
+            notes.append(
+                f"one row per run ('{rc}'): its final evaluation (the row with the most tokens); "
+                f"earlier checkpoints are not finished runs and are not used"
+            )
         frame = frame[final].reset_index(drop=True)
         status = status[final].reset_index(drop=True)
 
@@ -280,13 +285,17 @@ def load(
         dropped[f"status {s}"] += int(n)
     frame = frame[completed.to_numpy()].reset_index(drop=True)
     if len(frame) == 0:
-        raise InputError(f"{source}: no completed trials (all {n_input} rows dropped: {_fmt(dropped)}); nothing to fit.")
+        raise InputError(
+            f"{source}: no completed trials (all {n_input} rows dropped: {_fmt(dropped)}); nothing to fit."
+        )
 
     bad_reasons = _bad_rows(frame, mapping)
     if bad_reasons:
         first_mask, first_msg = next(iter(bad_reasons.values()))
         if not drop_bad_rows:
-            raise InputError(f"{source}: {first_msg}; fix the data or pass --drop-bad-rows to drop and count such rows.")
+            raise InputError(
+                f"{source}: {first_msg}; fix the data or pass --drop-bad-rows to drop and count such rows."
+            )
         drop = np.zeros(len(frame), bool)
         for reason, (mask, _) in bad_reasons.items():
             dropped[reason] += int((mask & ~drop).sum())
@@ -305,7 +314,9 @@ def load(
 
     if exclude_top_loss:
         if exclude_top_loss >= len(frame):
-            raise InputError(f"--exclude-top-loss {exclude_top_loss}: only {len(frame)} usable rows; give a smaller number.")
+            raise InputError(
+                f"--exclude-top-loss {exclude_top_loss}: only {len(frame)} usable rows; give a smaller number."
+            )
         top = frame["loss"].nlargest(exclude_top_loss).index
         frame = frame.drop(index=top).reset_index(drop=True)
         dropped[f"--exclude-top-loss {exclude_top_loss}"] += exclude_top_loss
@@ -319,8 +330,9 @@ def load(
         )
     # other hyperparameters (hp_*) that vary: held fixed when grouping runs by scale
     fixed = tuple(c for c in frame.columns if c.startswith("hp_") and frame[c].nunique(dropna=False) > 1)
-    return Table(frame=frame, source=source, n_input=n_input, dropped=dict(dropped), notes=tuple(notes),
-                 fixed_columns=fixed)
+    return Table(
+        frame=frame, source=source, n_input=n_input, dropped=dict(dropped), notes=tuple(notes), fixed_columns=fixed
+    )
 
 
 def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[np.ndarray, str]]:
@@ -330,14 +342,20 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
     bad = ~np.isfinite(loss)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        out["non-finite loss"] = (bad, f"{int(bad.sum())} completed row(s) have a NaN/inf loss (first: row {i}, "
-                                       f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); mark them diverged")
+        out["non-finite loss"] = (
+            bad,
+            f"{int(bad.sum())} completed row(s) have a NaN/inf loss (first: row {i}, "
+            f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); mark them diverged",
+        )
     # The near-optimal band (within PCT% of the best) and the loss law L = E + A/N^a + B/D^b need L > 0.
     bad = np.isfinite(loss) & (loss <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        out["loss <= 0"] = (bad, f"{int(bad.sum())} completed row(s) have a loss <= 0 (first: row {i}, "
-                                 f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); the fits need positive losses")
+        out["loss <= 0"] = (
+            bad,
+            f"{int(bad.sum())} completed row(s) have a loss <= 0 (first: row {i}, "
+            f"{mapping.get('loss', 'loss')} = {float(loss[i])!r}); the fits need positive losses",
+        )
     for name in (*SCALE_COLUMNS, "lr", "batch_size"):
         if name not in frame.columns:
             continue
@@ -345,16 +363,22 @@ def _bad_rows(frame: pd.DataFrame, mapping: dict[str, str]) -> dict[str, tuple[n
         bad = ~(np.isfinite(v) & (v > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out[f"{name} not > 0"] = (bad, f"column '{mapping.get(name, name)}' row {i} = {float(v[i])!r}: {int(bad.sum())} "
-                                           f"value(s) not > 0 cannot go on a log axis")
+            out[f"{name} not > 0"] = (
+                bad,
+                f"column '{mapping.get(name, name)}' row {i} = {float(v[i])!r}: {int(bad.sum())} "
+                f"value(s) not > 0 cannot go on a log axis",
+            )
     if "weight_decay" in frame.columns:
         v = frame["weight_decay"].to_numpy()
         # a null weight decay is allowed by the trial schema (a trainer that has none); only a set value < 0 is bad
         bad = ~(np.isnan(v) | (np.isfinite(v) & (v >= 0)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            out["weight_decay < 0"] = (bad, f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "
-                                            f"weight decay must be >= 0")
+            out["weight_decay < 0"] = (
+                bad,
+                f"column '{mapping.get('weight_decay', 'weight_decay')}' row {i} = {float(v[i])!r}: "
+                f"weight decay must be >= 0",
+            )
     return out
 
 
@@ -379,9 +403,9 @@ def format_dropped(table: Table) -> str:
     return text
 
 
-
-def read_rows(path, columns: ColumnMap = ColumnMap(), *, seq_len: float | None = None,
-              option: str = "--predict-table") -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_rows(
+    path, columns: ColumnMap = ColumnMap(), *, seq_len: float | None = None, option: str = "--predict-table"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows to predict at: (the file as read, the same rows under canonical names). The column mapping and
     --seq-len apply as in `load`; no loss is needed and no row is dropped."""
     from tunescale.contract.store import read_table

@@ -154,10 +154,16 @@ def _optima_table(frame: pd.DataFrame) -> str:
     cols = [c for c in ("params", "tokens", "flops", "n_runs") if c in frame.columns]
     for hp in HP_COLUMNS:
         if hp in frame.columns:
-            frame = frame.assign(**{f"{hp}*": [
-                f"{v:.4g} [{lo:.3g}, {hi:.3g}]{' EDGE' if e else ''}"
-                for v, lo, hi, e in zip(frame[hp], frame[f"{hp}_low"], frame[f"{hp}_high"], frame[f"{hp}_at_edge"], strict=True)
-            ]})
+            frame = frame.assign(
+                **{
+                    f"{hp}*": [
+                        f"{v:.4g} [{lo:.3g}, {hi:.3g}]{' EDGE' if e else ''}"
+                        for v, lo, hi, e in zip(
+                            frame[hp], frame[f"{hp}_low"], frame[f"{hp}_high"], frame[f"{hp}_at_edge"], strict=True
+                        )
+                    ]
+                }
+            )
             cols.append(f"{hp}*")
     cols.append("loss")
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
@@ -186,7 +192,11 @@ def _identifiable(frame: pd.DataFrame, inputs: tuple[str, ...]) -> bool:
 
 def _default_inputs(frame: pd.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...] | None:
     """`wanted` when those columns vary independently, else the one scale column that varies."""
-    if all(k in frame.columns for k in wanted) and len(_varying(frame, wanted)) == len(wanted) and _identifiable(frame, wanted):
+    if (
+        all(k in frame.columns for k in wanted)
+        and len(_varying(frame, wanted)) == len(wanted)
+        and _identifiable(frame, wanted)
+    ):
         return wanted
     for k in ("flops", *wanted, "params", "tokens"):
         if k in frame.columns and frame[k].nunique() > 1:
@@ -222,20 +232,42 @@ def fit_scaling(
     varying = [h for h in HP_COLUMNS if h in frame.columns and frame[h].nunique() > 1]
     if method == "auto":
         if swept or not varying:
-            method, reason = "grid", (f"auto: {', '.join(swept)} swept over 3+ values at one scale with the other "
-                                      f"hyperparameters fixed, so optima are fitted per scale" if swept else
-                                      "auto: no hyperparameter column varies, so the loss law is fitted to the runs")
+            method, reason = (
+                "grid",
+                (
+                    f"auto: {', '.join(swept)} swept over 3+ values at one scale with the other "
+                    f"hyperparameters fixed, so optima are fitted per scale"
+                    if swept
+                    else "auto: no hyperparameter column varies, so the loss law is fitted to the runs"
+                ),
+            )
         else:
-            method, reason = "joint", ("auto: no scale has 3+ values of one hyperparameter with the others fixed "
-                                       "(the runs look like a random, Bayesian or CARBS search), so one joint model "
-                                       "is fitted across scales")
+            method, reason = (
+                "joint",
+                (
+                    "auto: no scale has 3+ values of one hyperparameter with the others fixed "
+                    "(the runs look like a random, Bayesian or CARBS search), so one joint model "
+                    "is fitted across scales"
+                ),
+            )
             warnings.append("the data looks like random or Bayesian search: using the joint model")
     else:
         reason = f"--method {method}"
     if method == "joint":
-        return _fit_joint(table, reason, warnings, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence,
-                          compare=compare, hp_cols=tuple(hp_cols), show_loss_law=loss_law, holdout=holdout,
-                          holdout_rule=holdout_rule, laws=laws)
+        return _fit_joint(
+            table,
+            reason,
+            warnings,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            confidence=confidence,
+            compare=compare,
+            hp_cols=tuple(hp_cols),
+            show_loss_law=loss_law,
+            holdout=holdout,
+            holdout_rule=holdout_rule,
+            laws=laws,
+        )
     if holdout is not None:
         raise InputError("--holdout: needs --method joint; the grid method validates by leaving the largest scale out.")
     for hp in HP_COLUMNS:
@@ -254,8 +286,9 @@ def fit_scaling(
             if k not in frame.columns:
                 raise InputError(f"--law {s}: the table has no '{k}' column; map one with --{k}-col.")
 
-    optima = optima_by_scale(frame, table.fixed_columns, n_bootstrap=n_bootstrap, seed=seed,
-                             band_pct=band_pct, confidence=confidence)
+    optima = optima_by_scale(
+        frame, table.fixed_columns, n_bootstrap=n_bootstrap, seed=seed, band_pct=band_pct, confidence=confidence
+    )
     ofr = _optima_frame(optima)
     by_target = {s.target: s for s in specs}
 
@@ -270,7 +303,9 @@ def fit_scaling(
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
         n_edge = int(ofr[f"{hp}_at_edge"].astype(bool).sum())
         if n_edge:
-            warnings.append(f"{hp}: optimum at edge of grid at {n_edge} scale(s), left out of the {hp} law; widen the sweep there")
+            warnings.append(
+                f"{hp}: optimum at edge of grid at {n_edge} scale(s), left out of the {hp} law; widen the sweep there"
+            )
         spec = by_target.get(hp) or _spec(hp, usable)
         if spec is None:
             warnings.append(f"{hp}: optima at {len(usable)} scale(s) do not vary in scale; no {hp} law")
@@ -282,8 +317,14 @@ def fit_scaling(
                 raise InputError(msg + "; sweep more scales or use fewer scale variables.")
             warnings.append(msg + "; no law fitted (sweep more scales)")
             continue
-        law = fit_power_law(usable[hp].to_numpy(), {k: usable[k].to_numpy() for k in spec.inputs},
-                            target=hp, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+        law = fit_power_law(
+            usable[hp].to_numpy(),
+            {k: usable[k].to_numpy() for k in spec.inputs},
+            target=hp,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            confidence=confidence,
+        )
         hp_laws[hp] = law
         if usable[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"{hp} law fitted on fewer than {MIN_SCALES} scales: do not trust it")
@@ -300,8 +341,13 @@ def fit_scaling(
         inputs = _default_inputs(points, ("params", "tokens"))
         spec = LawSpec("loss", inputs) if inputs else None
     if loss_law and spec is not None and len(points) > 2 * len(spec.inputs) + 1:
-        fitted_law = fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
-                                n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+        fitted_law = fit_loss_law(
+            points["loss"].to_numpy(),
+            {k: points[k].to_numpy() for k in spec.inputs},
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            confidence=confidence,
+        )
         if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
         loose = fitted_law.poorly_determined()
@@ -313,23 +359,45 @@ def fit_scaling(
             if v.warning:
                 warnings.append(f"loss law validation: {v.warning}")
     elif loss_law and "loss" in by_target:
-        raise InputError(f"--law {by_target['loss']}: {len(points)} point(s) for {2 * len(spec.inputs) + 1} coefficients; "
-                         f"give more scales.")
+        raise InputError(
+            f"--law {by_target['loss']}: {len(points)} point(s) for {2 * len(spec.inputs) + 1} coefficients; "
+            f"give more scales."
+        )
     elif loss_law:
         warnings.append(f"loss law: {len(points)} scale point(s) is too few (or no scale varies); no loss law fitted")
 
     if not hp_laws and fitted_law is None:
         n_scales = len(points.drop_duplicates(subset=[c for c in ("params", "tokens", "flops") if c in points]))
         swept = sorted({h for o in optima for h in o.optima})
-        what = (f"{', '.join(swept)} swept at 3+ values, but only at {n_scales} scale(s)" if swept else
-                f"{n_scales} distinct scale(s) and no hyperparameter swept at 3+ values per scale")
+        what = (
+            f"{', '.join(swept)} swept at 3+ values, but only at {n_scales} scale(s)"
+            if swept
+            else f"{n_scales} distinct scale(s) and no hyperparameter swept at 3+ values per scale"
+        )
         raise InputError(f"{table.source}: nothing to fit — {what}; a law needs runs at 3 or more scales.")
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
-    settings = {"n_bootstrap": n_bootstrap, "seed": seed, "band_pct": band_pct, "confidence": confidence,
-                "laws": [str(s) for s in specs]}
-    return ScalingFit(table=table, optima=tuple(optima), optima_frame=ofr, hp_laws=hp_laws, loss_law=fitted_law,
-                      loss_points=points, validation=validation, references=refs, warnings=tuple(warnings),
-                      settings=settings, method="grid", method_reason=reason, show_loss_law=loss_law)
+    settings = {
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "band_pct": band_pct,
+        "confidence": confidence,
+        "laws": [str(s) for s in specs],
+    }
+    return ScalingFit(
+        table=table,
+        optima=tuple(optima),
+        optima_frame=ofr,
+        hp_laws=hp_laws,
+        loss_law=fitted_law,
+        loss_points=points,
+        validation=validation,
+        references=refs,
+        warnings=tuple(warnings),
+        settings=settings,
+        method="grid",
+        method_reason=reason,
+        show_loss_law=loss_law,
+    )
 
 
 def _spec(hp: str, usable: pd.DataFrame) -> LawSpec | None:
@@ -339,16 +407,27 @@ def _spec(hp: str, usable: pd.DataFrame) -> LawSpec | None:
 
 def _hp_refit(spec: LawSpec):
     def refit(points: pd.DataFrame):
-        return fit_power_law(points[spec.target].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
-                             target=spec.target, n_bootstrap=0)
+        return fit_power_law(
+            points[spec.target].to_numpy(),
+            {k: points[k].to_numpy() for k in spec.inputs},
+            target=spec.target,
+            n_bootstrap=0,
+        )
+
     return refit
 
 
 def _loss_refit(spec: LawSpec, seed):
     def refit(points: pd.DataFrame):
         # 50 starts: on the Chinchilla table the best 50 already reach the 200-start optimum to 8 digits
-        return fit_loss_law(points["loss"].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
-                            n_bootstrap=0, seed=seed, n_starts=50)
+        return fit_loss_law(
+            points["loss"].to_numpy(),
+            {k: points[k].to_numpy() for k in spec.inputs},
+            n_bootstrap=0,
+            seed=seed,
+            n_starts=50,
+        )
+
     return refit
 
 
@@ -356,9 +435,11 @@ def _not_swept(frame: pd.DataFrame, hp: str) -> str:
     """Why the grid method has no optimum of `hp`: never 3+ values at one scale, or never with the others fixed."""
     if hp in swept_hps(frame):
         others = [h for h in swept_hps(frame) if h != hp and not {h, hp} <= {"lr", "batch_size"}]
-        return (f"{hp} takes 3 or more values at some scale but never with the other hyperparameters "
-                f"({', '.join(others) or 'hp_* columns'}) held fixed, so no optimum can be fitted per scale; "
-                f"use --method joint")
+        return (
+            f"{hp} takes 3 or more values at some scale but never with the other hyperparameters "
+            f"({', '.join(others) or 'hp_* columns'}) held fixed, so no optimum can be fitted per scale; "
+            f"use --method joint"
+        )
     return f"no scale sweeps {hp} over 3 or more values; nothing to fit an optimum from (try --method joint)"
 
 
@@ -367,7 +448,9 @@ def _optima_at_scales(joint: JointFit, frame: pd.DataFrame, max_rows: int = 20) 
     scales = frame.groupby(["params", "tokens"]).agg(n_runs=("loss", "size"), best_loss=("loss", "min")).reset_index()
     if len(scales) > max_rows:
         order = np.argsort(scales["params"].to_numpy() * scales["tokens"].to_numpy())
-        scales = scales.iloc[order[np.linspace(0, len(scales) - 1, max_rows).round().astype(int)]].reset_index(drop=True)
+        scales = scales.iloc[order[np.linspace(0, len(scales) - 1, max_rows).round().astype(int)]].reset_index(
+            drop=True
+        )
     opt = joint.optimum(scales["params"].to_numpy(), scales["tokens"].to_numpy())
     out = scales.assign(flops=6.0 * scales["params"] * scales["tokens"])
     for hp in (h for h in joint.hps if h not in joint.unresolved):
@@ -377,18 +460,35 @@ def _optima_at_scales(joint: JointFit, frame: pd.DataFrame, max_rows: int = 20) 
     return out
 
 
-def _fit_joint(table: Table, reason: str, warnings: list[str], *, n_bootstrap, seed, confidence, compare,
-               hp_cols, show_loss_law, holdout, holdout_rule, laws) -> ScalingFit:
+def _fit_joint(
+    table: Table,
+    reason: str,
+    warnings: list[str],
+    *,
+    n_bootstrap,
+    seed,
+    confidence,
+    compare,
+    hp_cols,
+    show_loss_law,
+    holdout,
+    holdout_rule,
+    laws,
+) -> ScalingFit:
     if laws:
-        raise InputError("--law: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
-                         "loss in params and tokens; --law applies to --method grid.")
+        raise InputError(
+            "--law: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
+            "loss in params and tokens; --law applies to --method grid."
+        )
     frame = table.frame
     if "status" not in frame.columns:
         div = diverged_by_rule(frame)
         if div.any():
-            warnings.append(f"no status column: {int(div.sum())} run(s) counted as diverged (loss above "
-                            f"{DIVERGED_FACTOR:g}× the lowest loss of runs with no more params and no more tokens) "
-                            f"and left out")
+            warnings.append(
+                f"no status column: {int(div.sum())} run(s) counted as diverged (loss above "
+                f"{DIVERGED_FACTOR:g}× the lowest loss of runs with no more params and no more tokens) "
+                f"and left out"
+            )
         frame = frame[~div].reset_index(drop=True)
         if holdout is not None:
             holdout = np.asarray(holdout, bool)[~div]
@@ -396,8 +496,9 @@ def _fit_joint(table: Table, reason: str, warnings: list[str], *, n_bootstrap, s
     held = np.zeros(len(frame), bool) if holdout is None else np.asarray(holdout, bool)
     if held.all():
         raise InputError(f"--holdout {holdout_rule}: every run is held out; nothing is left to fit.")
-    joint, joint_warnings = fit_joint(frame[~held], hp_cols=(*hp_cols, *fixed), n_bootstrap=n_bootstrap, seed=seed,
-                                      confidence=confidence)
+    joint, joint_warnings = fit_joint(
+        frame[~held], hp_cols=(*hp_cols, *fixed), n_bootstrap=n_bootstrap, seed=seed, confidence=confidence
+    )
     warnings += joint_warnings
     fitted = frame[~held]
     ofr = _optima_at_scales(joint, fitted)
@@ -405,24 +506,50 @@ def _fit_joint(table: Table, reason: str, warnings: list[str], *, n_bootstrap, s
     pred_best = joint.predict_loss(fitted)
     below = np.log(pred_best / fitted["loss"].to_numpy()) < -3 * max(joint.sigma, 1e-4)
     if below.mean() > 0.05:
-        warnings.append(f"the joint model predicts {int(below.sum())} run(s) more than 3σ below their observed loss; "
-                        f"the basin may be too deep there (check the residual figure)")
+        warnings.append(
+            f"the joint model predicts {int(below.sum())} run(s) more than 3σ below their observed loss; "
+            f"the basin may be too deep there (check the residual figure)"
+        )
     holdout_doc = None
     if held.any():
         h = frame[held]
         pred = joint.predict_loss(h)
         err = pred / h["loss"].to_numpy() - 1.0
-        holdout_doc = {"rule": holdout_rule, "n_runs": int(held.sum()),
-                       "mean_abs_rel_error": float(np.mean(np.abs(err))),
-                       "max_abs_rel_error": float(np.max(np.abs(err))),
-                       "runs": [{"params": float(p), "tokens": float(t), "loss": float(o), "predicted_loss": float(q),
-                                 "rel_error": float(e)}
-                                for p, t, o, q, e in zip(h["params"], h["tokens"], h["loss"], pred, err, strict=True)]}
+        holdout_doc = {
+            "rule": holdout_rule,
+            "n_runs": int(held.sum()),
+            "mean_abs_rel_error": float(np.mean(np.abs(err))),
+            "max_abs_rel_error": float(np.max(np.abs(err))),
+            "runs": [
+                {
+                    "params": float(p),
+                    "tokens": float(t),
+                    "loss": float(o),
+                    "predicted_loss": float(q),
+                    "rel_error": float(e),
+                }
+                for p, t, o, q, e in zip(h["params"], h["tokens"], h["loss"], pred, err, strict=True)
+            ],
+        }
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
     settings = {"n_bootstrap": n_bootstrap, "seed": seed, "confidence": confidence, "hp_cols": list(hp_cols)}
     # the fitted runs with the model's columns, in the order of `joint.log_residuals` (the figures use them)
     model_cols = ["params", "tokens", "loss", *joint.hps, *(c.name for c in joint.nuisance)]
     points = fitted[model_cols].assign(flops=6.0 * fitted["params"] * fitted["tokens"]).reset_index(drop=True)
-    return ScalingFit(table=table, optima=(), optima_frame=ofr, hp_laws={}, loss_law=None, loss_points=points,
-                      validation={}, references=refs, warnings=tuple(warnings), settings=settings, method="joint",
-                      method_reason=reason, joint=joint, holdout=holdout_doc, show_loss_law=show_loss_law)
+    return ScalingFit(
+        table=table,
+        optima=(),
+        optima_frame=ofr,
+        hp_laws={},
+        loss_law=None,
+        loss_points=points,
+        validation={},
+        references=refs,
+        warnings=tuple(warnings),
+        settings=settings,
+        method="joint",
+        method_reason=reason,
+        joint=joint,
+        holdout=holdout_doc,
+        show_loss_law=show_loss_law,
+    )

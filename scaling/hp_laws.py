@@ -156,7 +156,8 @@ class PowerLawResult:
                 blo, bhi = self.bootstrap_intervals[k]
                 boot = f", bootstrap {blo:.3f} .. {bhi:.3f}"
             lines.append(
-                f"    {name:<24} {self.coef[k]: .4f} ± {self.stderr[k]:.4f}  ({self.confidence:.0%}: {lo:.3f} .. {hi:.3f}{boot})"
+                f"    {name:<24} {self.coef[k]: .4f} ± {self.stderr[k]:.4f}"
+                f"  ({self.confidence:.0%}: {lo:.3f} .. {hi:.3f}{boot})"
             )
         return "\n".join(lines)
 

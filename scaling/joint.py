@@ -166,7 +166,8 @@ class JointFit:
         t = np.atleast_1d(np.asarray(tokens, dtype=float))
         for name, v in (("params", p), ("tokens", t)):
             if not np.all(np.isfinite(v) & (v > 0)):
-                raise InputError(f"joint model: {name} must be finite and > 0, got {v[~(np.isfinite(v) & (v > 0))][0]:g}.")
+                bad = v[~(np.isfinite(v) & (v > 0))][0]
+                raise InputError(f"joint model: {name} must be finite and > 0, got {bad:g}.")
         return np.broadcast_arrays(p, t)
 
     def optimum(self, params, tokens) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -202,8 +203,13 @@ class JointFit:
         v = np.asarray(values, dtype=float)
         x = np.repeat(self._centre(self.theta, p, t)[0].T, v.size, axis=0)
         x[:, self.hps.index(hp)] = np.log(v)
-        design = Design(np.full(v.size, math.log(p[0]) - self.n0), np.full(v.size, math.log(t[0]) - self.d0), x,
-                        np.zeros((v.size, len(self.nuisance))), np.zeros(v.size))
+        design = Design(
+            np.full(v.size, math.log(p[0]) - self.n0),
+            np.full(v.size, math.log(t[0]) - self.d0),
+            x,
+            np.zeros((v.size, len(self.nuisance))),
+            np.zeros(v.size),
+        )
         log_loss = log_predictions(self.layout, design, self.theta[None, :])[0] + self._nuisance_offset(self.theta)
         return np.exp(log_loss)
 
@@ -220,12 +226,20 @@ class JointFit:
         need = ["params", "tokens", *self.hps, *(c.name for c in self.nuisance)]
         missing = [k for k in need if k not in frame.columns]
         if missing:
-            raise InputError(f"joint model: rows lack {', '.join(missing)}; the model was fitted with {', '.join(need)}.")
+            raise InputError(
+                f"joint model: rows lack {', '.join(missing)}; the model was fitted with {', '.join(need)}."
+            )
         p, t = self._check_scale(frame["params"].to_numpy(float), frame["tokens"].to_numpy(float))
-        x = np.column_stack([np.log(frame[h].to_numpy(float)) for h in self.hps]) if self.hps \
+        x = (
+            np.column_stack([np.log(frame[h].to_numpy(float)) for h in self.hps])
+            if self.hps
             else np.zeros((len(frame), 0))
-        z = np.column_stack([c.transform(frame[c.name].to_numpy(float)) for c in self.nuisance]) if self.nuisance \
+        )
+        z = (
+            np.column_stack([c.transform(frame[c.name].to_numpy(float)) for c in self.nuisance])
+            if self.nuisance
             else np.zeros((len(frame), 0))
+        )
         log_loss = np.log(loss) if loss is not None else np.zeros(len(frame))
         return Design(np.log(p) - self.n0, np.log(t) - self.d0, x, z, log_loss)
 
@@ -264,8 +278,11 @@ class JointFit:
         """The tuned loss law L* = E + A/N^α + B/D^β with bootstrap intervals."""
         names = ("E", "A", "B", "alpha", "beta")
         coef = dict(zip(names, (float(v) for v in self._law_coef(self.theta)[0]), strict=True))
-        terms = [f"{coef[c]:.4g}/{axis}^{coef[e]:.4f}" for axis, c, e in (("params", "A", "alpha"), ("tokens", "B", "beta"))
-                 if axis in self.axes]
+        terms = [
+            f"{coef[c]:.4g}/{axis}^{coef[e]:.4f}"
+            for axis, c, e in (("params", "A", "alpha"), ("tokens", "B", "beta"))
+            if axis in self.axes
+        ]
         out = {"formula": " + ".join([f"loss* = {coef['E']:.4g}", *terms]), "coef": coef}
         if self.n_bootstrap:
             lo, hi = _quantiles(self._law_coef(self.bootstrap), self.confidence)
@@ -306,18 +323,26 @@ class JointFit:
         }
 
     def report(self) -> str:
-        lines = [f"joint model over {self.n_runs} runs: loss = (E + A/N^α + B/D^β) · exp(basin in "
-                 f"{', '.join('ln ' + h for h in self.hps) or 'no HP'}"
-                 + (f" + nuisance in {', '.join(c.name for c in self.nuisance)}" if self.nuisance else "")
-                 + f"); rms log residual {self.rmse_log:.4f}, robust σ {self.sigma:.4f}",
-                 f"  {self.n_bootstrap} bootstrap resamples over runs ({self.bootstrap_method}), "
-                 f"{self.confidence:.0%} intervals"]
+        lines = [
+            f"joint model over {self.n_runs} runs: loss = (E + A/N^α + B/D^β) · exp(basin in "
+            f"{', '.join('ln ' + h for h in self.hps) or 'no HP'}"
+            + (f" + nuisance in {', '.join(c.name for c in self.nuisance)}" if self.nuisance else "")
+            + f"); rms log residual {self.rmse_log:.4f}, robust σ {self.sigma:.4f}",
+            f"  {self.n_bootstrap} bootstrap resamples over runs ({self.bootstrap_method}), "
+            f"{self.confidence:.0%} intervals",
+        ]
         for law in self.hp_laws().values():
             lines.append(f"  {law['formula']}")
             iv = law.get("intervals")
             if iv:
-                lines.append("; ".join([f"      c {iv['c'][0]:.4g} .. {iv['c'][1]:.4g}",
-                                        *(f"exponent of {a} {iv[a][0]:.3f} .. {iv[a][1]:.3f}" for a in self.axes)]))
+                lines.append(
+                    "; ".join(
+                        [
+                            f"      c {iv['c'][0]:.4g} .. {iv['c'][1]:.4g}",
+                            *(f"exponent of {a} {iv[a][0]:.3f} .. {iv[a][1]:.3f}" for a in self.axes),
+                        ]
+                    )
+                )
         law = self.loss_law()
         lines.append(f"  tuned {law['formula']}")
         absent = {"params": ("A", "alpha"), "tokens": ("B", "beta")}
@@ -343,12 +368,13 @@ def diverged_by_rule(frame: pd.DataFrame, factor: float = DIVERGED_FACTOR) -> np
     ref = np.empty(L.size)
     step = max(1, 4_000_000 // max(L.size, 1))
     for s in range(0, L.size, step):
-        dominated = (N[None, :] <= N[s:s + step, None]) & (D[None, :] <= D[s:s + step, None])
-        ref[s:s + step] = np.where(dominated, L[None, :], np.inf).min(axis=1)
+        dominated = (N[None, :] <= N[s : s + step, None]) & (D[None, :] <= D[s : s + step, None])
+        ref[s : s + step] = np.where(dominated, L[None, :], np.inf).min(axis=1)
     return ~(factor * ref >= L)
 
 
 # --- fitting ------------------------------------------------------------------------------------
+
 
 def _columns(frame: pd.DataFrame, hp_cols: tuple[str, ...]) -> tuple[list[str], list[Column], list[str], list[str]]:
     """Basin HPs, nuisance columns, notes and warnings, each HP's role stated with its reason."""
@@ -375,12 +401,16 @@ def _columns(frame: pd.DataFrame, hp_cols: tuple[str, ...]) -> tuple[list[str], 
             resid = x - scale @ np.linalg.lstsq(scale, x, rcond=None)[0]
             r2 = 1.0 - resid.var() / x.var()
             if resid.std() < 1e-6 * max(1.0, np.abs(x).max()):
-                warnings.append(f"{hp}: could not be used — it only changes with scale (a function of params and "
-                                f"tokens), so its optimum cannot be told from the scale terms")
+                warnings.append(
+                    f"{hp}: could not be used — it only changes with scale (a function of params and "
+                    f"tokens), so its optimum cannot be told from the scale terms"
+                )
                 continue
             if r2 > CONFOUNDED_R2:
-                warnings.append(f"{hp} is confounded with scale (ln {hp} explained by ln params, ln tokens with "
-                                f"R² {r2:.2f}): its law and the loss-law exponents cannot be separated well")
+                warnings.append(
+                    f"{hp} is confounded with scale (ln {hp} explained by ln params, ln tokens with "
+                    f"R² {r2:.2f}): its law and the loss-law exponents cannot be separated well"
+                )
             basin.append(hp)
             continue
         if hp in BASIN_HPS:
@@ -452,8 +482,15 @@ def _terms(layout: Layout, axes: tuple[str, ...], n_runs: int) -> tuple[str, ...
     return ()
 
 
-def _point_fit(layout: Layout, design: Design, free: np.ndarray, axes: tuple[str, ...], delta: float,
-               max_iter: int, rng: np.random.Generator) -> tuple[np.ndarray, float, bool]:
+def _point_fit(
+    layout: Layout,
+    design: Design,
+    free: np.ndarray,
+    axes: tuple[str, ...],
+    delta: float,
+    max_iter: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float, bool]:
     """The optimum θ over the free coefficients: 1) the starts as one batch, ranked on at most
     `START_RUNS` runs, halved in `START_ROUNDS` (each round's best go on, the last runs to convergence);
     2) the best end point refined on all runs to tight tolerances."""
@@ -488,8 +525,9 @@ def _hessian(fun_grad, theta: np.ndarray) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
-def _one_step(layout: Layout, design: Design, theta: np.ndarray, counts: np.ndarray, delta: float,
-              fun_grad, free: np.ndarray) -> np.ndarray:
+def _one_step(
+    layout: Layout, design: Design, theta: np.ndarray, counts: np.ndarray, delta: float, fun_grad, free: np.ndarray
+) -> np.ndarray:
     """θ_b = θ̂ - H_b⁻¹ g_b per resample: g_b = Σ_i k_bi ψ_i J_i, H_b = H + Σ_i (k_bi - 1) ψ'_i J_i J_iᵀ,
     over the free coefficients only (the others stay at θ̂)."""
     J = jacobian(layout, design, theta, delta)[:, free]
@@ -534,8 +572,10 @@ def fit_joint(
     order, as leave `RUNS_PER_COEF` runs per fitted coefficient."""
     for col in ("params", "tokens", "loss"):
         if col not in frame.columns:
-            raise InputError(f"joint model: needs a '{col}' column (map it with --{col}-col); the joint model "
-                             f"is a law in params and tokens.")
+            raise InputError(
+                f"joint model: needs a '{col}' column (map it with --{col}-col); the joint model "
+                f"is a law in params and tokens."
+            )
     L = frame["loss"].to_numpy(float)
     if not np.all(np.isfinite(L) & (L > 0)):
         raise InputError("joint model: losses must be finite and > 0; drop diverged runs first.")
@@ -547,23 +587,35 @@ def fit_joint(
         raise InputError("joint model: every run has the same params and tokens; a law needs runs at several scales.")
     for name in {"params", "tokens"} - set(axes):
         value = float(frame[name].iloc[0])
-        notes.append(f"{name} is {value:g} in every run: no {name} term in the loss law and no {name} exponent "
-                     f"in the HP laws (predictions hold at {name} = {value:g})")
+        notes.append(
+            f"{name} is {value:g} in every run: no {name} term in the loss law and no {name} exponent "
+            f"in the HP laws (predictions hold at {name} = {value:g})"
+        )
     layout = Layout(len(basin), len(nuisance))
     terms = _terms(layout, axes, len(L)) if terms is None else tuple(terms)
     n_coef = int(layout.free(terms, axes).sum())
     if len(L) < MIN_RUNS_PER_COEF * n_coef:
-        raise InputError(f"joint model: {len(L)} runs for {n_coef} coefficients; give at least "
-                         f"{MIN_RUNS_PER_COEF * n_coef} runs (or fewer --hp-col terms).")
-    dropped = [t for t in OPTIONAL_TERMS if t not in terms and not np.array_equal(layout.free(terms, axes),
-                                                                                 layout.free((*terms, t), axes))]
+        raise InputError(
+            f"joint model: {len(L)} runs for {n_coef} coefficients; give at least "
+            f"{MIN_RUNS_PER_COEF * n_coef} runs (or fewer --hp-col terms)."
+        )
+    dropped = [
+        t
+        for t in OPTIONAL_TERMS
+        if t not in terms and not np.array_equal(layout.free(terms, axes), layout.free((*terms, t), axes))
+    ]
     if dropped:
-        notes.append(f"lean basin for {len(L)} runs: no {', '.join(t.replace('_', ' ') for t in dropped)} "
-                     f"(shape terms are fitted only with {RUNS_PER_COEF}+ runs per coefficient)")
+        notes.append(
+            f"lean basin for {len(L)} runs: no {', '.join(t.replace('_', ' ') for t in dropped)} "
+            f"(shape terms are fitted only with {RUNS_PER_COEF}+ runs per coefficient)"
+        )
     n0, d0 = float(n_log.mean()), float(d_log.mean())
     x = np.column_stack([np.log(frame[h].to_numpy(float)) for h in basin]) if basin else np.zeros((len(L), 0))
-    z = np.column_stack([c.transform(frame[c.name].to_numpy(float)) for c in nuisance]) if nuisance \
+    z = (
+        np.column_stack([c.transform(frame[c.name].to_numpy(float)) for c in nuisance])
+        if nuisance
         else np.zeros((len(L), 0))
+    )
     design = Design(n_log - n0, d_log - d0, x, z, np.log(L))
 
     rng = np.random.default_rng(seed)
@@ -577,8 +629,9 @@ def fit_joint(
     if n_bootstrap > 0:
         counts = _counts(len(L), n_bootstrap, rng)
         if len(L) <= REFIT_MAX_RUNS:
-            refit = minimize_batched(objective(layout, design, counts, delta, free), np.tile(theta, (n_bootstrap, 1)),
-                                     max_iter=max_iter)
+            refit = minimize_batched(
+                objective(layout, design, counts, delta, free), np.tile(theta, (n_bootstrap, 1)), max_iter=max_iter
+            )
             boot = np.where(np.isfinite(refit.fun)[:, None], refit.x, np.nan)
             method = "every resample refitted"
         else:
@@ -588,17 +641,34 @@ def fit_joint(
         if failed:
             notes.append(f"{failed} of {n_bootstrap} bootstrap resamples gave no solution and are left out")
     unresolved = _unresolved(layout, design, theta, basin)
-    warnings += [f"{hp}: {UNRESOLVED}; no {hp} law or optimum (widen its range, or --ignore-col {hp})"
-                 for hp in unresolved]
+    warnings += [
+        f"{hp}: {UNRESOLVED}; no {hp} law or optimum (widen its range, or --ignore-col {hp})" for hp in unresolved
+    ]
     r = log_residuals(layout, design, theta, delta)
     sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
     fit = JointFit(
-        hps=tuple(basin), nuisance=tuple(nuisance), axes=axes, terms=tuple(terms), unresolved=unresolved, n0=n0, d0=d0, theta=theta,
+        hps=tuple(basin),
+        nuisance=tuple(nuisance),
+        axes=axes,
+        terms=tuple(terms),
+        unresolved=unresolved,
+        n0=n0,
+        d0=d0,
+        theta=theta,
         bootstrap=boot,
-        bootstrap_method=method, delta=delta, huber_loss=f_best * delta, n_runs=len(L), sigma=sigma,
-        rmse_log=float(np.sqrt(np.mean(r * r))), converged=converged, confidence=confidence,
-        scale_range={"params": (float(np.exp(n_log.min())), float(np.exp(n_log.max()))),
-                     "tokens": (float(np.exp(d_log.min())), float(np.exp(d_log.max())))},
-        log_residuals=r, notes=tuple(notes),
+        bootstrap_method=method,
+        delta=delta,
+        huber_loss=f_best * delta,
+        n_runs=len(L),
+        sigma=sigma,
+        rmse_log=float(np.sqrt(np.mean(r * r))),
+        converged=converged,
+        confidence=confidence,
+        scale_range={
+            "params": (float(np.exp(n_log.min())), float(np.exp(n_log.max()))),
+            "tokens": (float(np.exp(d_log.min())), float(np.exp(d_log.max()))),
+        },
+        log_residuals=r,
+        notes=tuple(notes),
     )
     return fit, warnings

@@ -57,7 +57,11 @@ class _Workspace:
 
     def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         buf = self._arrays.get(name)
-        if buf is None or buf.ndim != len(shape) or any(have < want for have, want in zip(buf.shape, shape, strict=True)):
+        if (
+            buf is None
+            or buf.ndim != len(shape)
+            or any(have < want for have, want in zip(buf.shape, shape, strict=True))
+        ):
             buf = self._arrays[name] = np.empty(shape)
         return buf[tuple(slice(0, size) for size in shape)]
 
@@ -177,7 +181,9 @@ class LossLawResult:
         for k in self.inputs:
             v = np.atleast_1d(np.asarray(x[k], dtype=float))
             if not np.all(np.isfinite(v) & (v > 0)):
-                raise InputError(f"predict loss: {k} must be finite and > 0, got {float(v[~(np.isfinite(v) & (v > 0))][0])!r}.")
+                raise InputError(
+                    f"predict loss: {k} must be finite and > 0, got {float(v[~(np.isfinite(v) & (v > 0))][0])!r}."
+                )
             cols.append(np.log(v))
         return np.column_stack(np.broadcast_arrays(*cols))
 
@@ -215,8 +221,12 @@ class LossLawResult:
         a, b, G = self._allocation_terms(coef)
         n_opt = G * (C / 6.0) ** a
         d_opt = (C / 6.0) ** b / G
-        return {"params": n_opt, "tokens": d_opt, "tokens_per_param": d_opt / n_opt,
-                "loss": self.predict(**{self.inputs[0]: n_opt, self.inputs[1]: d_opt}).reshape(np.shape(C))}
+        return {
+            "params": n_opt,
+            "tokens": d_opt,
+            "tokens_per_param": d_opt / n_opt,
+            "loss": self.predict(**{self.inputs[0]: n_opt, self.inputs[1]: d_opt}).reshape(np.shape(C)),
+        }
 
     def allocation(self) -> dict | None:
         """Exponents a, b of N_opt ∝ C^a, D_opt ∝ C^b with bootstrap intervals (None for one-variable laws)."""
@@ -239,8 +249,10 @@ class LossLawResult:
             if k in self.intervals:
                 lo, hi = self.intervals[k]
                 if hi - lo > abs(self.coef[k]):
-                    out.append(f"{k} = {self.coef[k]:.4g} has a {self.confidence:.0%} interval {lo:.4g} .. {hi:.4g}, "
-                               f"wider than its value")
+                    out.append(
+                        f"{k} = {self.coef[k]:.4g} has a {self.confidence:.0%} interval {lo:.4g} .. {hi:.4g}, "
+                        f"wider than its value"
+                    )
         return out
 
     def formula(self) -> str:
@@ -280,7 +292,11 @@ class LossLawResult:
         alloc = self.allocation()
         if alloc is not None:
             ai = alloc.get("a_interval"), alloc.get("b_interval")
-            iv = f" ({ai[0][0]:.3f} .. {ai[0][1]:.3f}), D_opt ∝ C^{alloc['b']:.3f} ({ai[1][0]:.3f} .. {ai[1][1]:.3f})" if ai[0] else f", D_opt ∝ C^{alloc['b']:.3f}"
+            iv = (
+                f" ({ai[0][0]:.3f} .. {ai[0][1]:.3f}), D_opt ∝ C^{alloc['b']:.3f} ({ai[1][0]:.3f} .. {ai[1][1]:.3f})"
+                if ai[0]
+                else f", D_opt ∝ C^{alloc['b']:.3f}"
+            )
             lines.append(f"    compute-optimal: N_opt ∝ C^{alloc['a']:.3f}{iv}")
             for C in (1e21, 1e23, 1e25):
                 opt = self.compute_optimal(C)
@@ -314,7 +330,9 @@ def fit_loss_law(
     inputs = tuple(x)
     K = len(inputs)
     if K not in (1, 2):
-        raise InputError(f"loss law: got {K} scale variables ({', '.join(inputs)}); use 'loss ~ params + tokens' or 'loss ~ flops'.")
+        raise InputError(
+            f"loss law: got {K} scale variables ({', '.join(inputs)}); use 'loss ~ params + tokens' or 'loss ~ flops'."
+        )
     L = np.asarray(loss, dtype=float).ravel()
     if not np.all(np.isfinite(L) & (L > 0)):
         raise InputError("loss law: losses must be finite and > 0; drop diverged runs first.")
@@ -344,7 +362,9 @@ def fit_loss_law(
         f, g = one(theta[None, :], np.zeros(1, int))
         return float(f[0]), g[0]
 
-    polished = minimize(scalar, best, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
+    polished = minimize(
+        scalar, best, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12}
+    )
     theta = polished.x if polished.fun <= scalar(best)[0] else best
     f_best, _ = scalar(theta)
 
@@ -353,7 +373,9 @@ def fit_loss_law(
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
         counts = rng.multinomial(L.size, np.full(L.size, 1.0 / L.size), size=n_bootstrap).astype(float)
-        refit = minimize_batched(_objective(X, logL, counts, delta), np.tile(theta, (n_bootstrap, 1)), max_iter=max_iter)
+        refit = minimize_batched(
+            _objective(X, logL, counts, delta), np.tile(theta, (n_bootstrap, 1)), max_iter=max_iter
+        )
         boot = _theta_to_coef(refit.x, K)
     names = _names(inputs)
     coef_v = _theta_to_coef(theta, K)

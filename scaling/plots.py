@@ -133,23 +133,44 @@ def _law_figure(fit, hp: str, law, predictions):
     if edge.any():
         ax.scatter(data[x1][edge], y[edge], marker="x", c="0.5", label="at edge of grid (not fitted)")
     targets = [p.target for p in predictions if x1 in p.target and all(k in p.target for k in rest)]
-    xs = np.geomspace(min([data[x1].min(), *[t[x1] for t in targets]]), max([data[x1].max(), *[t[x1] for t in targets]]), 100)
+    ends = [data[x1].min(), data[x1].max(), *[t[x1] for t in targets]]
+    xs = np.geomspace(min(ends), max(ends), 100)
     ref_x = {k: np.full_like(xs, float(np.exp(np.log(data[k]).mean()))) for k in rest}
     line = law.predict(**{x1: xs, **ref_x})
     lo, hi = law.predict_interval(**{x1: xs, **ref_x})
     ax.plot(xs, collapse(line, ref_x), "C1", label=law.formula())
-    ax.fill_between(xs, collapse(lo, ref_x), collapse(hi, ref_x), color="C1", alpha=0.2,
-                    label=f"{law.confidence:.0%} interval of the law")
+    ax.fill_between(
+        xs,
+        collapse(lo, ref_x),
+        collapse(hi, ref_x),
+        color="C1",
+        alpha=0.2,
+        label=f"{law.confidence:.0%} interval of the law",
+    )
     for t in targets:
         v = law.predict(**{k: t[k] for k in law.inputs})
-        ax.scatter([t[x1]], collapse(v, {k: [t[k]] for k in rest}), marker="*", s=150, c="C3", zorder=5,
-                   label=f"prediction {hp}* = {float(v[0]):.3g}")
+        ax.scatter(
+            [t[x1]],
+            collapse(v, {k: [t[k]] for k in rest}),
+            marker="*",
+            s=150,
+            c="C3",
+            zorder=5,
+            label=f"prediction {hp}* = {float(v[0]):.3g}",
+        )
     for i, ref in enumerate(r for r in fit.references if r.target == hp):
         if set(ref.exponents) <= set(data.columns):
             # markers, not a line: with other exponents the published law does not collapse onto one curve
             pv = ref.predict(**{k: data[k].to_numpy() for k in ref.exponents})
-            ax.scatter(data[x1], collapse(pv, data), marker="_", s=120, linewidths=2, c=f"C{4 + i}",
-                       label=f"{ref.source}: {ref.formula()} (at each scale)")
+            ax.scatter(
+                data[x1],
+                collapse(pv, data),
+                marker="_",
+                s=120,
+                linewidths=2,
+                c=f"C{4 + i}",
+                label=f"{ref.source}: {ref.formula()} (at each scale)",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x1)
@@ -187,7 +208,12 @@ def _loss_figure(fit, predictions):
     for lc in levels[:: max(1, len(levels) // 6)]:
         Ns = np.geomspace(pts["params"].min() / 2, pts["params"].max() * 2, 200)
         Ds = 10**lc / (FLOPS_PER_PARAM_TOKEN * Ns)
-        ax1.plot(Ns, law.predict(params=Ns, tokens=Ds), color=plt.cm.viridis((lc - np.log10(C).min()) / max(np.ptp(np.log10(C)), 1e-9)), lw=1)
+        ax1.plot(
+            Ns,
+            law.predict(params=Ns, tokens=Ds),
+            color=plt.cm.viridis((lc - np.log10(C).min()) / max(np.ptp(np.log10(C)), 1e-9)),
+            lw=1,
+        )
     ax1.set_xscale("log")
     ax1.set_xlabel("params N")
     ax1.set_ylabel("loss")

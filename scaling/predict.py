@@ -45,7 +45,9 @@ class Prediction:
             lines.append(f"    {k:<13} {v:.4g}   ({self.confidence:.0%} interval {lo:.4g} .. {hi:.4g})")
         far = {k: f for k, f in self.extrapolation.items() if f > 10}
         if far:
-            lines.append("    note: extrapolating " + ", ".join(f"{k} {f:.0f}× past the largest fitted" for k, f in far.items()))
+            lines.append(
+                "    note: extrapolating " + ", ".join(f"{k} {f:.0f}× past the largest fitted" for k, f in far.items())
+            )
         return "\n".join(lines)
 
 
@@ -93,11 +95,16 @@ def predict(fit, **target) -> Prediction:
     confidence = 0.95
     if fit.joint is not None:
         if "params" not in t or "tokens" not in t:
-            raise InputError("--predict: the joint model needs params and tokens (or flops with one of them), "
-                             "e.g. --predict params=7e9,tokens=2e12.")
+            raise InputError(
+                "--predict: the joint model needs params and tokens (or flops with one of them), "
+                "e.g. --predict params=7e9,tokens=2e12."
+            )
         opt = fit.joint.optimum(t["params"], t["tokens"])
-        values = {k: (float(v[0]), float(lo[0]), float(hi[0])) for k, (v, lo, hi) in opt.items()
-                  if (k != "loss" or fit.show_loss_law) and k not in fit.joint.unresolved}
+        values = {
+            k: (float(v[0]), float(lo[0]), float(hi[0]))
+            for k, (v, lo, hi) in opt.items()
+            if (k != "loss" or fit.show_loss_law) and k not in fit.joint.unresolved
+        }
         confidence = fit.joint.confidence
     for hp, law in fit.hp_laws.items():
         missing = [k for k in law.inputs if k not in t]
@@ -138,8 +145,10 @@ def predict_table(fit, frame: pd.DataFrame) -> pd.DataFrame:
     `optimal_<hp>` and `predicted_optimal_loss` at its scale, each with `_low`/`_high` bounds; NaN where the
     fit has no such law."""
     if "params" not in frame.columns or "tokens" not in frame.columns:
-        raise InputError("--predict-table: needs params and tokens columns (or flops with one of them), "
-                         "mapped as for the fitted table.")
+        raise InputError(
+            "--predict-table: needs params and tokens columns (or flops with one of them), "
+            "mapped as for the fitted table."
+        )
     n = len(frame)
     nan = np.full(n, np.nan)
     out = {}
@@ -168,8 +177,10 @@ def predict_table(fit, frame: pd.DataFrame) -> pd.DataFrame:
             out["predicted_optimal_loss"] = (nan, nan, nan)
         else:
             x = {k: scale[k] for k in law.inputs}
-            out["predicted_optimal_loss"] = (law.predict(**x), *(law.predict_interval(**x) if law.n_bootstrap
-                                                                  else (nan, nan)))
+            out["predicted_optimal_loss"] = (
+                law.predict(**x),
+                *(law.predict_interval(**x) if law.n_bootstrap else (nan, nan)),
+            )
     cols = {}
     for name, (v, lo, hi) in out.items():
         cols[name], cols[f"{name}_low"], cols[f"{name}_high"] = v, lo, hi

@@ -35,7 +35,9 @@ class PublishedLaw:
     def predict(self, **x) -> np.ndarray:
         missing = [k for k in self.exponents if k not in x]
         if missing:
-            raise InputError(f"{self.source} {self.target} law needs {', '.join(self.exponents)}; missing {', '.join(missing)}.")
+            raise InputError(
+                f"{self.source} {self.target} law needs {', '.join(self.exponents)}; missing {', '.join(missing)}."
+            )
         out = np.full(np.broadcast(*[np.asarray(x[k], float) for k in self.exponents]).shape, self.prefactor)
         for k, e in self.exponents.items():
             out = out * np.asarray(x[k], float) ** e
@@ -45,8 +47,14 @@ class PublishedLaw:
         return f"{self.target}* = {self.prefactor:g} · " + " · ".join(f"{k}^{e:g}" for k, e in self.exponents.items())
 
     def summary(self) -> dict:
-        return {"source": self.source, "target": self.target, "prefactor": self.prefactor,
-                "exponents": dict(self.exponents), "formula": self.formula(), "note": self.note}
+        return {
+            "source": self.source,
+            "target": self.target,
+            "prefactor": self.prefactor,
+            "exponents": dict(self.exponents),
+            "formula": self.formula(),
+            "note": self.note,
+        }
 
 
 PUBLISHED = {
@@ -56,7 +64,9 @@ PUBLISHED = {
     ),
     "deepseek": (
         PublishedLaw("DeepSeek LLM", "lr", 0.3118, {"flops": -0.125}, "arXiv:2401.02954 Eq. 1; C = M·D"),
-        PublishedLaw("DeepSeek LLM", "batch_size", 0.2920, {"flops": 0.3271}, "arXiv:2401.02954 Eq. 1; tokens, C = M·D"),
+        PublishedLaw(
+            "DeepSeek LLM", "batch_size", 0.2920, {"flops": 0.3271}, "arXiv:2401.02954 Eq. 1; tokens, C = M·D"
+        ),
     ),
 }
 

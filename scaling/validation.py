@@ -80,18 +80,29 @@ def leave_largest_out(
     base = dict(law=law, held_out_by=key, held_out_value=float(top), n_held_out=len(held), n_fit=len(rest),
                 error_kind=kind)
     if n_scales < MIN_SCALES:
-        return Validation(**base, predicted=(), observed=(), error=None,
-                          warning=f"only {n_scales} distinct {key} value(s); cannot validate (sweep at least {MIN_SCALES})")
+        return Validation(
+            **base,
+            predicted=(),
+            observed=(),
+            error=None,
+            warning=f"only {n_scales} distinct {key} value(s); cannot validate (sweep at least {MIN_SCALES})",
+        )
     try:
         result = refit(rest)
     except TunescaleError as exc:
-        return Validation(**base, predicted=(), observed=(), error=None, warning=f"refit without the largest scale failed: {exc}")
+        return Validation(
+            **base, predicted=(), observed=(), error=None, warning=f"refit without the largest scale failed: {exc}"
+        )
     pred = np.asarray(result.predict(**{k: held[k].to_numpy() for k in inputs}), dtype=float)
     obs = held[target].to_numpy(dtype=float)
     if kind == "log10":
         err = float(np.mean(np.log10(pred / obs)))
-        warn = f"extrapolation off by {abs(err):.2f} decades (> {HP_WARN_DECADES})" if abs(err) > HP_WARN_DECADES else None
+        warn = (
+            f"extrapolation off by {abs(err):.2f} decades (> {HP_WARN_DECADES})" if abs(err) > HP_WARN_DECADES else None
+        )
     else:
         err = float(np.mean((pred - obs) / obs))
         warn = f"extrapolated loss off by {abs(err):.1%} (> {LOSS_WARN_REL:.0%})" if abs(err) > LOSS_WARN_REL else None
-    return Validation(**base, predicted=tuple(map(float, pred)), observed=tuple(map(float, obs)), error=err, warning=warn)
+    return Validation(
+        **base, predicted=tuple(map(float, pred)), observed=tuple(map(float, obs)), error=err, warning=warn
+    )

@@ -95,7 +95,9 @@ def spec_path(name: str | None) -> Path:
         shipped = resources.files("tunescale.study") / "specs" / (name or DEFAULT_SPEC)
         if name is None or shipped.is_file():
             return Path(str(shipped))
-        available = sorted(p.name for p in (resources.files("tunescale.study") / "specs").iterdir() if p.name.endswith(".toml"))
+        available = sorted(
+            p.name for p in (resources.files("tunescale.study") / "specs").iterdir() if p.name.endswith(".toml")
+        )
         raise InputError(f"{name}: no such spec file (shipped specs: {', '.join(available)}).")
     return Path(name)
 
@@ -115,11 +117,14 @@ def _check_grid(dim, hp: str, p: Problems) -> None:
     """Batch size and weight decay are swept on an explicit grid: a choice of 3+ positive values."""
     values = dim.get("values") if isinstance(dim, dict) and dim.get("type") == "choice" else None
     whole = hp != "batch_size" or all(isinstance(v, int) for v in values or [])
-    if not isinstance(values, list) or len(set(values)) < MIN_GRID or not all(
-            isinstance(v, int | float) and v > 0 for v in values) or not whole:
+    if (
+        not isinstance(values, list)
+        or len(set(values)) < MIN_GRID
+        or not all(isinstance(v, int | float) and v > 0 for v in values)
+        or not whole
+    ):
         kind = "whole numbers" if hp == "batch_size" else "numbers (a log axis)"
-        p.add(f"proxies.space.{hp}", f"expected type = \"choice\" with {MIN_GRID}+ distinct positive {kind}, "
-                                     f"got {dim!r}")
+        p.add(f"proxies.space.{hp}", f'expected type = "choice" with {MIN_GRID}+ distinct positive {kind}, got {dim!r}')
 
 
 def load_study_spec(path: str | os.PathLike) -> StudySpec:
@@ -128,15 +133,21 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     raw = read_toml(path, StudySpecError)
     p = Problems()
     p.unknown(raw, _TOP)
-    model, proxies, target, fit, fixed = (table_field(raw, k, p) for k in ("model", "proxies", "target", "fit", "fixed"))
-    for name, table, allowed in (("model", model, _MODEL), ("proxies", proxies, _PROXIES),
-                                 ("target", target, _TARGET), ("fit", fit, _FIT)):
+    model, proxies, target, fit, fixed = (
+        table_field(raw, k, p) for k in ("model", "proxies", "target", "fit", "fixed")
+    )
+    for name, table, allowed in (
+        ("model", model, _MODEL),
+        ("proxies", proxies, _PROXIES),
+        ("target", target, _TARGET),
+        ("fit", fit, _FIT),
+    ):
         p.unknown(table, allowed, f"{name}.")
     widths = _positive_list(proxies, "widths", p, "proxies.")
     budgets = _positive_list(proxies, "tokens", p, "proxies.", kind=float)
     space = proxies.get("space", {})
     if not isinstance(space, dict) or "lr" not in space:
-        p.add("proxies.space", "needs [proxies.space.lr] (e.g. type = \"log\", low = 5e-3, high = 0.32, num = 7)")
+        p.add("proxies.space", 'needs [proxies.space.lr] (e.g. type = "log", low = 5e-3, high = 0.32, num = 7)')
         space = {}
     for k in space:
         if k not in STUDY_HPS:
@@ -157,22 +168,30 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
         if grid and 1.0 not in grid:
             p.add(f"target.{key}", f"must contain 1.0 (the predicted {hp} itself), got {list(grid)}")
         if hp != "lr" and hp not in space:
-            p.add(f"target.{key}", f"{hp} is not swept by the proxies, so nothing predicts it; "
-                                   f"add [proxies.space.{hp}] or remove {key}")
+            p.add(
+                f"target.{key}",
+                f"{hp} is not swept by the proxies, so nothing predicts it; add [proxies.space.{hp}] or remove {key}",
+            )
         multipliers[hp] = grid
     seq_len = fixed.get("seq_len", DEFAULTS["seq_len"])
     sizes = space.get("batch_size", {}).get("values", []) if isinstance(space.get("batch_size"), dict) else []
     per_step = [b * seq_len for b in sizes if isinstance(b, int) and b > 0] if isinstance(seq_len, int) else []
     uneven = [t for t in budgets if per_step and t % math.lcm(*per_step)]
     if uneven:
-        p.add("proxies.tokens", f"{[f'{t:g}' for t in uneven]} tokens are not a whole number of steps at every "
-                                f"batch size x seq_len {seq_len}; use multiples of {math.lcm(*per_step)} so "
-                                f"every run at a scale trains the same tokens")
+        p.add(
+            "proxies.tokens",
+            f"{[f'{t:g}' for t in uneven]} tokens are not a whole number of steps at every "
+            f"batch size x seq_len {seq_len}; use multiples of {math.lcm(*per_step)} so "
+            f"every run at a scale trains the same tokens",
+        )
     if len(widths) < 3:
         p.add("proxies.widths", f"a law in width needs at least 3 proxy widths, got {list(widths)}")
     if widths and len(widths) * len(budgets) < 6:
-        p.add("proxies", f"the loss law has 5 coefficients and needs at least 6 (width, tokens) scales, "
-                         f"got {len(widths)} widths x {len(budgets)} budgets")
+        p.add(
+            "proxies",
+            f"the loss law has 5 coefficients and needs at least 6 (width, tokens) scales, "
+            f"got {len(widths)} widths x {len(budgets)} budgets",
+        )
     tw = target.get("width")
     if not isinstance(tw, int) or (widths and tw <= max(widths)):
         p.add("target.width", f"expected an integer wider than every proxy (> {max(widths or (0,))}), got {tw!r}")
@@ -194,10 +213,22 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     if p.items:
         raise StudySpecError(f"{path}: {len(p.items)} problem(s): " + "; ".join(p.items))
     return StudySpec(
-        name=name, out=str(raw.get("out", DEFAULT_RUN_DIR)), widths=widths, token_budgets=budgets, space=dict(space),
-        target_width=tw, target_tokens=float(tt), multipliers=multipliers, depth=depth,
-        parametrization=str(model.get("parametrization", "mup")), head_dim=model.get("head_dim"), seed=seed,
-        concurrency=concurrency, trials_per_task=trials_per_task, n_bootstrap=n_bootstrap, fixed=dict(fixed),
+        name=name,
+        out=str(raw.get("out", DEFAULT_RUN_DIR)),
+        widths=widths,
+        token_budgets=budgets,
+        space=dict(space),
+        target_width=tw,
+        target_tokens=float(tt),
+        multipliers=multipliers,
+        depth=depth,
+        parametrization=str(model.get("parametrization", "mup")),
+        head_dim=model.get("head_dim"),
+        seed=seed,
+        concurrency=concurrency,
+        trials_per_task=trials_per_task,
+        n_bootstrap=n_bootstrap,
+        fixed=dict(fixed),
     )
 
 
@@ -212,12 +243,23 @@ def _trainer_fixed(spec: StudySpec) -> dict:
 def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float, space: dict, fixed: dict) -> dict:
     """A `tunescale sweep` spec (as parsed TOML) for one stage of the study."""
     return {
-        "name": f"{spec.name}-{stage}", "algorithm": "grid", "mode": "transfer" if len(widths) > 1 else "standard",
-        "concurrency": spec.concurrency, "seed": spec.seed, "storage": str(storage),
+        "name": f"{spec.name}-{stage}",
+        "algorithm": "grid",
+        "mode": "transfer" if len(widths) > 1 else "standard",
+        "concurrency": spec.concurrency,
+        "seed": spec.seed,
+        "storage": str(storage),
         "trials_per_task": spec.trials_per_task,
-        "model": {"family": "transformer", "widths": list(widths), "depths": [spec.depth],
-                  "parametrization": spec.parametrization, "base_width": min(spec.widths)},
-        "budget": {"tokens": tokens}, "space": space, "fixed": fixed,
+        "model": {
+            "family": "transformer",
+            "widths": list(widths),
+            "depths": [spec.depth],
+            "parametrization": spec.parametrization,
+            "base_width": min(spec.widths),
+        },
+        "budget": {"tokens": tokens},
+        "space": space,
+        "fixed": fixed,
     }
 
 
@@ -227,16 +269,34 @@ def target_scale(spec: StudySpec) -> Target:
     from tunescale.trials.models.transformer import build_transformer
     from tunescale.trials.train import resolve_config
 
-    cfg = resolve_config({**_trainer_fixed(spec), "width": spec.target_width, "depth": spec.depth,
-                          "parametrization": spec.parametrization, "base_width": min(spec.widths),
-                          "lr": 1.0, "tokens": spec.target_tokens})
+    cfg = resolve_config(
+        {
+            **_trainer_fixed(spec),
+            "width": spec.target_width,
+            "depth": spec.depth,
+            "parametrization": spec.parametrization,
+            "base_width": min(spec.widths),
+            "lr": 1.0,
+            "tokens": spec.target_tokens,
+        }
+    )
     par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
-    model = build_transformer(width=cfg["width"], depth=cfg["depth"], seq_len=cfg["seq_len"], par=par,
-                              head_dim=cfg["head_dim"], base_head_dim=cfg["base_head_dim"],
-                              zero_readout=cfg["zero_readout"])
+    model = build_transformer(
+        width=cfg["width"],
+        depth=cfg["depth"],
+        seq_len=cfg["seq_len"],
+        par=par,
+        head_dim=cfg["head_dim"],
+        base_head_dim=cfg["base_head_dim"],
+        zero_readout=cfg["zero_readout"],
+    )
     tokens = float(cfg["steps"] * cfg["tokens_per_step"])
-    return Target(width=spec.target_width, params=int(model.non_embedding_params()), tokens=tokens,
-                  flops=float(model.flops_per_token() * tokens))
+    return Target(
+        width=spec.target_width,
+        params=int(model.non_embedding_params()),
+        tokens=tokens,
+        flops=float(model.flops_per_token() * tokens),
+    )
 
 
 @dataclass(frozen=True)
@@ -251,24 +311,32 @@ class StudyResult:
         """The headline numbers, JSON-safe (what `tunescale study --json` prints)."""
         v = self.verdict
         pred = self.fit.prediction
-        return {"run_dir": self.run_dir,
-                "prediction": {**{hp: p.law.to_json() for hp, p in pred.hps.items() if p.law is not None},
-                               "loss": pred.loss.to_json()},
-                "target_settings": pred.settings,
-                "loss_at_predicted": v.at_predicted.loss if v.at_predicted else None,
-                "best_of_grid_loss": v.best_of_grid.loss if v.best_of_grid else None, "gap_pct": v.gap_pct,
-                "gap_pct_by_hp": {hp: v.gap_pct_of(hp) for hp in v.gridded()},
-                "drift_decades": {hp: {str(t): d for t, d in by.items()} for hp, by in v.drift.items()},
-                "proxy_flops": v.stages[PROXIES].flops, "target_run_flops": v.target_run_flops,
-                "compute_ratio": v.compute_ratio, "wall_s": v.wall_s,
-                "statuses": {stage: dict(t.by_status) for stage, t in v.stages.items()}}
+        return {
+            "run_dir": self.run_dir,
+            "prediction": {
+                **{hp: p.law.to_json() for hp, p in pred.hps.items() if p.law is not None},
+                "loss": pred.loss.to_json(),
+            },
+            "target_settings": pred.settings,
+            "loss_at_predicted": v.at_predicted.loss if v.at_predicted else None,
+            "best_of_grid_loss": v.best_of_grid.loss if v.best_of_grid else None,
+            "gap_pct": v.gap_pct,
+            "gap_pct_by_hp": {hp: v.gap_pct_of(hp) for hp in v.gridded()},
+            "drift_decades": {hp: {str(t): d for t, d in by.items()} for hp, by in v.drift.items()},
+            "proxy_flops": v.stages[PROXIES].flops,
+            "target_run_flops": v.target_run_flops,
+            "compute_ratio": v.compute_ratio,
+            "wall_s": v.wall_s,
+            "statuses": {stage: dict(t.by_status) for stage, t in v.stages.items()},
+        }
 
     def report(self) -> str:
         """The study as tables: trials per stage, the prediction and its laws, the target runs and the verdict."""
-        stages = "; ".join(f"{stage} " + ", ".join(f"{n} {status}" for status, n in t.by_status.items())
-                           for stage, t in self.verdict.stages.items())
-        lines = [f"study in {self.run_dir}: {stages}", "", self.fit.report(), "",
-                 self.verdict.report()]
+        stages = "; ".join(
+            f"{stage} " + ", ".join(f"{n} {status}" for status, n in t.by_status.items())
+            for stage, t in self.verdict.stages.items()
+        )
+        lines = [f"study in {self.run_dir}: {stages}", "", self.fit.report(), "", self.verdict.report()]
         lines += [f"warning: {w}" for w in self.fit.warnings]
         return "\n".join(lines)
 
@@ -308,7 +376,9 @@ def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
         if len(mean):
             point = mean["mean"].idxmin()
             point = point if isinstance(point, tuple) else (point,)
-            best[tokens] = {hp: (int(v) if hp == "batch_size" else float(v)) for hp, v in zip(swept, point, strict=True)}
+            best[tokens] = {
+                hp: (int(v) if hp == "batch_size" else float(v)) for hp, v in zip(swept, point, strict=True)
+            }
     return best
 
 
@@ -321,18 +391,30 @@ def _stage_specs(spec: StudySpec, source: str, run_dir: Path) -> None:
     grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
     centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
     for tokens in spec.token_budgets:
-        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
-                   source=f"{source} (proxies)")
+        parse_spec(
+            _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
+            source=f"{source} (proxies)",
+        )
     stand_in = {"lr": 1e-3, "batch_size": fixed.get("batch_size", DEFAULTS["batch_size"]), "weight_decay": 0.1}
     if "weight_decay" in spec.space:
         space = {"lr": {"type": "choice", "values": [stand_in["lr"]]}, "weight_decay": spec.space["weight_decay"]}
-        parse_spec(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, spec.token_budgets[0], space, fixed),
-                   source=f"{source} (proxies, weight decay)")
+        parse_spec(
+            _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, spec.token_budgets[0], space, fixed),
+            source=f"{source} (proxies, weight decay)",
+        )
     for hp, values in target_grids(stand_in, spec.multipliers).items():
-        parse_spec(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
-                              {hp: {"type": "choice", "values": values}},
-                              {**fixed, **{k: v for k, v in stand_in.items() if k != hp}}),
-                   source=f"{source} (target)")
+        parse_spec(
+            _sweep_raw(
+                spec,
+                "target",
+                run_dir / TARGET,
+                (spec.target_width,),
+                spec.target_tokens,
+                {hp: {"type": "choice", "values": values}},
+                {**fixed, **{k: v for k, v in stand_in.items() if k != hp}},
+            ),
+            source=f"{source} (target)",
+        )
 
 
 def _holds_work(run_dir: Path) -> bool:
@@ -356,8 +438,15 @@ def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
         raise InputError(f"{run_dir}: not empty; pass --resume to continue that study, or choose another --out.")
 
 
-def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: str | None = None,
-              resume: bool = False, stream: TextIO | None = sys.stderr, verbose: bool = False) -> StudyResult:
+def run_study(
+    spec_file: str | os.PathLike,
+    *,
+    out: str | None = None,
+    address: str | None = None,
+    resume: bool = False,
+    stream: TextIO | None = sys.stderr,
+    verbose: bool = False,
+) -> StudyResult:
     """Run every stage of the study the spec at `spec_file` describes; see the module doc.
 
     Progress (a bar per stage on a terminal) goes to `stream`; `verbose` lets Ray print its own output.
@@ -386,26 +475,35 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
             print(f"[study] {msg}", file=stream, flush=True)
 
     def sweep(raw: dict, label: str):
-        return run_sweep(parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label,
-                         verbose=verbose)
+        return run_sweep(
+            parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label, verbose=verbose
+        )
 
-    say(f"{spec.name}: proxies of width {', '.join(map(str, spec.widths))} at {len(spec.token_budgets)} token "
-        f"budgets, then the target at width {spec.target_width} ({spec.concurrency} trials at once)")
+    say(
+        f"{spec.name}: proxies of width {', '.join(map(str, spec.widths))} at {len(spec.token_budgets)} token "
+        f"budgets, then the target at width {spec.target_width} ({spec.concurrency} trials at once)"
+    )
     with ray_session(address, num_cpus=None if address else spec.concurrency, verbose=verbose):
         # 1a) proxies: lr x batch size at every width, one grid sweep per token budget, all into one store
         #     (same sweep name; trial ids differ by their config hash, so each later sweep resumes it)
         grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
         centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
         for tokens in spec.token_budgets:
-            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
-                  f"proxies {num(tokens, 3)} tokens")
+            sweep(
+                _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
+                f"proxies {num(tokens, 3)} tokens",
+            )
         # 1b) proxies: the rest of the weight-decay grid at each budget's best (lr, batch size), every width
         for tokens, best in _best_of_grid(spec, run_dir / PROXIES).items():
             others = [v for v in spec.space["weight_decay"]["values"] if v != spec.wd_centre]
-            space = {**{hp: {"type": "choice", "values": [v]} for hp, v in best.items()},
-                     "weight_decay": {"type": "choice", "values": others}}
-            sweep(_sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, space, fixed),
-                  f"proxies {num(tokens, 3)} tokens, weight decay")
+            space = {
+                **{hp: {"type": "choice", "values": [v]} for hp, v in best.items()},
+                "weight_decay": {"type": "choice", "values": others},
+            }
+            sweep(
+                _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, space, fixed),
+                f"proxies {num(tokens, 3)} tokens, weight decay",
+            )
         # 2) fit and predict
         say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
@@ -415,10 +513,18 @@ def run_study(spec_file: str | os.PathLike, *, out: str | None = None, address: 
         say(f"predicted at width {spec.target_width}: {shown}, loss {num(fit.prediction.loss.value)}")
         # 3) target: the predicted settings, and a grid around each hyperparameter with the others at theirs
         for hp, values in target_grids(settings, spec.multipliers).items():
-            sweep(_sweep_raw(spec, "target", run_dir / TARGET, (spec.target_width,), spec.target_tokens,
-                             {hp: {"type": "choice", "values": values}},
-                             {**fixed, **{k: v for k, v in settings.items() if k != hp}}),
-                  f"target width {spec.target_width}, {hp}")
+            sweep(
+                _sweep_raw(
+                    spec,
+                    "target",
+                    run_dir / TARGET,
+                    (spec.target_width,),
+                    spec.target_tokens,
+                    {hp: {"type": "choice", "values": values}},
+                    {**fixed, **{k: v for k, v in settings.items() if k != hp}},
+                ),
+                f"target width {spec.target_width}, {hp}",
+            )
     # 4) verdict, from what the two stores hold
     verdict = judge(run_dir, fit, wall_s=time.perf_counter() - start)
     verdict.save(run_dir / STUDY_JSON)

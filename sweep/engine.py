@@ -62,7 +62,9 @@ class SweepResult:
                  f"ran {self.ran} in {self.wall_s:.1f} s, {self.resumed} already stored"]
         if self.best:
             hps = {k: v for k, v in self.best.items() if k not in ("trial_id", "loss")}
-            lines.append(table(["best trial", "loss", *hps], [[self.best["trial_id"], self.best["loss"], *hps.values()]]))
+            lines.append(
+                table(["best trial", "loss", *hps], [[self.best["trial_id"], self.best["loss"], *hps.values()]])
+            )
         return "\n".join(lines)
 
 
@@ -86,13 +88,24 @@ def run_sweep(
     from tunescale.sweep.trial import load_trainable
 
     if num_cpus is not None and num_cpus < spec.cpus and address is None:
-        raise InputError(f"resources.cpus = {spec.cpus:g} per trial, but the local Ray gets --num-cpus {num_cpus}: "
-                         f"no trial could ever start; lower resources.cpus or raise --num-cpus.")
+        raise InputError(
+            f"resources.cpus = {spec.cpus:g} per trial, but the local Ray gets --num-cpus {num_cpus}: "
+            f"no trial could ever start; lower resources.cpus or raise --num-cpus."
+        )
     load_trainable(spec.trainable)  # a trainable that does not import fails here, not in every trial
     storage, store = open_store(spec.storage)
     with driver_lock(storage):
-        return _run_locked(spec, storage, store, address=address, resume=resume, out=out, num_cpus=num_cpus,
-                           label=label, verbose=verbose)
+        return _run_locked(
+            spec,
+            storage,
+            store,
+            address=address,
+            resume=resume,
+            out=out,
+            num_cpus=num_cpus,
+            label=label,
+            verbose=verbose,
+        )
 
 
 def _check_schedulable(spec: SweepSpec, resources: dict) -> None:
@@ -100,8 +113,10 @@ def _check_schedulable(spec: SweepSpec, resources: dict) -> None:
     for key, need, name in (("CPU", spec.cpus, "cpus"), ("GPU", spec.gpus, "gpus")):
         have = resources.get(key, 0.0)
         if need > have:
-            raise InputError(f"resources.{name} = {need:g} per trial, but the Ray cluster has {have:g} {key}s in all: "
-                             f"no trial could ever start; lower resources.{name} or use a larger cluster.")
+            raise InputError(
+                f"resources.{name} = {need:g} per trial, but the Ray cluster has {have:g} {key}s in all: "
+                f"no trial could ever start; lower resources.{name} or use a larger cluster."
+            )
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -118,8 +133,14 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
             f"pass --resume to continue it, or choose another storage."
         )
     done_ids = {r["trial_id"] for r in done_rows}
-    ctx = SweepContext(spec.name, storage, spec.trainable, "step" if spec.budget_key == "steps" else "tokens",
-                       report_evals=spec.scheduler is not None or spec.algorithm == "carbs", budget=spec.budget)
+    ctx = SweepContext(
+        spec.name,
+        storage,
+        spec.trainable,
+        "step" if spec.budget_key == "steps" else "tokens",
+        report_evals=spec.scheduler is not None or spec.algorithm == "carbs",
+        budget=spec.budget,
+    )
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
     progress = Progress(label or spec.name, total, out, verbose=verbose)
@@ -159,8 +180,11 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
             ) from None
     wall = time.perf_counter() - start
     rows = sweep_rows(storage, spec.name)
-    best_row = min((r for r in rows if r["status"] == "completed" and r.get("loss") is not None),
-                   key=lambda r: r["loss"], default=None)
+    best_row = min(
+        (r for r in rows if r["status"] == "completed" and r.get("loss") is not None),
+        key=lambda r: r["loss"],
+        default=None,
+    )
     best = None
     if best_row is not None:
         best = {"trial_id": best_row["trial_id"], "loss": best_row["loss"], "width": best_row.get("width")}

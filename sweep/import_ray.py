@@ -39,7 +39,9 @@ def _error_line(trial) -> str:
     """The exception line of Ray's text traceback, or a generic reason when Ray kept none."""
     text = trial.get_error() or ""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    return ("Ray Tune trial errored: " + lines[-1] if lines else "Ray Tune trial errored (no error text)")[:_REASON_CHARS]
+    return ("Ray Tune trial errored: " + lines[-1] if lines else "Ray Tune trial errored (no error text)")[
+        :_REASON_CHARS
+    ]
 
 
 def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
@@ -56,9 +58,14 @@ def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
             if pd.isna(result[key]):  # a step that did not report this metric
                 continue
             tokens = result.get(tokens_key)
-            out.append({"step": int(result.get("step", result["training_iteration"])),
-                        "tokens": None if tokens is None or pd.isna(tokens) else float(tokens),
-                        "metric": metric, "value": float(result[key])})
+            out.append(
+                {
+                    "step": int(result.get("step", result["training_iteration"])),
+                    "tokens": None if tokens is None or pd.isna(tokens) else float(tokens),
+                    "metric": metric,
+                    "value": float(result[key]),
+                }
+            )
     return out
 
 
@@ -86,8 +93,10 @@ def import_ray_tune(
     try:
         analysis = ExperimentAnalysis(str(path))
     except ValueError as exc:  # Ray's "No experiment snapshot file ... was found"
-        raise InputError(f"{path}: not a Ray Tune experiment ({str(exc).splitlines()[0]}); "
-                         f"point at the directory that holds experiment_state-*.json.") from None
+        raise InputError(
+            f"{path}: not a Ray Tune experiment ({str(exc).splitlines()[0]}); "
+            f"point at the directory that holds experiment_state-*.json."
+        ) from None
     sweep = sweep_name or path.name
     summary = ImportSummary(store_dir=str(store_dir), sweep=sweep)
 
@@ -107,8 +116,9 @@ def import_ray_tune(
             summary.skipped[f"trial {trial.status}"] += 1
             continue
         reason = _error_line(trial) if status == "failed" else None
-        row = trial_row(record, config, trial_id=trial.trial_id, sweep=sweep, status=status,
-                        mapping=mapping, reason=reason)
+        row = trial_row(
+            record, config, trial_id=trial.trial_id, sweep=sweep, status=status, mapping=mapping, reason=reason
+        )
         if not require_or_skip(row, mapping, summary, str(path)):
             continue
         store.write(row, _curves(analysis.trial_dataframes.get(trial.trial_id), mapping))

@@ -191,7 +191,8 @@ def _dimension(name: str, raw: Any, algorithm: str, p: Problems) -> Dimension | 
         ok = False
     num = raw.get("num")
     if kind in ("log", "linear") and algorithm in GRIDDED and (not is_int(num) or num < 1):
-        p.add(f"{key}.num", f"algorithm = \"{algorithm}\" needs the number of grid points (an integer >= 1), got {num!r}")
+        p.add(f"{key}.num",
+              f"algorithm = \"{algorithm}\" needs the number of grid points (an integer >= 1), got {num!r}")
         ok = False
     step = int_field(raw, "step", 1, p, minimum=1, where=key + ".")
     if not ok:
@@ -220,8 +221,15 @@ def _scheduler(raw: dict, p: Problems) -> SchedulerSpec | None:
     )
 
 
-def _trainer_problems(trainable: Any, family: str, widths: tuple[int, ...], fixed: dict, reserved: set[str],
-                      space: list[Dimension], p: Problems) -> None:
+def _trainer_problems(
+    trainable: Any,
+    family: str,
+    widths: tuple[int, ...],
+    fixed: dict,
+    reserved: set[str],
+    space: list[Dimension],
+    p: Problems,
+) -> None:
     """The built-in trainer's rules for `[fixed]` and the searched values, checked now
     rather than in every trial; any trainable's row must keep the schema's number columns numbers."""
     from tunescale.contract.schema import TRIAL_SCHEMA
@@ -250,8 +258,11 @@ def _trainer_problems(trainable: Any, family: str, widths: tuple[int, ...], fixe
     if family == "transformer" and is_int(head_dim) and head_dim >= 1:
         odd = [w for w in widths if w % head_dim]
         if odd:
-            p.add("model.widths", f"width {odd[0]} is not a multiple of head_dim {head_dim}; the transformer "
-                                  f"splits its width into heads of head_dim (set [fixed] head_dim or change widths)")
+            p.add(
+                "model.widths",
+                f"width {odd[0]} is not a multiple of head_dim {head_dim}; the transformer "
+                f"splits its width into heads of head_dim (set [fixed] head_dim or change widths)",
+            )
 
 
 def pa_is_number(t) -> bool:
@@ -276,7 +287,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         p.add("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
     num_samples = int_field(raw, "num_samples", 8, p, minimum=1)
     if algorithm in GRIDDED and "num_samples" in raw:
-        p.add("num_samples", f"algorithm = \"{algorithm}\" runs the whole grid; remove num_samples")
+        p.add("num_samples", f'algorithm = "{algorithm}" runs the whole grid; remove num_samples')
     concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
     seed = int_field(raw, "seed", 0, p, minimum=0)
     max_retries = int_field(raw, "max_retries", 2, p, minimum=0)
@@ -294,7 +305,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if family not in FAMILIES:
         p.add("model.family", f"expected one of {', '.join(FAMILIES)}, got {family!r}")
     elif algorithm == "stn" and family != "transformer":
-        p.add("model.family", f"algorithm = \"stn\" tunes the transformer proxy's regularizers, got {family!r}")
+        p.add("model.family", f'algorithm = "stn" tunes the transformer proxy\'s regularizers, got {family!r}')
     widths = _int_list(model_raw, "widths", p, "model.")
     depths = _int_list({"depths": model_raw.get("depths", 2)}, "depths", p, "model.")
     parametrization = model_raw.get("parametrization", "sp")
@@ -304,7 +315,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if base_width is not None and (not is_int(base_width) or base_width < 1):
         p.add("model.base_width", f"expected a positive integer, got {base_width!r}")
     if mode == "transfer" and len(widths) < 2:
-        p.add("model.widths", f"mode = \"transfer\" sweeps several widths; give at least 2, got {list(widths)}")
+        p.add("model.widths", f'mode = "transfer" sweeps several widths; give at least 2, got {list(widths)}')
     # Multipliers relative to the smallest proxy: without a shared base width every trial
     # would be its own base, and muP, NTK, MFP (any row but SP) would silently equal SP.
     base_width_defaulted = base_width is None and len(widths) > 1 and (mode == "transfer" or parametrization != "sp")
@@ -331,7 +342,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         if dim is not None:
             space.append(dim)
     if not space_raw:
-        p.add("space", "the search space is empty; add e.g. [space.lr] type = \"log\", low = 1e-4, high = 1e-1")
+        p.add("space", 'the search space is empty; add e.g. [space.lr] type = "log", low = 1e-4, high = 1e-1')
 
     scheduler = _scheduler(table_field(raw, "scheduler", p), p)
     resources = table_field(raw, "resources", p)
@@ -353,10 +364,16 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
     if "lr" not in space_raw and "lr" not in fixed:
         p.add("space.lr", "every trial needs a learning rate; search it in [space.lr] or set it in [fixed]")
     if trials_per_task > 1 and algorithm in ADAPTIVE:
-        p.add("trials_per_task", f"batched mode runs planned configs (grid/random); use trials_per_task = 1 with {algorithm}")
+        p.add(
+            "trials_per_task",
+            f"batched mode runs planned configs (grid/random); use trials_per_task = 1 with {algorithm}",
+        )
     if algorithm == "carbs" and scheduler is not None:
-        p.add("scheduler", "carbs learns from each trial's final loss at its FLOPs and stops hopeless trials "
-                           "itself; drop [scheduler] or use optuna")
+        p.add(
+            "scheduler",
+            "carbs learns from each trial's final loss at its FLOPs and stops hopeless trials "
+            "itself; drop [scheduler] or use optuna",
+        )
     if trials_per_task > 1 and scheduler is not None:
         p.add("trials_per_task", "batched mode cannot prune early; drop [scheduler] or set trials_per_task = 1")
 

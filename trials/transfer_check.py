@@ -167,7 +167,9 @@ def _optima(df, ids: Mapping[tuple[str, int], list[str]], hp: str, base_width: i
             )
         fit = fit_optimum(sub[hp].to_numpy(), sub["loss"].to_numpy(), hp=hp)
         optima.append(
-            WidthOptimum(label, int(width), float(fit.value), float(fit.low), float(fit.high), bool(fit.at_edge), len(sub))
+            WidthOptimum(
+                label, int(width), float(fit.value), float(fit.low), float(fit.high), bool(fit.at_edge), len(sub)
+            )
         )
         logs.setdefault(label, []).append(math.log10(fit.value))
     drift = {label: float(np.max(v) - np.min(v)) for label, v in logs.items()}

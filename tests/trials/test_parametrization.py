@@ -231,7 +231,8 @@ def test_umup_ops_match_graphcore_unit_scaling():
     w, h = torch.randn(64, 128), torch.randn(8, 128)
     layer = parametrization.Parametrization("umup", 1.0)
     assert torch.allclose(uu.functional.linear(h, w, None), h @ w.T * layer.multiplier("hidden", 128), atol=1e-5)
-    assert torch.allclose(uu.functional.linear_readout(h, w, None), h @ w.T * layer.multiplier("readout", 128), atol=1e-6)
+    expected = h @ w.T * layer.multiplier("readout", 128)
+    assert torch.allclose(uu.functional.linear_readout(h, w, None), expected, atol=1e-6)
 
 
 def test_unknown_parametrization_names_the_choices():

@@ -38,7 +38,9 @@ def test_missing_required_column(column):
 @pytest.mark.parametrize("column", ["params", "tokens", "lr", "batch_size"])
 @pytest.mark.parametrize("value", [0, -5])
 def test_non_positive_scale_or_hp(column, value):
-    _rejects(_table(**{column: value}), f"'{column}'", repr(value if column in ("params", "batch_size") else float(value)))
+    _rejects(
+        _table(**{column: value}), f"'{column}'", repr(value if column in ("params", "batch_size") else float(value))
+    )
 
 
 def test_negative_weight_decay_rejected_zero_allowed():

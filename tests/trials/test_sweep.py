@@ -124,13 +124,15 @@ def test_optuna_with_asha_stores_pruned_rows_and_resume_adds_new_trials(tmp_path
 def _replayed(spec, rows):
     """The searcher a resume of `spec` builds, told the stored `rows` as the sweep tells it."""
     searcher = make_searcher(spec, spec.seed + len(rows))
-    replay(searcher, stored_observations(spec, rows), stored_reports(TrialStore(spec.storage), rows, "step", spec.budget))
+    reports = stored_reports(TrialStore(spec.storage), rows, "step", spec.budget)
+    replay(searcher, stored_observations(spec, rows), reports)
     return searcher
 
 
 def test_carbs_sweep_stores_its_trials_and_resume_feeds_them_back(tmp_path, local_ray):
-    over = dict(algorithm="carbs", num_samples=3, model={"widths": 16},
-                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    over = dict(
+        algorithm="carbs", num_samples=3, model={"widths": 16}, space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}}
+    )
     spec = _spec(tmp_path, **over)
     result = run_sweep(spec, out=None)
     first = read_trials(spec.storage, validated=True)
@@ -149,8 +151,14 @@ def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_
     # The synthetic curves all fall alike, so once three trials have finished CARBS can
     # forecast a trial's final loss from its first evaluation, and it stops those that
     # cannot beat the best (every trial of a sweep shape costs the same).
-    spec = _spec(tmp_path, algorithm="carbs", num_samples=10, concurrency=1, model={"widths": 16},
-                 space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    spec = _spec(
+        tmp_path,
+        algorithm="carbs",
+        num_samples=10,
+        concurrency=1,
+        model={"widths": 16},
+        space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+    )
     run_sweep(spec, out=None)
     df = read_trials(spec.storage, validated=True)
     assert len(df) == 10 and set(df["status"]) == {"completed", "pruned"}
@@ -160,8 +168,13 @@ def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_
 
 
 def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_stopped_trials(tmp_path, local_ray):
-    over = dict(algorithm="carbs", num_samples=10, concurrency=1, model={"widths": 16},
-                space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}})
+    over = dict(
+        algorithm="carbs",
+        num_samples=10,
+        concurrency=1,
+        model={"widths": 16},
+        space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+    )
     spec = _spec(tmp_path, **over)
     run_sweep(spec, out=None)
     first = read_trials(spec.storage, validated=True).set_index("trial_id")
@@ -189,8 +202,9 @@ def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_st
 def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_ray):
     # The bowl diverges at lr >= 1: CARBS starts at lr = 3.2 and spreads around it, so the
     # first run stores both completed and diverged rows.
-    over = dict(algorithm="carbs", num_samples=4, model={"widths": 16},
-                space={"lr": {"type": "log", "low": 0.1, "high": 100.0}})
+    over = dict(
+        algorithm="carbs", num_samples=4, model={"widths": 16}, space={"lr": {"type": "log", "low": 0.1, "high": 100.0}}
+    )
     run_sweep(_spec(tmp_path, **over), resume=False, out=None)
     first = read_trials(_spec(tmp_path, **over).storage, validated=True)
     diverged = sorted(first.loc[first["status"] == "diverged", "lr"])
@@ -205,26 +219,39 @@ def test_resumed_carbs_sweep_gives_the_stored_failures_to_carbs(tmp_path, local_
     assert sum(o.success for o in told) == (first["status"] == "completed").sum()
 
 
-def test_carbs_searches_numeric_choices_and_stepped_ints_along_their_values_and_other_choices_as_categories(
-        tmp_path):
-    spec = _spec(tmp_path, algorithm="carbs", space={
-        "lr": {"type": "log", "low": 1e-4, "high": 1e-1}, "batch": {"type": "choice", "values": [64, 16, 32]},
-        "warmup": {"type": "int", "low": 0, "high": 40, "step": 10},
-        "schedule": {"type": "choice", "values": ["cosine", "constant"]}})
+def test_carbs_searches_numeric_choices_and_stepped_ints_along_their_values_and_other_choices_as_categories(tmp_path):
+    spec = _spec(
+        tmp_path,
+        algorithm="carbs",
+        space={
+            "lr": {"type": "log", "low": 1e-4, "high": 1e-1},
+            "batch": {"type": "choice", "values": [64, 16, 32]},
+            "warmup": {"type": "int", "low": 0, "high": 40, "step": 10},
+            "schedule": {"type": "choice", "values": ["cosine", "constant"]},
+        },
+    )
     space = search_space(spec)
     _, batch, warmup, schedule = space.searched
     assert batch == OrderedParam("batch", (16, 32, 64)) and batch.log
     assert warmup == OrderedParam("warmup", (0, 10, 20, 30, 40)) and not warmup.log
     assert schedule == ChoiceParam("schedule", ("cosine", "constant")) and space.categories == ((3, 2),)
     # grid and random sweeps keep the spec's values in the spec's order
-    random = _spec(tmp_path, algorithm="random", space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1},
-                                                        "batch": {"type": "choice", "values": [64, 16]}})
+    random = _spec(
+        tmp_path,
+        algorithm="random",
+        space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}, "batch": {"type": "choice", "values": [64, 16]}},
+    )
     assert search_space(random).searched[1] == ChoiceParam("batch", (64, 16))
 
 
 def test_carbs_sweep_over_a_choice_stores_its_values(tmp_path, local_ray):
-    spec = _spec(tmp_path, algorithm="carbs", num_samples=3, model={"widths": 16},
-                 space={"lr": {"type": "choice", "values": [1e-3, 3e-3, 1e-2]}})
+    spec = _spec(
+        tmp_path,
+        algorithm="carbs",
+        num_samples=3,
+        model={"widths": 16},
+        space={"lr": {"type": "choice", "values": [1e-3, 3e-3, 1e-2]}},
+    )
     run_sweep(spec, out=None)
     df = read_trials(spec.storage, validated=True)
     assert len(df) == 3 and set(df["lr"]) <= {1e-3, 3e-3, 1e-2} and set(df["status"]) == {"completed"}
@@ -232,18 +259,27 @@ def test_carbs_sweep_over_a_choice_stores_its_values(tmp_path, local_ray):
 
 def test_carbs_spec_rejects_a_scheduler(tmp_path):
     with pytest.raises(SpecError, match="scheduler"):
-        _spec(tmp_path, algorithm="carbs", space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
-              scheduler={"type": "asha"})
+        _spec(
+            tmp_path,
+            algorithm="carbs",
+            space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+            scheduler={"type": "asha"},
+        )
 
 
 def test_real_proxy_transformer_sweep_in_transfer_mode(tmp_path, local_ray):
-    spec = parse_spec({
-        "name": "real", "algorithm": "grid", "mode": "transfer", "storage": str(tmp_path / "run"),
-        "model": {"family": "transformer", "widths": [16, 32], "depths": 1, "parametrization": "mup"},
-        "budget": {"steps": 8},
-        "space": {"lr": {"type": "choice", "values": [1e-2]}},
-        "fixed": {"batch_size": 4, "seq_len": 16},
-    })
+    spec = parse_spec(
+        {
+            "name": "real",
+            "algorithm": "grid",
+            "mode": "transfer",
+            "storage": str(tmp_path / "run"),
+            "model": {"family": "transformer", "widths": [16, 32], "depths": 1, "parametrization": "mup"},
+            "budget": {"steps": 8},
+            "space": {"lr": {"type": "choice", "values": [1e-2]}},
+            "fixed": {"batch_size": 4, "seq_len": 16},
+        }
+    )
     run_sweep(spec, out=None)
     df = read_trials(spec.storage, validated=True)
     assert sorted(df["width"]) == [16, 32] and set(df["status"]) == {"completed"}

@@ -53,28 +53,86 @@ def test_sweep_on_a_two_node_loopback_cluster(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = None
     try:
-        subprocess.run([sys.executable, "-c", f"import ray,time\nfor _ in range(60):\n  try:\n    ray.init(address='{address}'); break\n  except Exception: time.sleep(1)"],
-                       env=env, cwd=REPO, check=True, timeout=120, capture_output=True)
-        worker = subprocess.Popen([ray_bin, "start", f"--address={address}", *common], env=env, cwd=REPO,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import ray,time\nfor _ in range(60):\n  try:\n    ray.init(address='{address}'); break\n"
+                "  except Exception: time.sleep(1)",
+            ],
+            env=env,
+            cwd=REPO,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+        worker = subprocess.Popen(
+            [ray_bin, "start", f"--address={address}", *common],
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         spec_path = tmp_path / "c.toml"
         spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
         nodes = subprocess.run(
-            [sys.executable, "-c", f"import ray,time\nray.init(address='{address}')\n"
-             "for _ in range(60):\n  n=len([x for x in ray.nodes() if x['Alive']])\n  if n==2: break\n  time.sleep(1)\nprint(n)"],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-c",
+                f"import ray,time\nray.init(address='{address}')\n"
+                "for _ in range(60):\n  n=len([x for x in ray.nodes() if x['Alive']])\n  if n==2: break\n"
+                "  time.sleep(1)\nprint(n)",
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert nodes.stdout.strip().endswith("2"), nodes.stderr[-500:]
-        run = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", address,
-                              "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tunescale.cli.main",
+                "sweep",
+                str(spec_path),
+                "--address",
+                address,
+                "--quiet",
+                "--json",
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
-        summary = json.loads(run.stdout[run.stdout.index('{\n  "name"'):])
+        summary = json.loads(run.stdout[run.stdout.index('{\n  "name"') :])
         assert summary["cluster"].endswith(f":{port}"), run.stdout
         df = read_trials(tmp_path / "run", validated=True)
         assert len(df) == 4 and set(df["status"]) == {"completed"}
         # --address auto follows RAY_ADDRESS (a sweep without --address never does) and says where it went.
-        auto = subprocess.run([sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--address", "auto",
-                               "--storage", str(tmp_path / "auto")],
-                              env={**env, "RAY_ADDRESS": address}, cwd=REPO, capture_output=True, text=True, timeout=300)
+        auto = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tunescale.cli.main",
+                "sweep",
+                str(spec_path),
+                "--address",
+                "auto",
+                "--storage",
+                str(tmp_path / "auto"),
+            ],
+            env={**env, "RAY_ADDRESS": address},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert auto.returncode == 0, auto.stderr[-2000:]
         assert re.search(rf"joined the Ray cluster at [0-9.]+:{port}", auto.stderr), auto.stderr[-2000:]
     finally:

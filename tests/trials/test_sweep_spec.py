@@ -57,8 +57,12 @@ def test_transfer_mode_needs_two_widths_and_sets_base_width():
 
 
 def test_random_plan_changes_with_seed_and_stays_in_bounds():
-    raw = {**GOOD, "algorithm": "random", "num_samples": 5,
-           "space": {"lr": {"type": "log", "low": 1e-3, "high": 1e-1}, "hp_depth": {"type": "int", "low": 1, "high": 3}}}
+    raw = {
+        **GOOD,
+        "algorithm": "random",
+        "num_samples": 5,
+        "space": {"lr": {"type": "log", "low": 1e-3, "high": 1e-1}, "hp_depth": {"type": "int", "low": 1, "high": 3}},
+    }
     a, b = plan(parse_spec(raw)), plan(parse_spec({**raw, "seed": 1}))
     assert [t.trial_id for t in a] != [t.trial_id for t in b]
     assert all(1e-3 <= t.config["lr"] <= 1e-1 and t.config["hp_depth"] in (1, 2, 3) for t in a)
