@@ -16,10 +16,7 @@ import os
 import sys
 
 from tunescale.cli.options import check_json_out, layout
-from tunescale.contract.errors import TunescaleError
-
-# What `pip install tunescale` leaves out: searching, training and sweeping need the [all] extra.
-EXTRA_MODULES = ("torch", "ray", "botorch", "gpytorch", "optuna")
+from tunescale.contract.errors import EXTRA_MODULES, TunescaleError
 
 # Modules that add subcommands, in the order `tunescale --help` lists them.
 COMMAND_MODULES = (

@@ -6,6 +6,10 @@ what was expected, what was found, and the fix.
 """
 
 
+# What `pip install tunescale` leaves out: searching, training and sweeping need the [all] extra.
+EXTRA_MODULES = ("torch", "ray", "botorch", "gpytorch", "optuna")
+
+
 class TunescaleError(Exception):
     """Root of every error tunescale raises on purpose."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from tunescale.contract.errors import InputError, first_line
+from tunescale.contract.errors import EXTRA_MODULES, InputError, first_line
 from tunescale.sweep.rows import fallback_row, summary
 from tunescale.sweep.spec import DEFAULT_TRAINABLE, STN_TRAINABLE
 from tunescale.sweep.storage import worker_store
@@ -53,6 +53,10 @@ def load_trainable(path: str) -> Callable:
     module, _, name = path.partition(":")
     try:
         fn = getattr(import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if exc.name in EXTRA_MODULES:
+            raise  # the CLI names the extra to install
+        raise InputError(f"trainable {path!r}: cannot import it ({first_line(exc)}).") from None
     except (ImportError, AttributeError, ValueError) as exc:
         raise InputError(f"trainable {path!r}: cannot import it ({first_line(exc)}).") from None
     if not callable(fn):

@@ -1,6 +1,7 @@
 """Bad sweep inputs: one line on stderr, exit 2, before Ray starts or any file is written."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -30,14 +31,18 @@ def _write(tmp_path, *, top="", widths="32", lr=LR, fixed="batch_size = 4", stor
     return str(path)
 
 
-def _refused(tmp_path, *args, expect: str) -> None:
-    import ray
+def _ray_sessions() -> set[Path]:
+    """Every local Ray start leaves a session directory (the shared test instance's included)."""
+    return set(Path("/tmp/ray").glob("session_2*"))
 
+
+def _refused(tmp_path, *args, expect: str) -> None:
+    before = _ray_sessions()
     r = run_main(main, "sweep", *args, "--quiet")
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert expect in r.stderr, r.stderr
-    assert not ray.is_initialized(), "refused after starting Ray"
+    assert _ray_sessions() == before, "refused after starting Ray"
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run" / "trials").glob("*.parquet"))
 
 
