@@ -78,7 +78,7 @@ def test_trainable_that_does_not_import(tmp_path):
              "--allow-any-trainable", expect="DEFAULTS is a dict, not a function")
 
 
-@pytest.mark.parametrize("trainable", ["os:system", "nosuchmod:f", "tests.trials.sweep_faults:dying_trial"])
+@pytest.mark.parametrize("trainable", ["os:system", "nosuchmod:f", "tests.sweep.sweep_faults:dying_trial"])
 def test_unregistered_trainable_needs_allow_any_trainable(tmp_path, trainable):
     _refused(tmp_path, _write(tmp_path, top=f'trainable = "{trainable}"'),
              expect=f"trainable {trainable!r}: not a registered trainable")

@@ -78,7 +78,7 @@ def test_store_turning_unwritable_mid_sweep_stops_in_one_line_and_keeps_the_rows
     storage = tmp_path / "run"
     lrs = [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3]
     spec = parse_spec({
-        "name": "ro", "algorithm": "grid", "trainable": "tests.trials.sweep_faults:store_breaking_trial",
+        "name": "ro", "algorithm": "grid", "trainable": "tests.sweep.sweep_faults:store_breaking_trial",
         "storage": str(storage), "concurrency": 1, "max_retries": 0, "model": {"widths": 16},
         "budget": {"steps": 10}, "space": {"lr": {"type": "choice", "values": lrs}},
         "fixed": {"hp_break_at_lr": 3e-3, "hp_store": str(storage)},

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.analyses.test_report import check_report_matches_store
-from tests.trials.test_cli import tunescale
+from tests.cli.test_cli import tunescale
 from tunescale.contract.store import read_trials
 from tunescale.study.results import StudyFit
 from tunescale.study.run import (

@@ -38,7 +38,7 @@ def _dying_spec(tmp_path, lrs, die_times, **over):
     """A sweep of `sweep_faults.dying_trial`: each lr kills its worker on its first `die_times` attempts."""
     return _spec(
         tmp_path,
-        trainable="tests.trials.sweep_faults:dying_trial",
+        trainable="tests.sweep.sweep_faults:dying_trial",
         model={"widths": 16},
         space={"lr": {"type": "choice", "values": lrs}},
         fixed={"hp_die_dir": str(tmp_path / "attempts"), "hp_die_times": die_times},
