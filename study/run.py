@@ -266,7 +266,7 @@ def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float
 def target_scale(spec: StudySpec) -> Target:
     """N, D and training FLOPs of one target run, counted on the model itself (as its trial row will be)."""
     from tunescale.trials import parametrization
-    from tunescale.trials.models.transformer import build_transformer
+    from tunescale.trials.models.transformer import transformer_from_config
     from tunescale.trials.train import resolve_config
 
     cfg = resolve_config(
@@ -281,15 +281,7 @@ def target_scale(spec: StudySpec) -> Target:
         }
     )
     par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
-    model = build_transformer(
-        width=cfg["width"],
-        depth=cfg["depth"],
-        seq_len=cfg["seq_len"],
-        par=par,
-        head_dim=cfg["head_dim"],
-        base_head_dim=cfg["base_head_dim"],
-        zero_readout=cfg["zero_readout"],
-    )
+    model = transformer_from_config(cfg, par)
     tokens = float(cfg["steps"] * cfg["tokens_per_step"])
     return Target(
         width=spec.target_width,

@@ -251,17 +251,9 @@ def _model_and_data(cfg: Mapping[str, Any], par: parametrization.Parametrization
     """(model, next_batch(), fixed eval batches) for the configured model kind."""
     if cfg["model"] == "transformer":
         from tunescale.trials.data.corpus import EVAL_SEED, TokenBatches, load_corpus
-        from tunescale.trials.models.transformer import build_transformer
+        from tunescale.trials.models.transformer import transformer_from_config
 
-        model = build_transformer(
-            width=cfg["width"],
-            depth=cfg["depth"],
-            seq_len=cfg["seq_len"],
-            par=par,
-            head_dim=cfg["head_dim"],
-            base_head_dim=cfg["base_head_dim"],
-            zero_readout=cfg["zero_readout"],
-        )
+        model = transformer_from_config(cfg, par)
         corpus = load_corpus(cfg["cache_dir"])
         train = TokenBatches(corpus.train, cfg["seq_len"], cfg["batch_size"], cfg["seed"])
         val = TokenBatches(corpus.val, cfg["seq_len"], cfg["eval_batch_size"] or cfg["batch_size"], EVAL_SEED)

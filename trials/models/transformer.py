@@ -12,6 +12,9 @@ the unit-scaled ops of `unit_scaling` (every factor here is exactly 1.0 otherwis
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -113,6 +116,13 @@ class TransformerLM(nn.Module):
 
     def flops_per_token(self) -> float:
         return FLOPS_PER_PARAM_TOKEN * self.non_embedding_params() + 12.0 * self.depth * self.width * self.seq_len
+
+
+def transformer_from_config(cfg: Mapping[str, Any], par: parametrization.Parametrization) -> TransformerLM:
+    """The proxy a resolved trainer config describes: what a trial trains and what a study sizes."""
+    return build_transformer(width=cfg["width"], depth=cfg["depth"], seq_len=cfg["seq_len"], par=par,
+                             head_dim=cfg["head_dim"], base_head_dim=cfg["base_head_dim"],
+                             zero_readout=cfg["zero_readout"])
 
 
 def build_transformer(

@@ -52,6 +52,7 @@ from torch.func import jvp
 
 from tunescale.contract.errors import InputError
 from tunescale.trials import parametrization
+from tunescale.trials.models.transformer import transformer_from_config
 from tunescale.trials.stn.hyperparams import HyperParameters, HyperSpec
 from tunescale.trials.stn.trainer import FlopMeter
 from tunescale.trials.stn.transformer import TRANSFORMER_HYPERS, HyperTransformer, smoothed_loss
@@ -128,15 +129,12 @@ class LmStn:
     """The proxy, its hyperparameters and two optimizers; `train_step` / `hyper_step` / `loss_on`."""
 
     def __init__(self, cfg: Mapping[str, Any], stn: Mapping[str, Any], device: torch.device) -> None:
-        from tunescale.trials.models.transformer import build_transformer
 
         self.cfg, self.stn, self.device = cfg, stn, device
         self.variant = stn["stn_variant"]
         par = parametrization.make(cfg["parametrization"], cfg["width"], cfg["base_width"])
         torch.manual_seed(cfg["seed"])
-        plain = build_transformer(width=cfg["width"], depth=cfg["depth"], seq_len=cfg["seq_len"], par=par,
-                                  head_dim=cfg["head_dim"], base_head_dim=cfg["base_head_dim"],
-                                  zero_readout=cfg["zero_readout"])
+        plain = transformer_from_config(cfg, par)
         self.tuned = stn["tuned"] if self.variant != "fixed" else []
         self.model = HyperTransformer(plain, par, len(self.tuned), stn=self.variant != "fixed",
                                       centred=self.variant != "stn").to(device)
