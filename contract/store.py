@@ -180,13 +180,17 @@ def _read_parquet(path: Path) -> pa.Table:
         ) from None
 
 
+# What pyarrow raises when files' column types cannot be combined (its own exception classes).
+_TYPE_CLASH = (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError)
+
+
 def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.Table:
     """One table of many files; InputError naming the first file whose column type disagrees."""
     if not tables:
         return schema.empty_table()
     try:
         return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except _TYPE_CLASH as exc:
         failure = first_line(exc)
         seen: dict[str, tuple[pa.DataType, Path]] = {}
         for table, path in zip(tables, paths, strict=True):
@@ -197,7 +201,7 @@ def _concat(tables: list[pa.Table], paths: list[Path], schema: pa.Schema) -> pa.
                 other_type, other = seen[f.name]
                 try:
                     pa.unify_schemas([pa.schema([(f.name, other_type)]), pa.schema([f])], promote_options="permissive")
-                except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                except _TYPE_CLASH:
                     raise InputError(
                         f"{path}: column {f.name!r} is {f.type}, but {other.name} has it as {other_type}; "
                         f"make the files agree or read them separately."

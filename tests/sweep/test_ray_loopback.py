@@ -11,31 +11,12 @@ import time
 
 from tests.conftest import REPO
 from tests.sweep.listening import descendants, is_loopback, listening
+from tests.sweep.slow_bowl import write_spec
 from tunescale.contract.store import read_trials
-
-SPEC = """
-name = "lo"
-algorithm = "grid"
-trainable = "tunescale.trials.synthetic:quadratic_trial"
-storage = "{storage}"
-concurrency = 2
-[model]
-widths = 16
-[budget]
-steps = 10
-[space.lr]
-type = "log"
-low = 1e-3
-high = 1e-2
-num = 4
-[fixed]
-hp_sleep_s = 0.4
-"""
 
 
 def _sweep(tmp_path, **env) -> subprocess.Popen:
-    spec = tmp_path / "lo.toml"
-    spec.write_text(SPEC.format(storage=tmp_path / "run"))
+    spec = write_spec(tmp_path, "lo", sleep_s=0.4, low=1e-3, high=1e-2, num=4)
     return subprocess.Popen(
         [sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec), "--num-cpus", "2", "--quiet"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **env},

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, run_main, valid_row
+from tests.sweep.slow_bowl import write_spec
 from tunescale.cli.main import main
 from tunescale.contract.errors import StoreError
 from tunescale.contract.store import TrialStore, read_trials
@@ -18,30 +19,9 @@ from tunescale.sweep.plan import plan
 from tunescale.sweep.spec import load_spec, parse_spec
 from tunescale.sweep.storage import LOCK_FILE, driver_lock
 
-SPEC = """
-name = "f"
-algorithm = "grid"
-trainable = "tunescale.trials.synthetic:quadratic_trial"
-storage = "{storage}"
-concurrency = 2
-[model]
-widths = 16
-[budget]
-steps = 10
-[space.lr]
-type = "log"
-low = 1e-4
-high = 1e-1
-num = 8
-[fixed]
-hp_sleep_s = 0.3
-"""
-
 
 def _spec_file(tmp_path):
-    path = tmp_path / "f.toml"
-    path.write_text(SPEC.format(storage=tmp_path / "run"))
-    return path
+    return write_spec(tmp_path, "f", sleep_s=0.3)
 
 
 def test_ctrl_c_stops_the_trials_says_what_is_stored_and_exits_130(tmp_path, local_ray):

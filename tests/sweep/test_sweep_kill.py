@@ -7,34 +7,15 @@ import sys
 import time
 
 from tests.conftest import REPO
+from tests.sweep.slow_bowl import write_spec
 from tunescale.contract.store import read_trials
 from tunescale.sweep.engine import run_sweep
 from tunescale.sweep.plan import plan
 from tunescale.sweep.spec import load_spec
 
-SPEC = """
-name = "k"
-algorithm = "grid"
-trainable = "tunescale.trials.synthetic:quadratic_trial"
-storage = "{storage}"
-concurrency = 2
-[model]
-widths = 16
-[budget]
-steps = 10
-[space.lr]
-type = "log"
-low = 1e-4
-high = 1e-1
-num = 8
-[fixed]
-hp_sleep_s = 0.15
-"""
-
 
 def test_sigkilled_driver_resumes_without_losing_or_repeating_trials(tmp_path, local_ray):
-    spec_path = tmp_path / "k.toml"
-    spec_path.write_text(SPEC.format(storage=tmp_path / "run"))
+    spec_path = write_spec(tmp_path, "k", sleep_s=0.15)
     trials_dir = tmp_path / "run" / "trials"
     driver = subprocess.Popen(
         [sys.executable, "-m", "tunescale.cli.main", "sweep", str(spec_path), "--num-cpus", "2", "--quiet"],
