@@ -239,9 +239,10 @@ def load(
         if name in frame.columns:
             frame[name] = _numeric(frame[name], mapping.get(name, name), source)
 
-    if "weight_decay" in frame.columns and frame["weight_decay"].isna().all():
-        frame = frame.drop(columns="weight_decay")
-        notes.append("weight_decay is empty on every row: not used")
+    for name in HP_COLUMNS:  # a store's schema has every column, filled or not
+        if name in frame.columns and frame[name].isna().all():
+            frame = frame.drop(columns=name)
+            notes.append(f"{name} is empty on every row: not used")
 
     if "status" in frame.columns:
         status = frame["status"].astype(str)
