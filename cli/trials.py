@@ -57,11 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(kinds, "ray", help="import a Ray Tune experiment directory (trusted: Ray unpickles it)",
                     examples=[IMPORT_RAY_EXAMPLE])
     p.add_argument("path", metavar="EXPERIMENT_DIR", help="Ray Tune's storage_path/<experiment name>")
+    p.add_argument("--full-iterations", type=positive_int, metavar="K",
+                   help="training iterations of a finished trial: trials Ray stopped before K (a scheduler's "
+                        "early stop, which Ray records as TERMINATED) are stored as pruned")
     _import_arguments(p)
     p.set_defaults(func=_import_ray)
     p = add_command(kinds, "optuna", help="import an Optuna study from its storage", examples=[IMPORT_OPTUNA_EXAMPLE])
     p.add_argument("storage", metavar="STORAGE_URL", help="e.g. sqlite:///db.sqlite3")
-    p.add_argument("--study", required=True, metavar="NAME", help="the study's name")
+    p.add_argument("--study", metavar="NAME", help="the study's name (default: the storage's only study)")
     _import_arguments(p)
     p.set_defaults(func=_import_optuna)
 
@@ -76,15 +79,16 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
 def _imported(args: argparse.Namespace, summary) -> int:
     skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped.items()) or "none"
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items()))
-    emit(args, summary.summary(), f"wrote {summary.written} trials ({statuses}) of sweep {summary.sweep!r} to "
-         f"{summary.store_dir}; skipped: {skipped}")
+    text = (f"wrote {summary.written} trials ({statuses}) of sweep {summary.sweep!r} to {summary.store_dir}; "
+            f"skipped: {skipped}")
+    emit(args, summary.summary(), "\n".join([text, *(f"note: {n}" for n in summary.notes)]))
     return 0
 
 
 def _import_ray(args: argparse.Namespace) -> int:
     from tunescale.sweep.import_ray import import_ray_tune
 
-    return _imported(args, import_ray_tune(args.path, args.store, column_map(args), args.sweep))
+    return _imported(args, import_ray_tune(args.path, args.store, column_map(args), args.sweep, args.full_iterations))
 
 
 def _import_optuna(args: argparse.Namespace) -> int:

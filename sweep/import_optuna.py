@@ -38,26 +38,34 @@ def _status(state) -> str | None:
     return {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(state)
 
 
-def _load(storage_url: str, study_name: str):
+def _load(storage_url: str, study_name: str | None):
+    """The study named `study_name`, or the storage's only study when no name is given."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=study_name, storage=storage_url)
-    except KeyError:  # optuna: "Record does not exist."
         names = [s.study_name for s in optuna.get_all_study_summaries(storage_url)]
+    except (SQLAlchemyError, ValueError, ImportError) as exc:  # a bad URL, a missing driver, no database
+        raise InputError(f"{storage_url}: cannot open it as an Optuna storage ({str(exc).splitlines()[0]}).") from None
+    if study_name is None and len(names) != 1:
+        raise InputError(f"{storage_url}: holds {len(names)} studies ({', '.join(names) or 'none'}); "
+                         f"name one with --study NAME.")
+    if study_name is not None and study_name not in names:
         raise InputError(f"{storage_url}: no study named {study_name!r}; studies there: "
-                         f"{', '.join(names) or 'none'}.") from None
+                         f"{', '.join(names) or 'none'}.")
+    return optuna.load_study(study_name=study_name or names[0], storage=storage_url)
 
 
 def import_optuna(
     storage_url: str,
-    study_name: str,
+    study_name: str | None,
     store_dir: str | Path,
     mapping: ColumnMap | None = None,
     sweep_name: str | None = None,
 ) -> ImportSummary:
-    """Write every finished trial of Optuna study `study_name` at `storage_url` into `store_dir`.
+    """Write every finished trial of Optuna study `study_name` (None: the storage's only study) at
+    `storage_url` into `store_dir`.
 
     `mapping` names the param or user attr holding each trial column (unmapped ones are
     looked up under their own names; `loss` defaults to the objective ``value``).
@@ -66,6 +74,7 @@ def import_optuna(
     """
     mapping = mapping or ColumnMap()
     study = _load(storage_url, study_name)
+    study_name = study.study_name
     source = f"{storage_url} study {study_name!r}"
     if mapping.loss is None:
         if len(study.directions) != 1 or study.direction.name != "MINIMIZE":

@@ -12,6 +12,14 @@ Status: TERMINATED → completed (diverged without a finite loss), ERROR → fai
 the last line of Ray's *text* traceback (`Trial.get_error`) as `hp_reason`; trials
 not finished (PENDING, RUNNING, PAUSED) are skipped and counted.
 
+Ray records a trial that a scheduler (ASHA, HyperBand, PBT) or a stopper ended early as
+TERMINATED, exactly like one that finished, and keeps no record of the decision. So a
+TERMINATED trial is `pruned` (with the reason in `hp_reason`) when it reached less than
+`FINISHED_FRACTION` of the token budget in its configuration, or fewer training
+iterations than `full_iterations` when the caller gives it; otherwise, where completed
+trials ran different numbers of iterations, the summary says so and how to say which
+were stopped.
+
 Trust: tunescale never unpickles a trial's exception (`Trial.get_pickled_error`), but
 Ray itself unpickles the trial state stored in `experiment_state-*.json` when it opens
 the directory (Ray 2.60 stores each trial's storage context there as a cloudpickle
@@ -33,6 +41,8 @@ from tunescale.sweep.import_rows import ImportSummary, check_mapping, require_or
 _STATUS = {"TERMINATED": "completed", "ERROR": "failed"}
 _REASON_CHARS = 500  # a reason is one line of a table, not a traceback
 _FLAT = "/"  # nested configuration keys, as Ray's own dataframes name them ("optimizer/beta1")
+FINISHED_FRACTION = 0.99  # of its configured tokens: below this a trial stopped early (not step rounding)
+ITERATION = "training_iteration"
 
 
 def _error_line(trial) -> str:
@@ -42,6 +52,19 @@ def _error_line(trial) -> str:
     return ("Ray Tune trial errored: " + lines[-1] if lines else "Ray Tune trial errored (no error text)")[
         :_REASON_CHARS
     ]
+
+
+def _stopped_early(config: dict, last: dict, mapping: ColumnMap, full_iterations: int | None) -> str | None:
+    """Why a TERMINATED trial is no finished run, or None."""
+    key = mapping.explicit().get("tokens", "tokens")
+    budget, reached = config.get(key), last.get(key)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (budget, reached))
+    if numbers and reached < FINISHED_FRACTION * budget:
+        return f"stopped early: reached {reached:g} of its {budget:g} {key}"
+    done = last.get(ITERATION)
+    if full_iterations is not None and done is not None and done < full_iterations:
+        return f"stopped early: {done} of {full_iterations} training iterations"
+    return None
 
 
 def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
@@ -74,12 +97,14 @@ def import_ray_tune(
     store_dir: str | Path,
     mapping: ColumnMap | None = None,
     sweep_name: str | None = None,
+    full_iterations: int | None = None,
 ) -> ImportSummary:
     """Write every finished trial of the Ray Tune experiment at `path` into the store at `store_dir`.
 
     `mapping` names the configuration key or reported metric holding each trial column
     (as `fit-scaling --loss-col val_loss`); unmapped columns are looked up under their own
-    names. `sweep_name` defaults to the experiment directory's name. Returns what was
+    names. `sweep_name` defaults to the experiment directory's name; `full_iterations`, the
+    training iterations of a finished trial, marks trials stopped before it `pruned`. Returns what was
     written and what was skipped, by reason; raises InputError for a path that is no
     experiment or a mapping no trial matches.
     """
@@ -116,6 +141,9 @@ def import_ray_tune(
             summary.skipped[f"trial {trial.status}"] += 1
             continue
         reason = _error_line(trial) if status == "failed" else None
+        if status == "completed":
+            reason = _stopped_early(config, trial.last_result or {}, mapping, full_iterations)
+            status = "pruned" if reason else status
         row = trial_row(
             record, config, trial_id=trial.trial_id, sweep=sweep, status=status, mapping=mapping, reason=reason
         )
@@ -124,6 +152,15 @@ def import_ray_tune(
         store.write(row, _curves(analysis.trial_dataframes.get(trial.trial_id), mapping))
         summary.written += 1
         summary.statuses[row["status"]] += 1
+    tokens = mapping.explicit().get("tokens", "tokens")
+    iterations = {(t.last_result or {}).get(ITERATION) for t, config, _ in trials
+                  if t.status == "TERMINATED" and tokens not in config} - {None}
+    if full_iterations is None and len(iterations) > 1:
+        summary.notes.append(
+            f"finished trials ran {min(iterations)} to {max(iterations)} training iterations; Ray records trials a "
+            f"scheduler stopped like finished ones; if one did, import with `tunescale trials import ray "
+            f"--full-iterations {max(iterations)}`"
+        )
     return summary
 
 

@@ -39,10 +39,11 @@ class ImportSummary:
     written: int = 0
     statuses: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"store_dir": self.store_dir, "sweep": self.sweep, "written": self.written,
-                "statuses": dict(self.statuses), "skipped": dict(self.skipped)}
+                "statuses": dict(self.statuses), "skipped": dict(self.skipped), "notes": list(self.notes)}
 
 
 def check_mapping(mapping: ColumnMap, names: Iterable[str], source: str) -> None:

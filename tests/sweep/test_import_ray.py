@@ -85,3 +85,47 @@ def test_unmapped_params_is_an_error_naming_the_option(experiment, tmp_path):
 def test_a_directory_that_is_no_experiment_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a Ray Tune experiment"):
         import_ray_tune(tmp_path, tmp_path / "store")
+
+
+def budgeted_trainable(config):
+    """Reports the tokens trained so far; a run that reaches its configured `tokens` finished."""
+    from ray import tune
+
+    for k in range(1, 9):
+        tune.report({"loss": config["x"] + 1.0 / k, "tokens": config.get("tokens", 8000) * k / 8, "params": 1000})
+
+
+def _asha_experiment(storage, config: dict):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    tune.Tuner(
+        budgeted_trainable,
+        param_space={"x": tune.grid_search([0.0, 1.0, 2.0, 3.0]), "lr": 1e-3, **config},
+        tune_config=tune.TuneConfig(metric="loss", mode="min",
+                                    scheduler=ASHAScheduler(max_t=8, grace_period=1, reduction_factor=2)),
+        run_config=tune.RunConfig(name="asha", storage_path=str(storage), verbose=0),
+    ).fit()
+    return storage / "asha"
+
+
+def test_trials_a_scheduler_stopped_short_of_their_token_budget_are_pruned(local_ray, tmp_path):
+    experiment = _asha_experiment(tmp_path, {"tokens": 8000.0})
+    summary = import_ray_tune(experiment, tmp_path / "store")
+    rows = read_trials(tmp_path / "store")
+    stopped = rows[rows["tokens"] < 8000]
+    assert len(stopped) >= 1 and set(stopped["status"]) == {"pruned"}
+    assert stopped["hp_reason"].str.startswith("stopped early: reached").all()
+    assert set(rows[rows["tokens"] == 8000]["status"]) == {"completed"}
+    assert summary.statuses["pruned"] == len(stopped) and summary.notes == []
+
+
+def test_without_a_token_budget_the_summary_says_how_to_mark_stopped_trials(local_ray, tmp_path):
+    experiment = _asha_experiment(tmp_path, {})
+    summary = import_ray_tune(experiment, tmp_path / "store")
+    assert summary.statuses == {"completed": 4}
+    assert "--full-iterations 8" in summary.notes[0]
+    again = import_ray_tune(experiment, tmp_path / "again", full_iterations=8)
+    rows = read_trials(tmp_path / "again")
+    assert summary.statuses["completed"] > again.statuses["completed"] >= 1
+    assert set(rows[rows["status"] == "pruned"]["hp_reason"].str[:30]) == {"stopped early: 1 of 8 training"}
