@@ -2,7 +2,8 @@
 
 Notations
 ---------
-PATH   a trial-store sweep directory, a Parquet file or a CSV of runs
+PATH   a trial-store sweep directory, a Parquet file or a CSV of runs, a Ray Tune experiment
+       directory, or an Optuna storage (URL or SQLite file; --study NAME when it holds several)
 N, D, C, L   params, tokens, flops, loss columns (mapped with --params-col etc.)
 """
 
@@ -26,6 +27,8 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
+    "fit-scaling ~/ray_results/lr_sweep --params-col n_params --loss-col val_loss --out fit/",
+    "fit-scaling sqlite:///optuna.db --study lr-sweep --predict params=1e9,tokens=2e10",
     "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
@@ -40,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", help="sweep directory, .parquet or .csv of runs")
+    p.add_argument("path", metavar="PATH",
+                   help="sweep directory, .parquet or .csv of runs, Ray Tune experiment directory, or Optuna storage")
+    p.add_argument("--study", metavar="NAME", help="the study to read when PATH is an Optuna storage holding several")
     add_column_map(p)
     p.add_argument("--seq-len", type=float, metavar="T",
                       help="tokens per sequence: batch sizes are multiplied by T and reported in tokens")
@@ -104,23 +109,14 @@ def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tunescale.contract.errors import InputError
-    from tunescale.scaling.columns import load, select
+    from tunescale.scaling.columns import select
     from tunescale.scaling.fit import fit_scaling
     from tunescale.scaling.predict import parse_target
 
     check_options(args)
     targets = [check_target(t, parse_target(t)) for t in args.predict]
     mapping = column_map(args)
-    table = load(
-        args.path,
-        mapping,
-        where=args.where,
-        exclude_top_loss=args.exclude_top_loss,
-        drop_bad_rows=args.drop_bad_rows,
-        seq_len=args.seq_len,
-        ignore=args.ignore_col,
-        run_col=args.run_col,
-    )
+    table = read_runs(args, mapping)
     holdout = select(table.frame, args.holdout, table.source, "--holdout") if args.holdout else None
     with busy(f"fitting {len(table.frame)} runs, {args.bootstrap} bootstrap resamples per law:"):
         fit = fit_scaling(
@@ -164,6 +160,23 @@ def handle(args: argparse.Namespace) -> int:
             text += f"\nwrote {out / 'predictions.csv'}: {len(table_out)} row(s) of {args.predict_table}"
     emit(args, document, text)
     return 0
+
+
+def read_runs(args: argparse.Namespace, mapping):
+    """The usable runs of PATH. A Ray Tune experiment or an Optuna study is imported first
+    (sweep.import_source), so there `--where` and `--ignore-col` name trial columns."""
+    from dataclasses import replace
+
+    from tunescale.scaling.columns import load
+    from tunescale.sweep.import_source import runs_at
+
+    with runs_at(args.path, mapping, args.study) as source:
+        table = load(source.path, source.mapping, where=args.where, exclude_top_loss=args.exclude_top_loss,
+                     drop_bad_rows=args.drop_bad_rows, seq_len=args.seq_len, ignore=args.ignore_col,
+                     run_col=args.run_col)
+    if source.imported is None:
+        return table
+    return replace(table, source=args.path, notes=(source.note(), *source.imported.notes, *table.notes))
 
 
 MAX_BOOTSTRAP = 100_000  # each resample refits every law: beyond this, memory and hours, not precision

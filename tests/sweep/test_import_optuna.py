@@ -110,3 +110,19 @@ def test_export_then_import_gives_the_same_store(tmp_path):
 
     with pytest.raises(InputError, match="exists already"):
         export_optuna(tmp_path / "store", url, "s")
+
+
+def test_fit_scaling_reads_an_optuna_storage_and_asks_which_study_when_it_holds_several(storage, tmp_path):
+    from tests.conftest import run_main
+    from tunescale.cli.fit_scaling import main as fit_scaling
+
+    one = run_main(fit_scaling, storage, "--bootstrap", "20", "--no-validate")
+    assert one.returncode == 0, one.stderr
+    assert f"read 17 trials of the Optuna study 'lr_grid' in {storage}" in one.stdout
+    optuna.create_study(storage=storage, study_name="other")
+    several = run_main(fit_scaling, storage, "--bootstrap", "20")
+    assert several.returncode == 2 and several.stderr.count("\n") == 1
+    assert "holds 2 studies (lr_grid, other); name one with --study NAME" in several.stderr
+    empty = run_main(fit_scaling, storage, "--study", "other")
+    assert empty.returncode == 2 and "has no finished trial" in empty.stderr
+    assert run_main(fit_scaling, storage, "--study", "lr_grid", "--bootstrap", "20").returncode == 0
