@@ -197,7 +197,8 @@ class LossLawResult:
             raise InputError("loss law was fitted with --bootstrap 0; refit with resamples to get intervals.")
         K = len(self.inputs)
         theta = self.bootstrap.copy()
-        theta[:, : K + 1] = np.log(theta[:, : K + 1])
+        with np.errstate(divide="ignore"):  # a resample's zero coefficient: log 0 = -inf, its term exp(-inf) = 0
+            theta[:, : K + 1] = np.log(theta[:, : K + 1])
         preds = np.exp(_log_model(theta, self._X(x))[0])
         tail = 50 * (1 - self.confidence)
         lo, hi = np.nanpercentile(preds, [tail, 100 - tail], axis=0)
