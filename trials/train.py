@@ -30,6 +30,7 @@ from tunescale.contract.errors import InputError
 from tunescale.contract.schema import HP_PREFIX, hp_columns
 from tunescale.trials import parametrization
 from tunescale.trials.defaults import DEFAULTS, MODELS, OPTIMIZERS, SCHEDULES
+from tunescale.trials.timescale import timescale, weight_decay_for
 
 DEFAULT_STEPS = 50
 
@@ -97,8 +98,7 @@ def _resolve_weight_decay(cfg: dict[str, Any]) -> None:
     if cfg["wd_mode"] == "coupled_group":
         raise InputError("trial config 'tau' sets one timescale for every matrix, but wd_mode 'coupled_group' "
                          "gives each group its own; use wd_mode 'coupled' or 'independent'.")
-    per_step = 1.0 / (cfg["tau"] * cfg["steps"])  # the decay per step at the peak LR
-    cfg["weight_decay"] = per_step / cfg["lr"] if cfg["wd_mode"] == "coupled" else per_step
+    cfg["weight_decay"] = weight_decay_for(cfg["tau"], cfg["lr"], cfg["steps"], cfg["wd_mode"])
 
 
 def lr_factor(step: int, cfg: Mapping[str, Any]) -> float:
@@ -119,23 +119,14 @@ def lr_factor(step: int, cfg: Mapping[str, Any]) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def tau(cfg: Mapping[str, Any]) -> float | None:
-    """Weight-decay timescale as a fraction of the run (Wang & Aitchison 2024): 1/(lr·λ·steps),
-    or 1/(λ·steps) if independent; None without decay or where each group has its own."""
-    wd = cfg["weight_decay"]
-    if not wd or cfg["wd_mode"] == "coupled_group":
-        return None
-    per_step = wd if cfg["wd_mode"] == "independent" else cfg["lr"] * wd
-    return 1.0 / (per_step * cfg["steps"])
-
-
 def group_taus(groups: list[dict], steps: int) -> dict[str, float]:
-    """τ per role as a fraction of the run, from each group's own LR and decay; where a
-    role has several groups (u-μP: one per fan), the fastest-decaying one."""
+    """τ per role as a fraction of the run, from each group's own LR and decay (torch's AdamW decays
+    a group by its lr·weight_decay); where a role has several groups (u-μP: one per fan), the
+    fastest-decaying one."""
     taus: dict[str, float] = {}
     for g in groups:
         if g["weight_decay"]:
-            value = 1.0 / (g["lr"] * g["weight_decay"] * steps)
+            value = timescale(g["lr"], g["weight_decay"], steps, "coupled")
             taus[g["role"]] = min(value, taus.get(g["role"], math.inf))
     return taus
 
@@ -302,6 +293,6 @@ def _hp_columns(cfg: Mapping[str, Any], step: int, device: torch.device) -> dict
     hp = hp_columns(cfg, internal=("tokens_per_step", "cache_dir", "device", "betas"))
     hp[f"{HP_PREFIX}beta1"], hp[f"{HP_PREFIX}beta2"] = (float(b) for b in cfg["betas"])
     hp[f"{HP_PREFIX}device"] = device.type
-    hp[f"{HP_PREFIX}tau"] = tau(cfg)
+    hp[f"{HP_PREFIX}tau"] = timescale(cfg["lr"], cfg["weight_decay"], cfg["steps"], cfg["wd_mode"])
     hp[f"{HP_PREFIX}steps_done"] = step
     return hp
