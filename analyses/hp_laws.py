@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tunescale.analyses.figures import Section, draw_law, new_figure, save, script_main
 from tunescale.analyses.rundir import StudyRun
+from tunescale.study.results import TAU
 
 
 def steps_by_batch_size(run: StudyRun) -> dict[int, tuple[int, int]]:
@@ -44,7 +45,10 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         ax.legend(fontsize=7)
         rows.append([hp, law.form, law.r2, pred.value, pred.low, pred.high, law.n_scales])
     for hp, p in run.fit.prediction.hps.items():
-        if hp not in laws and any(o.hp == hp for o in run.fit.optima):
+        if hp == "weight_decay" and TAU in laws:
+            rows.append([hp, f"the {TAU} law's timescale at the target's lr and steps", None, p.law.value,
+                         p.law.low, p.law.high, None])
+        elif hp not in laws and any(o.hp == hp for o in run.fit.optima):
             rows.append([hp, "no law: optima on the grid's edge; the optimum at the largest proxy scale", None,
                          p.setting, None, None, None])
     steps = steps_by_batch_size(run)

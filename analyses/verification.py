@@ -86,6 +86,7 @@ def make(run: StudyRun, out_dir: Path) -> Section:
             nums["by_hp"].get(hp, {}).get("gap_pct"),
         ]
         for hp, p in pred.hps.items()
+        if p.setting is not None  # trained with; the weight-decay timescale is not a setting of its own
     ]
     rows += [
         ["loss (law's prediction)", pred.loss.value, None, None],

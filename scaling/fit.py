@@ -190,15 +190,21 @@ def _identifiable(frame: pd.DataFrame, inputs: tuple[str, ...]) -> bool:
     return np.linalg.matrix_rank(logX) == len(inputs) + 1
 
 
-def _default_inputs(frame: pd.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...] | None:
-    """`wanted` when those columns vary independently, else the one scale column that varies."""
+def _default_inputs(
+    frame: pd.DataFrame, wanted: tuple[str, ...], allowed: tuple[str, ...] | None = None
+) -> tuple[str, ...] | None:
+    """`wanted` when those columns vary independently, else the one scale column that varies;
+    only columns in `allowed` (None: any)."""
+    ok = [k for k in ("flops", *wanted, "params", "tokens") if allowed is None or k in allowed]
+    wanted = tuple(k for k in wanted if k in ok)
     if (
-        all(k in frame.columns for k in wanted)
+        wanted
+        and all(k in frame.columns for k in wanted)
         and len(_varying(frame, wanted)) == len(wanted)
         and _identifiable(frame, wanted)
     ):
         return wanted
-    for k in ("flops", *wanted, "params", "tokens"):
+    for k in ok:
         if k in frame.columns and frame[k].nunique() > 1:
             return (k,)
     return None
@@ -219,8 +225,13 @@ def fit_scaling(
     loss_law: bool = True,
     holdout=None,
     holdout_rule: str = "",
+    hp_law_inputs: tuple[str, ...] | None = None,
 ) -> ScalingFit:
     """Fit every law the table supports (or the `laws` asked for) and validate each.
+
+    `hp_law_inputs` limits the scale columns a hyperparameter law takes by default (grid
+    method): ("tokens",) for proxies whose optima do not move with width by construction
+    (muP), where a power law in params would extrapolate their finite-width drift.
 
     `holdout` is a boolean mask over `table.frame` (joint method): those runs are left out of
     the fit and their losses predicted."""
@@ -306,7 +317,7 @@ def fit_scaling(
             warnings.append(
                 f"{hp}: optimum at edge of grid at {n_edge} scale(s), left out of the {hp} law; widen the sweep there"
             )
-        spec = by_target.get(hp) or _spec(hp, usable)
+        spec = by_target.get(hp) or _spec(hp, usable, hp_law_inputs)
         if spec is None:
             warnings.append(f"{hp}: optima at {len(usable)} scale(s) do not vary in scale; no {hp} law")
             continue
@@ -400,8 +411,8 @@ def fit_scaling(
     )
 
 
-def _spec(hp: str, usable: pd.DataFrame) -> LawSpec | None:
-    inputs = _default_inputs(usable, DEFAULT_INPUTS[hp])
+def _spec(hp: str, usable: pd.DataFrame, allowed: tuple[str, ...] | None) -> LawSpec | None:
+    inputs = _default_inputs(usable, DEFAULT_INPUTS[hp], allowed)
     return LawSpec(hp, inputs) if inputs else None
 
 

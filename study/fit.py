@@ -19,10 +19,13 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
-from tunescale.contract.store import read_table
+from tunescale.contract.store import read_table, read_trials
 from tunescale.scaling.columns import HP_COLUMNS, Table, load
 from tunescale.scaling.fit import ScalingFit, fit_scaling
+from tunescale.scaling.hp_laws import PowerLawResult, fit_power_law
+from tunescale.scaling.validation import leave_largest_out
 from tunescale.study.results import (
+    TAU,
     Curve,
     Estimate,
     HPPrediction,
@@ -89,12 +92,36 @@ def _optional(v) -> float | None:
     return float(v) if v is not None else None
 
 
+def _validation_of(v) -> Validation:
+    return Validation(metric="log10 error" if v.error_kind == "log10" else "relative error",
+                      predicted=float(np.mean(v.predicted)) if v.predicted else None,
+                      observed=float(np.mean(v.observed)) if v.observed else None,
+                      error=_optional(v.error), warning=v.warning)
+
+
 def _validation(fit: ScalingFit) -> dict[str, Validation]:
-    return {name: Validation(metric="log10 error" if v.error_kind == "log10" else "relative error",
-                             predicted=float(np.mean(v.predicted)) if v.predicted else None,
-                             observed=float(np.mean(v.observed)) if v.observed else None,
-                             error=_optional(v.error), warning=v.warning)
-            for name, v in fit.validation.items()}
+    return {name: _validation_of(v) for name, v in fit.validation.items()}
+
+
+def _through_timescale(prediction: Prediction, law: PowerLawResult, points: pd.DataFrame, target: Target,
+                       fixed: Mapping) -> Prediction:
+    """The prediction with τ at the target, and as its weight decay the λ that gives that τ at the lr and
+    batch size the target is trained with (its steps: tokens over batch size · seq_len)."""
+    from tunescale.trials.defaults import DEFAULTS
+    from tunescale.trials.timescale import weight_decay_for
+
+    x = {k: np.array([getattr(target, k)]) for k in law.inputs}
+    value = float(np.ravel(law.predict(**x))[0])
+    low, high = (float(np.ravel(b)[0]) for b in law.predict_interval(**x))
+    settings = prediction.settings
+    batch = settings.get("batch_size") or fixed.get("batch_size", DEFAULTS["batch_size"])
+    steps = max(1, round(target.tokens / (batch * int(points["seq_len"].iloc[0]))))
+    lam = [weight_decay_for(t, settings["lr"], steps, str(points["wd_mode"].iloc[0])) for t in (value, high, low)]
+    return replace(prediction, hps={
+        **prediction.hps,
+        "weight_decay": HPPrediction(law=Estimate(*lam), setting=lam[0]),
+        TAU: HPPrediction(law=Estimate(value, low, high), setting=None),  # not a trainer key: λ is
+    })
 
 
 def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping,
@@ -113,17 +140,24 @@ def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping,
     return Prediction(hps=hps, loss=Estimate(*(float(v) for v in values["loss"])))
 
 
-def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200) -> StudyFit:
+def fit_study(
+    proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200, width_transfer: bool = False
+) -> StudyFit:
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
-    without a law are taken from `fixed` (the trainer keys every proxy shared)."""
+    without a law are taken from `fixed` (the trainer keys every proxy shared). With
+    `width_transfer` (muP-type proxies: the optima do not move with width by construction) the
+    hyperparameter laws are in tokens only, every width a replicate, so the target takes the
+    proxies' optima at its token budget instead of a power law in params through their
+    finite-width drift."""
     columns = set(read_table(proxies_dir).column_names)
     table = load(proxies_dir, ignore=sorted(c for c in columns if c in DERIVED_COLUMNS or c.startswith(DERIVED_PREFIX)))
-    fit = fit_scaling(table, n_bootstrap=n_bootstrap)
+    inputs = ("tokens",) if width_transfer and table.frame["tokens"].nunique() > 1 else None
+    fit = fit_scaling(table, n_bootstrap=n_bootstrap, hp_law_inputs=inputs)
     widths = _width_of(table.frame)
     edge_bs: tuple[ScaleOptimum, ...] = ()
     if "lr" not in fit.hp_laws and table.frame["batch_size"].nunique() > 1:
         edge_bs = tuple(o for o in _optima(fit, widths) if o.hp == "batch_size")
-        fit = _fit_at_best_batch_size(table, n_bootstrap)
+        fit = _fit_at_best_batch_size(table, n_bootstrap, inputs)
     if "lr" not in fit.hp_laws:
         raise InputError(
             f"{proxies_dir}: no lr law could be fitted ({'; '.join(fit.warnings) or 'no lr optima'}); "
@@ -133,8 +167,20 @@ def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_boot
         raise InputError(f"{proxies_dir}: no loss law could be fitted; the study needs at least 6 proxy scales.")
     pred = fit.predict(params=target.params, tokens=target.tokens)
     ofr = fit.optima_frame
-    hp_laws = {}
+    hp_laws, validation = {}, _validation(fit)
+    tau = _timescale_law(fit, proxies_dir, n_bootstrap) if "weight_decay" in fit.hp_laws else None
+    if tau is not None:
+        law, points, check = tau
+        hp_laws[TAU] = Law(form=law.formula(), axis="params", curves=_curves(law, points, target),
+                           points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]),
+                                                 value=float(r[TAU]), low=float(r[f"{TAU}_low"]),
+                                                 high=float(r[f"{TAU}_high"])) for _, r in points.iterrows()),
+                           r2=_optional(law.r2), n_scales=int(law.n))
+        validation[TAU] = _validation_of(check)
+        validation.pop("weight_decay", None)
     for hp, law in fit.hp_laws.items():
+        if hp == "weight_decay" and tau is not None:
+            continue
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
         points = tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r[hp]),
                                 low=float(r[f"{hp}_low"]), high=float(r[f"{hp}_high"])) for _, r in usable.iterrows())
@@ -146,13 +192,56 @@ def fit_study(proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_boot
                                 for _, r in pts.iterrows()),
                    parameters={k: float(c) for k, c in ll.coef.items()})
     optima = _optima(fit, widths) + edge_bs
+    prediction = _prediction(pred.values, fixed, optima)
+    if tau is not None:
+        prediction = _through_timescale(prediction, tau[0], tau[1], target, fixed)
     return StudyFit(target=target, optima=optima, hp_laws=hp_laws, loss_law=loss_law,
-                    validation=_validation(fit), prediction=_prediction(pred.values, fixed, optima),
+                    validation=validation, prediction=prediction,
                     warnings=tuple(fit.warnings), scaling=_json_safe(fit.summary()),
                     scaling_prediction=_json_safe(pred.summary()))
 
 
-def _fit_at_best_batch_size(table: Table, n_bootstrap: int) -> ScalingFit:
+def _timescale_points(fit: ScalingFit, proxies_dir: str | Path) -> pd.DataFrame:
+    """Each usable weight-decay optimum as a timescale τ* = 1/(decay per step · steps) at the lr and steps
+    its scale's weight-decay grid ran with (`trials.timescale`); with its interval (λ high gives τ low)."""
+    from tunescale.trials.timescale import timescale
+
+    raw = read_trials(proxies_dir, validated=True)
+    raw = raw[raw["status"] == "completed"]
+    ofr = fit.optima_frame
+    usable = ofr[~ofr["weight_decay_at_edge"].astype(bool) & ofr["weight_decay"].notna()]
+    out = []
+    for _, o in usable.iterrows():
+        at = raw[np.isclose(raw["params"], o["params"]) & np.isclose(raw["tokens"], o["tokens"])]
+        grids = at.groupby(["lr", "batch_size"]).filter(lambda g: g["weight_decay"].nunique() > 1)
+        if grids[["lr", "hp_steps", "hp_wd_mode"]].drop_duplicates().shape[0] != 1:
+            continue  # no single weight-decay grid at this scale: its optimum has no one timescale
+        r = grids.iloc[0]
+        tau = [timescale(r["lr"], o[k], int(r["hp_steps"]), r["hp_wd_mode"])
+               for k in ("weight_decay", "weight_decay_high", "weight_decay_low")]
+        out.append({"params": o["params"], "tokens": o["tokens"], TAU: tau[0], f"{TAU}_low": tau[1],
+                    f"{TAU}_high": tau[2], "wd_mode": r["hp_wd_mode"], "seq_len": int(r["hp_seq_len"])})
+    return pd.DataFrame(out)
+
+
+def _timescale_law(fit: ScalingFit, proxies_dir: str | Path, n_bootstrap: int):
+    """The weight-decay law as a law of its timescale, fitted on the same scale columns as the λ law:
+    (law, its points, leave-largest-out), or None where fewer points than it needs have one timescale."""
+    points = _timescale_points(fit, proxies_dir)
+    inputs = fit.hp_laws["weight_decay"].inputs
+    if len(points) <= len(inputs) + 1 or points["wd_mode"].nunique() != 1:
+        return None
+
+    def refit(pts: pd.DataFrame, n: int = 0) -> PowerLawResult:
+        return fit_power_law(pts[TAU].to_numpy(), {k: pts[k].to_numpy() for k in inputs}, target=TAU,
+                             n_bootstrap=n, seed=0)
+
+    law = refit(points, n_bootstrap)
+    check = leave_largest_out(f"{TAU} ~ {' + '.join(inputs)}", points, inputs, TAU, refit, kind="log10")
+    return law, points, check
+
+
+def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: tuple[str, ...] | None) -> ScalingFit:
     """The fit of the runs at each scale's best batch size only: where the joint (lr, batch size) optimum
     lies on the grid's edge (often the smallest batch: at small fixed token budgets more steps win),
     lr*(B) at that edge still gives an lr law, and weight decay keeps its own; batch size gets none."""
@@ -160,7 +249,7 @@ def _fit_at_best_batch_size(table: Table, n_bootstrap: int) -> ScalingFit:
     keys = [k for k in ("params", "tokens") if k in frame.columns]
     best = frame.loc[frame.groupby(keys)["loss"].idxmin(), [*keys, "batch_size"]]
     at_best = frame.merge(best, on=[*keys, "batch_size"])
-    fit = fit_scaling(replace(table, frame=at_best), n_bootstrap=n_bootstrap)
+    fit = fit_scaling(replace(table, frame=at_best), n_bootstrap=n_bootstrap, hp_law_inputs=hp_law_inputs)
     note = ("batch_size: the joint (lr, batch_size) optimum is at the edge of the batch-size grid, so lr and "
             "weight decay are fitted at each scale's best batch size (lr*(B) there) and batch size has no law; "
             "widen the batch-size grid")

@@ -27,6 +27,7 @@ PROXIES = "proxies"
 TARGET = "target"
 FIT_JSON = "fit.json"
 STUDY_JSON = "study.json"
+TAU = "tau"  # the weight-decay timescale (trials.timescale): the study's law for weight decay, where it has one
 AXES = ("params", "tokens")
 _DECIMAL = re.compile(r"\d+\.\d+(?:e[+-]?\d+)?")
 

@@ -53,6 +53,8 @@ _PROXIES = {"widths", "tokens", "space"}
 _FIT = {"n_bootstrap"}
 STUDY_HPS = ("lr", "batch_size", "weight_decay")
 _TARGET = {"width", "tokens", *(f"{hp}_multipliers" for hp in STUDY_HPS)}
+# Parametrizations under which an optimum does not move with width (muTransfer): the study's laws are in tokens.
+WIDTH_TRANSFER = ("mup", "umup")
 MIN_GRID = 3  # a parabola (scaling/optima) needs 3 distinct values of a hyperparameter at one scale
 
 
@@ -498,7 +500,8 @@ def run_study(
             )
         # 2) fit and predict
         say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
-        fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap)
+        fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap,
+                        width_transfer=spec.parametrization in WIDTH_TRANSFER)
         fit.save(run_dir / FIT_JSON)
         settings = {hp: v for hp, v in fit.prediction.settings.items() if v is not None}
         shown = ", ".join(f"{hp} {num(v)}" for hp, v in settings.items())

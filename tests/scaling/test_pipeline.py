@@ -63,6 +63,12 @@ def test_fit_recovers_lr_law_and_predicts_with_intervals(sweep_dir):
     assert "hp_laws" in s
 
 
+def test_hp_laws_can_be_limited_to_tokens_and_loss_law_keeps_both(sweep_dir):
+    fit = fit_scaling(load(sweep_dir), n_bootstrap=50, seed=0, hp_law_inputs=("tokens",))
+    assert fit.hp_laws["lr"].inputs == ("tokens",)
+    assert fit.loss_law.inputs == ("params", "tokens")
+
+
 def test_cli_end_to_end_writes_json_and_figures(sweep_dir, tmp_path):
     out = tmp_path / "fit"
     proc = run_cli([sweep_dir, "--bootstrap", "100", "--predict", "params=7e9,tokens=2e11",

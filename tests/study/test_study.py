@@ -10,7 +10,7 @@ import pytest
 from tests.analyses.test_report import check_report_matches_store
 from tests.cli.test_cli import tunescale
 from tunescale.contract.store import read_trials
-from tunescale.study.results import StudyFit
+from tunescale.study.results import TAU, StudyFit
 from tunescale.study.run import (
     StudyResult,
     StudySpecError,
@@ -52,8 +52,9 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     assert "lr" in fit.hp_laws, fit.warnings
     for hp in spec.swept:
         assert fit.prediction.settings[hp] is not None
-        if hp in fit.hp_laws:
-            assert fit.prediction.hps[hp].law is not None and hp in fit.validation
+        law = TAU if hp == "weight_decay" and TAU in fit.hp_laws else hp  # weight decay's law is of its timescale
+        if law in fit.hp_laws:
+            assert fit.prediction.hps[law].law is not None and law in fit.validation
         else:
             assert any(w.startswith(hp) for w in fit.warnings), (hp, fit.warnings)
     # the target is counted as its trial rows count it, and trained at the predicted triple
@@ -62,6 +63,8 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     for hp in spec.swept:
         at = at[(at[hp] - settings[hp]).abs() <= 1e-12 * settings[hp]]
     assert len(at) == 1 and at["lr"].iloc[0] == pytest.approx(fit.prediction.hps["lr"].law.value)
+    if TAU in fit.hp_laws:  # the λ trained with gives the predicted timescale at the target's lr and steps
+        assert at["hp_tau"].iloc[0] == pytest.approx(fit.prediction.hps[TAU].law.value, rel=1e-9)
     assert at["params"].iloc[0] == fit.target.params > proxies["params"].max()
     assert at["flops"].iloc[0] / at["tokens"].iloc[0] == pytest.approx(fit.target.flops / fit.target.tokens)
     assert result["compute_ratio"] == pytest.approx(proxies["flops"].sum() / fit.target.flops, rel=1e-12)
