@@ -17,6 +17,7 @@ with `summary()` (JSON-safe) and `report()` (text).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,13 +226,13 @@ def fit_scaling(
     loss_law: bool = True,
     holdout=None,
     holdout_rule: str = "",
-    hp_law_inputs: tuple[str, ...] | None = None,
+    hp_law_inputs: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ScalingFit:
     """Fit every law the table supports (or the `laws` asked for) and validate each.
 
-    `hp_law_inputs` limits the scale columns a hyperparameter law takes by default (grid
-    method): ("tokens",) for proxies whose optima do not move with width by construction
-    (muP), where a power law in params would extrapolate their finite-width drift.
+    `hp_law_inputs` limits, per hyperparameter, the scale columns its law takes by default
+    (grid method): {"lr": ("tokens",)} for proxies whose lr optimum does not move with width
+    by construction (muP), where a power law in params would extrapolate their finite-width drift.
 
     `holdout` is a boolean mask over `table.frame` (joint method): those runs are left out of
     the fit and their losses predicted."""
@@ -317,7 +318,7 @@ def fit_scaling(
             warnings.append(
                 f"{hp}: optimum at edge of grid at {n_edge} scale(s), left out of the {hp} law; widen the sweep there"
             )
-        spec = by_target.get(hp) or _spec(hp, usable, hp_law_inputs)
+        spec = by_target.get(hp) or _spec(hp, usable, (hp_law_inputs or {}).get(hp))
         if spec is None:
             warnings.append(f"{hp}: optima at {len(usable)} scale(s) do not vary in scale; no {hp} law")
             continue

@@ -44,6 +44,7 @@ CURVE_POINTS = 40
 # they must not split the runs at one scale into groups the way a setting held fixed would.
 DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every")
 DERIVED_PREFIX = "hp_tau"
+WIDTH_TRANSFERRED = ("lr", "batch_size")  # under muP: optimization hyperparameters, not regularization
 
 
 def _width_of(proxies: pd.DataFrame) -> dict[float, int]:
@@ -145,13 +146,15 @@ def fit_study(
 ) -> StudyFit:
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
     without a law are taken from `fixed` (the trainer keys every proxy shared). With
-    `width_transfer` (muP-type proxies: the optima do not move with width by construction) the
-    hyperparameter laws are in tokens only, every width a replicate, so the target takes the
-    proxies' optima at its token budget instead of a power law in params through their
-    finite-width drift."""
+    `width_transfer` (muP-type proxies) the lr and batch-size laws are in tokens only, every width
+    a replicate: muP transfers the optimization hyperparameters across width by construction, so
+    the target takes the proxies' optima at its token budget instead of a power law in params
+    through their finite-width drift. Regularization is not muTransferable (Tensor Programs V,
+    Table 1), so weight decay keeps its law in params and tokens."""
     columns = set(read_table(proxies_dir).column_names)
     table = load(proxies_dir, ignore=sorted(c for c in columns if c in DERIVED_COLUMNS or c.startswith(DERIVED_PREFIX)))
-    inputs = ("tokens",) if width_transfer and table.frame["tokens"].nunique() > 1 else None
+    transfer = width_transfer and table.frame["tokens"].nunique() > 1
+    inputs = {hp: ("tokens",) for hp in WIDTH_TRANSFERRED} if transfer else None
     fit = fit_scaling(table, n_bootstrap=n_bootstrap, hp_law_inputs=inputs)
     widths = _width_of(table.frame)
     edge_bs: tuple[ScaleOptimum, ...] = ()
@@ -241,7 +244,7 @@ def _timescale_law(fit: ScalingFit, proxies_dir: str | Path, n_bootstrap: int):
     return law, points, check
 
 
-def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: tuple[str, ...] | None) -> ScalingFit:
+def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: Mapping | None) -> ScalingFit:
     """The fit of the runs at each scale's best batch size only: where the joint (lr, batch size) optimum
     lies on the grid's edge (often the smallest batch: at small fixed token budgets more steps win),
     lr*(B) at that edge still gives an lr law, and weight decay keeps its own; batch size gets none."""

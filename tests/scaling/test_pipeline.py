@@ -64,7 +64,7 @@ def test_fit_recovers_lr_law_and_predicts_with_intervals(sweep_dir):
 
 
 def test_hp_laws_can_be_limited_to_tokens_and_loss_law_keeps_both(sweep_dir):
-    fit = fit_scaling(load(sweep_dir), n_bootstrap=50, seed=0, hp_law_inputs=("tokens",))
+    fit = fit_scaling(load(sweep_dir), n_bootstrap=50, seed=0, hp_law_inputs={"lr": ("tokens",)})
     assert fit.hp_laws["lr"].inputs == ("tokens",)
     assert fit.loss_law.inputs == ("params", "tokens")
 
