@@ -27,9 +27,8 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 DESCRIPTION = __doc__.split("\n\n")[0]
 EXAMPLES = (
     "fit-scaling runs/sweep --predict params=7e9,tokens=2e12 --out fit/",
-    "fit-scaling ~/ray_results/lr_sweep --params-col n_params --loss-col val_loss --out fit/",
-    "fit-scaling sqlite:///optuna.db --study lr-sweep --predict params=1e9,tokens=2e10",
-    "fit-scaling search.csv --holdout 'params>=1e9' --predict-table next_runs.csv --out fit/",
+    "fit-scaling ~/ray_results/lr_sweep --params-col n_params --loss-col val_loss --holdout 'params>=1e9' \\\n"
+    "      --predict-table next_runs.csv --out fit/",
     "fit-scaling steplaw.csv --params-col N --tokens-col D --batch-size-col bs --seq-len 2048 \\\n"
     "      --loss-col 'smooth loss' --compare steplaw --json-out fit.json",
 )
