@@ -186,9 +186,18 @@ def _varying(frame: pd.DataFrame, cols) -> list[str]:
     return [c for c in cols if c in frame.columns and frame[c].nunique() > 1]
 
 
+COLLINEAR_COND = 30.0  # condition number of the standardized log scale columns: beyond it (|r| > 0.998) one axis
+
+
 def _identifiable(frame: pd.DataFrame, inputs: tuple[str, ...]) -> bool:
-    logX = np.column_stack([np.ones(len(frame))] + [np.log(frame[k].to_numpy(float)) for k in inputs])
-    return np.linalg.matrix_rank(logX) == len(inputs) + 1
+    """Whether the exponents of `inputs` can be told apart: their logs are not (nearly) proportional,
+    as tokens are to params in a table run at one tokens-per-parameter ratio."""
+    logX = np.column_stack([np.log(frame[k].to_numpy(float)) for k in inputs])
+    z = logX - logX.mean(axis=0)
+    sd = z.std(axis=0)
+    if len(frame) <= len(inputs) or not np.all(sd > 0):
+        return False
+    return bool(np.linalg.cond(z / sd) < COLLINEAR_COND)
 
 
 def _default_inputs(

@@ -91,8 +91,9 @@ class PowerLawResult:
 
     @property
     def prefactor(self) -> float:
-        """c in y = c · Π x_j^{k_j}."""
-        return math.exp(self.coef["const"])
+        """c in y = c · Π x_j^{k_j} (inf where a degenerate fit's constant overflows)."""
+        with np.errstate(over="ignore"):
+            return float(np.exp(self.coef["const"]))
 
     def _design(self, x: Mapping) -> np.ndarray:
         missing = [k for k in self.inputs if k not in x]

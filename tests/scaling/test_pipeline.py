@@ -105,3 +105,17 @@ def test_column_mapping_suggests_and_derives(tmp_path):
     t = load(path, ColumnMap(params="Model Size", flops="Training FLOP", loss="final_loss"))
     np.testing.assert_allclose(t.frame["tokens"], [1e10, 1e10, 1e10])
     assert "tokens derived as flops / (6 · params)" in t.notes
+
+
+def test_nearly_proportional_params_and_tokens_give_a_law_in_one_axis(tmp_path):
+    store = TrialStore(tmp_path)
+    for i, n in enumerate((1e6, 3e6, 1e7, 3e7)):
+        lr_star = 1e-2 * (n / 1e6) ** -0.3
+        for j, f in enumerate((0.25, 0.5, 1.0, 2.0, 4.0)):
+            store.write({"trial_id": f"s{i}-{j}", "sweep": "s", "status": "completed", "params": int(n),
+                         "tokens": 20 * n * (1 + 1e-4 * i), "lr": lr_star * f, "batch_size": 32,
+                         "loss": 3.0 + 0.1 * np.log(f) ** 2 - 0.1 * i, "seed": 0})
+    fit = fit_scaling(load(tmp_path), n_bootstrap=20, seed=0)
+    law = fit.hp_laws["lr"]
+    assert len(law.inputs) == 1 and np.isfinite(law.prefactor)
+    assert "lr*" in law.formula()
