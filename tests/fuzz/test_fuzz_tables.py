@@ -10,7 +10,8 @@ from tests.conftest import run_main
 from tests.fuzz.mutations import assert_refused, files_under
 from tunescale.cli.main import main
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,  # CI runs the same examples every time
+               suppress_health_check=[HealthCheck.function_scoped_fixture])
 COLUMNS = ["trial_id", "sweep", "status", "params", "tokens", "flops", "lr", "batch_size", "loss", "seed"]
 CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**62), 2**62),
