@@ -135,3 +135,23 @@ def test_fit_scaling_cli_reports_writes_json_and_figures_and_refuses_zero_in_one
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "hp_drop>0" in bad.stderr
     missing = run_cli([path, "--law", "hp_dorp ~ params"])
     assert missing.returncode == 2 and "did you mean 'hp_drop'" in missing.stderr
+
+
+def test_under_the_joint_model_a_tuned_column_is_a_law_and_no_nuisance_term(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = []
+    for N in (1e7, 3e7, 1e8, 3e8):
+        for D in (1e9, 4e9):
+            for s in range(8):
+                lr = 10 ** rng.uniform(-4, -1)
+                lr_star = 3e-3 * (N / 1e7) ** -0.3
+                rows.append({"trial_id": f"{N:.0e}-{D:.0e}-{s}", "status": "completed", "params": N, "tokens": D,
+                             "lr": lr, "loss": 2 + 400 / N**0.3 + 300 / D**0.3 + 0.05 * np.log(lr / lr_star) ** 2,
+                             "hp_drop": 0.1 * (N / 1e7) ** A * np.exp(rng.normal(0, 0.1)), "hp_drop_init": 0.05})
+    path = tmp_path / "search.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    fit = fit_scaling(load(path), laws=["hp_drop ~ params"], method="joint", n_bootstrap=20)
+    assert fit.method == "joint" and not fit.joint.nuisance
+    law = fit.learned["hp_drop"].law
+    assert law.intervals["params"][0] < A < law.intervals["params"][1]
+    assert "hp_drop" in fit.predict(params=1e9, tokens=1e10).values and "hp_drop" in fit.validation
