@@ -30,7 +30,7 @@ import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import HP_PREFIX, TUNED_START_SUFFIX
-from tunescale.scaling.columns import HP_COLUMNS, SCALE_COLUMNS, numeric, tuned_online
+from tunescale.scaling.columns import HP_COLUMNS, SCALE_COLUMNS, numeric, suggest, tuned_online
 from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, bootstrap_ols, fit_power_law
 from tunescale.scaling.scale_optima import scale_columns
 
@@ -104,8 +104,6 @@ def _check(frame: pd.DataFrame, spec: LawSpec, keys: list[str]) -> tuple[np.ndar
     """The target's values, and whether the store marks them as tuned online; InputError when unusable."""
     t = spec.target
     if t not in frame.columns:
-        from tunescale.scaling.columns import suggest
-
         raise InputError(f"--law {spec}: the table has no '{t}' column; {suggest(t, frame.columns)}")
     if t in SCALE_COLUMNS or t in ("status", "seed"):
         raise InputError(f"--law {spec}: '{t}' is not a hyperparameter; a law's target is an HP column or loss.")
