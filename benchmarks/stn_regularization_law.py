@@ -1,12 +1,12 @@
-"""Regularization vs scale from an STN sweep: one power law per tuned knob, h* = c · params^k.
+"""Regularization vs scale from STN sweeps: run `sweep/specs/stn-law.toml` at several token budgets, then fit-scaling.
 
-    python benchmarks/stn_regularization_law.py runs/stn-widths [--knob resid_dropout ...]
+    python benchmarks/stn_regularization_law.py [--steps 150 300 600] [--store runs/stn-law] [-- FIT-SCALING OPTIONS]
 
-Each STN trial's final value of a knob (its `hp_<knob>` column) is that run's estimate
-of the optimum at its scale, so the optimum per scale is the mean over the seeds of a
-width, with no sweep of the knob. `fit-scaling` fits laws only for lr, batch_size and
-weight_decay from optima it estimates itself; this script feeds the STN optima to the
-same pieces (`scaling.hp_laws.fit_power_law`, `scaling.validation.leave_largest_out`).
+Every budget is one sweep of the spec (Delta-STN runs at 5 widths x 3 seeds) in its own store,
+`<store>/s<steps>`; a budget already stored is resumed, not rerun. The runs of every budget are
+collected in `<store>/runs.parquet`, and `fit-scaling` reads it in this process: each knob the
+runs tuned online becomes a law in params and tokens (mean of a scale's runs, bootstrap over
+runs, leave-largest-out), written to `<store>/fit`.
 """
 
 from __future__ import annotations
@@ -15,45 +15,38 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tunescale.cli import fit_scaling  # noqa: E402
+from tunescale.contract.spec_file import read_toml  # noqa: E402
 from tunescale.contract.store import read_trials  # noqa: E402
-from tunescale.scaling.hp_laws import fit_power_law  # noqa: E402
-from tunescale.scaling.validation import leave_largest_out  # noqa: E402
-from tunescale.trials.stn.transformer import TRANSFORMER_HYPERS  # noqa: E402
+from tunescale.sweep.engine import run_sweep  # noqa: E402
+from tunescale.sweep.spec import SpecError, parse_spec  # noqa: E402
+
+SPEC = REPO / "sweep" / "specs" / "stn-law.toml"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store", help="sweep directory of an algorithm = \"stn\" sweep")
-    parser.add_argument("--knob", action="append", choices=TRANSFORMER_HYPERS)
+    parser.add_argument("--spec", type=Path, default=SPEC)
+    parser.add_argument("--steps", type=int, nargs="+", default=[150, 300, 600], help="token budgets, in train steps")
+    parser.add_argument("--store", type=Path, default=Path("runs/stn-law"))
+    parser.add_argument("--num-cpus", type=int, default=1)
+    parser.add_argument("fit_args", nargs="*", help="more fit-scaling options, after --")
     args = parser.parse_args()
-    rows = read_trials(args.store, validated=True)
-    rows = rows[(rows["status"] == "completed") & (rows["hp_algorithm"] == "stn")]
-    for knob in args.knob or TRANSFORMER_HYPERS:
-        column = f"hp_{knob}"
-        if column not in rows.columns:
-            continue
-        per_scale = rows.groupby("params", as_index=False).agg(**{knob: (column, "mean"), "runs": (column, "size"),
-                                                                   "width": ("width", "first")})
-        print(f"\n{knob}: optimum per scale (mean of the seeds' final values)")
-        for _, r in per_scale.iterrows():
-            print(
-                f"    width {int(r['width']):>4}  params {int(r['params']):>9}  {knob} {r[knob]:.4f}"
-                f"  ({r['runs']} run(s))"
-            )
-        law = fit_power_law(
-            per_scale[knob].to_numpy(), {"params": per_scale["params"].to_numpy()}, target=knob, n_bootstrap=1000
-        )
-        print(law.report())
-
-        def refit(points, knob=knob):
-            return fit_power_law(
-                points[knob].to_numpy(), {"params": points["params"].to_numpy()}, target=knob, n_bootstrap=0
-            )
-
-        print(leave_largest_out(f"{knob} ~ params", per_scale, ("params",), knob, refit, kind="log10").report())
+    raw = read_toml(args.spec, SpecError)
+    stores = [args.store / f"s{steps}" for steps in args.steps]
+    for steps, store in zip(args.steps, stores, strict=True):
+        spec = parse_spec({**raw, "name": f"{raw['name']}-s{steps}", "storage": str(store), "budget": {"steps": steps}},
+                          source=str(args.spec))
+        run_sweep(spec, resume=True, num_cpus=args.num_cpus)
+    runs = args.store / "runs.parquet"
+    pd.concat([read_trials(s) for s in stores], ignore_index=True).to_parquet(runs)
+    return fit_scaling.main([str(runs), "--out", str(args.store / "fit"), *args.fit_args])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -68,7 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fit = p.add_argument_group("fitting")
     fit.add_argument("--law", action="append", default=[], metavar="FORMULA",
                      help="law form, repeatable: 'lr ~ params + tokens', 'batch_size ~ tokens', 'lr ~ flops', "
-                          "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow)")
+                          "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow); "
+                          "'hp_resid_dropout ~ params' for a column each run tuned online (an STN's final value: "
+                          "mean per scale, bootstrap over runs; default: every column the runs mark as tuned)")
     fit.add_argument("--method", choices=["grid", "joint", "auto"], default="auto",
                      help="grid: optima per scale then laws (needs 3+ values of an HP at one scale, others fixed); "
                           "joint: one model across scales (random, Bayesian, CARBS searches); auto (default): "

@@ -58,6 +58,10 @@ POSITIVE_COLUMNS = ("params", "tokens", "flops", "lr", "batch_size")
 # weight_decay = 0 means "no decay", a legitimate setting; only negatives are rejected.
 NON_NEGATIVE_COLUMNS = ("weight_decay",)
 HP_PREFIX = "hp_"
+# A trial that tunes a hyperparameter online during the run (a Self-Tuning Network) stores its final
+# value as hp_<name> and where it started as hp_<name>_init: the mark that hp_<name> is the run's own
+# estimate of the optimum at its scale, not a setting it was given (scaling.learned_laws reads it).
+TUNED_START_SUFFIX = "_init"
 # Training compute C ≈ 6·N·D: 2 FLOPs per parameter per token forward, 4 backward
 # (Kaplan et al. 2020, sec. 2.1); a model that counts its own FLOPs reports them instead.
 FLOPS_PER_PARAM_TOKEN = 6.0

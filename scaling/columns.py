@@ -6,6 +6,8 @@ params (N), tokens (D), flops (C ≈ 6·N·D)   scale columns, > 0 (log axes)
 lr, batch_size, weight_decay                hyperparameter columns (lr, batch_size > 0; weight_decay ≥ 0)
 loss                                        the objective, finite for a usable row
 status                                      completed / diverged / failed / pruned; absent = all completed
+hp_<name> with hp_<name>_init               tuned online by the runs where hp_<name>_init is set
+                                            (`tuned_online`): a result of each run, not a setting
 
 A row is either used, or dropped with a counted reason (`Table.dropped`), or the load
 stops with a one-line InputError naming the column, row and fix. Rows the user asked to
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tunescale.contract.errors import InputError
-from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
+from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN, HP_PREFIX, TUNED_START_SUFFIX
 
 SCALE_COLUMNS = ("params", "tokens", "flops")
 HP_COLUMNS = ("lr", "batch_size", "weight_decay")
@@ -78,8 +80,9 @@ def _option(name: str) -> str:
     return f"--{name.replace('_', '-')}-col"
 
 
-def _numeric(series: pd.Series, name: str, source: str) -> pd.Series:
-    """The column as float; a one-line error naming the first value that is not a number."""
+def numeric(series: pd.Series, name: str, source: str, fix: str | None = None) -> pd.Series:
+    """The column as float; a one-line error naming the first value that is not a number and
+    `fix` (default: map another column with the --*-col option)."""
     if pd.api.types.is_bool_dtype(series):
         raise InputError(f"{source}: column '{name}' holds true/false values; expected numbers.")
     if pd.api.types.is_numeric_dtype(series):
@@ -90,7 +93,7 @@ def _numeric(series: pd.Series, name: str, source: str) -> pd.Series:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
             f"{source}: column '{name}' row {i}: {series.iloc[i]!r} is not a number; fix the value or "
-            f"map another column with {_option(name)}."
+            f"{fix or f'map another column with {_option(name)}'}."
         )
     return values.astype(float)
 
@@ -135,6 +138,19 @@ def select(frame: pd.DataFrame, clauses: list[str], source: str, option: str = "
         with np.errstate(invalid="ignore"):
             keep &= {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v}[op]
     return keep
+
+
+def tuned_online(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each hp_ column some run tuned online, with the mask of those runs: the rows whose
+    hp_<name>_init (where the tuning started) is set."""
+    out = {}
+    for col in frame.columns:
+        start = f"{col}{TUNED_START_SUFFIX}"
+        if col.startswith(HP_PREFIX) and start in frame.columns:
+            mask = frame[start].notna().to_numpy()
+            if mask.any():
+                out[col] = mask
+    return out
 
 
 def run_column(frame: pd.DataFrame, explicit: str | None, source: str) -> str | None:
@@ -237,7 +253,11 @@ def load(
     # 3) types and log axes
     for name in (*SCALE_COLUMNS, *HP_COLUMNS, "loss"):
         if name in frame.columns:
-            frame[name] = _numeric(frame[name], mapping.get(name, name), source)
+            frame[name] = numeric(frame[name], mapping.get(name, name), source)
+
+    tuned = tuned_online(frame)
+    for name in tuned:
+        frame[name] = numeric(frame[name], name, source, fix=f"leave it out with --ignore-col {name}")
 
     for name in HP_COLUMNS:  # a store's schema has every column, filled or not
         if name in frame.columns and frame[name].isna().all():
@@ -329,8 +349,11 @@ def load(
             f"{source}: rows mix parametrizations ({kinds}); their optima follow different laws, "
             f"fit one at a time with --where parametrization=NAME."
         )
-    # other hyperparameters (hp_*) that vary: held fixed when grouping runs by scale
-    fixed = tuple(c for c in frame.columns if c.startswith("hp_") and frame[c].nunique(dropna=False) > 1)
+    # other hyperparameters (hp_*) that vary: held fixed when grouping runs by scale; a value a run
+    # tuned online is its result, as its loss is
+    fixed = tuple(
+        c for c in frame.columns if c.startswith(HP_PREFIX) and c not in tuned and frame[c].nunique(dropna=False) > 1
+    )
     return Table(
         frame=frame, source=source, n_input=n_input, dropped=dict(dropped), notes=tuple(notes), fixed_columns=fixed
     )
@@ -422,7 +445,7 @@ def read_rows(
     frame = frame.rename(columns={v: k for k, v in mapping.items()}).reset_index(drop=True)
     for name in (*SCALE_COLUMNS, *HP_COLUMNS):
         if name in frame.columns:
-            frame[name] = _numeric(frame[name], mapping.get(name, name), f"{option} {path}")
+            frame[name] = numeric(frame[name], mapping.get(name, name), f"{option} {path}")
     if "tokens" not in frame.columns and {"params", "flops"} <= set(frame.columns):
         frame["tokens"] = frame["flops"] / (FLOPS_PER_PARAM_TOKEN * frame["params"])
     if "params" not in frame.columns and {"tokens", "flops"} <= set(frame.columns):

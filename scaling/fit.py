@@ -6,6 +6,8 @@ N, D, C       params, tokens, flops (C = 6·N·D when not given)
 h*(scale)     optimum of hyperparameter h at one scale (`scaling.optima`)
 law           `target ~ x1 + x2`: h* = c·Π x^k (`scaling.hp_laws`), or
               loss = E + Σ A_k / x_k^α_k (`scaling.loss_law`)
+learned law   h* = c·Π x^k through the per-scale means of a column each run tuned itself
+              (an STN run's final dropout), with either method (`scaling.learned_laws`)
 method        grid: optima per scale, then laws through them (needs 3+ values of an HP at one
               scale with the others fixed); joint: one model across scales (`scaling.joint`),
               for random, Bayesian and CARBS searches; auto: grid when the table has such a
@@ -18,15 +20,16 @@ with `summary()` (JSON-safe) and `report()` (text).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from tunescale.contract.errors import InputError
 from tunescale.scaling.columns import HP_COLUMNS, Table, format_dropped
-from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law
+from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law, refit_power_law
 from tunescale.scaling.joint import DIVERGED_FACTOR, JointFit, diverged_by_rule, fit_joint
+from tunescale.scaling.learned_laws import LearnedLaw, fit_learned_law, marked_targets
 from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 from tunescale.scaling.published import PublishedLaw, reference_laws
@@ -61,6 +64,7 @@ class ScalingFit:
     joint: JointFit | None = None
     holdout: dict | None = None
     show_loss_law: bool = True
+    learned: dict[str, LearnedLaw] = field(default_factory=dict)
 
     def predict(self, **target):
         """Optimal hyperparameters and loss at `params=..., tokens=...` or `flops=...` (see scaling.predict)."""
@@ -101,6 +105,7 @@ class ScalingFit:
             "holdout": self.holdout,
             "optima": [o.summary() for o in self.optima],
             "hp_laws": {k: v.summary() for k, v in self.hp_laws.items()},
+            "learned_laws": {k: v.summary() for k, v in self.learned.items()},
             "loss_law": self.loss_law.summary() if self.loss_law else None,
             "validation": {k: v.summary() for k, v in self.validation.items()},
             "compare": self.compare(),
@@ -128,6 +133,10 @@ class ScalingFit:
         for target, law in self.hp_laws.items():
             lines.append(f"\n{target} law:")
             lines.append(law.report())
+            if target in self.validation:
+                lines.append(self.validation[target].report())
+        for target, learned in self.learned.items():
+            lines.append("\n" + learned.report())
             if target in self.validation:
                 lines.append(self.validation[target].report())
         if self.loss_law is not None:
@@ -249,6 +258,17 @@ def fit_scaling(
     warnings: list[str] = []
     if method not in ("grid", "joint", "auto"):
         raise InputError(f"--method {method}: expected grid, joint or auto.")
+    specs = _parse_laws(laws, frame)
+    learned, validation, learned_warnings = _learned_laws(
+        frame,
+        [s for s in specs if s.target not in (*HP_COLUMNS, "loss")],
+        validate=validate,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        confidence=confidence,
+    )
+    warnings += learned_warnings
+    specs = [s for s in specs if s.target in (*HP_COLUMNS, "loss")]
     swept = grid_swept(frame, table.fixed_columns)
     varying = [h for h in HP_COLUMNS if h in frame.columns and frame[h].nunique() > 1]
     if method == "auto":
@@ -287,26 +307,15 @@ def fit_scaling(
             show_loss_law=loss_law,
             holdout=holdout,
             holdout_rule=holdout_rule,
-            laws=laws,
+            laws=specs,
+            learned=learned,
+            validation=validation,
         )
     if holdout is not None:
         raise InputError("--holdout: needs --method joint; the grid method validates by leaving the largest scale out.")
     for hp in HP_COLUMNS:
         if hp in frame.columns and frame[hp].nunique() > 1 and hp not in swept:
             warnings.append(f"{hp}: not used by the grid method — {_not_swept(frame, hp)}")
-    specs = [parse_law(s) for s in laws or []]
-    targets = [s.target for s in specs]
-    if len(set(targets)) != len(targets):
-        raise InputError("--law: the same target is given twice; one law per target.")
-    for s in specs:
-        if s.target not in (*HP_COLUMNS, "loss"):
-            raise InputError(f"--law {s}: target '{s.target}' is not one of {', '.join((*HP_COLUMNS, 'loss'))}.")
-        for k in s.inputs:
-            if k not in ("params", "tokens", "flops"):
-                raise InputError(f"--law {s}: '{k}' is not a scale column; use params, tokens or flops.")
-            if k not in frame.columns:
-                raise InputError(f"--law {s}: the table has no '{k}' column; map one with --{k}-col.")
-
     optima = optima_by_scale(
         frame, table.fixed_columns, n_bootstrap=n_bootstrap, seed=seed, band_pct=band_pct, confidence=confidence
     )
@@ -314,7 +323,6 @@ def fit_scaling(
     by_target = {s.target: s for s in specs}
 
     hp_laws: dict[str, PowerLawResult] = {}
-    validation: dict[str, Validation] = {}
     for hp in HP_COLUMNS:
         has = hp in ofr.columns
         if not has:
@@ -350,7 +358,7 @@ def fit_scaling(
         if usable[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"{hp} law fitted on fewer than {MIN_SCALES} scales: do not trust it")
         if validate:
-            v = leave_largest_out(str(spec), usable, spec.inputs, hp, _hp_refit(spec), kind="log10")
+            v = leave_largest_out(str(spec), usable, spec.inputs, hp, refit_power_law(spec), kind="log10")
             validation[hp] = v
             if v.warning:
                 warnings.append(f"{hp} law validation: {v.warning}")
@@ -387,7 +395,7 @@ def fit_scaling(
     elif loss_law:
         warnings.append(f"loss law: {len(points)} scale point(s) is too few (or no scale varies); no loss law fitted")
 
-    if not hp_laws and fitted_law is None:
+    if not hp_laws and fitted_law is None and not learned:
         n_scales = len(points.drop_duplicates(subset=[c for c in ("params", "tokens", "flops") if c in points]))
         swept = sorted({h for o in optima for h in o.optima})
         what = (
@@ -395,14 +403,15 @@ def fit_scaling(
             if swept
             else f"{n_scales} distinct scale(s) and no hyperparameter swept at 3+ values per scale"
         )
-        raise InputError(f"{table.source}: nothing to fit — {what}; a law needs runs at 3 or more scales.")
+        why = "".join(f"; {w}" for w in learned_warnings[:1])
+        raise InputError(f"{table.source}: nothing to fit — {what}; a law needs runs at 3 or more scales{why}.")
     refs = tuple(r for name in compare or [] for r in reference_laws(name))
     settings = {
         "n_bootstrap": n_bootstrap,
         "seed": seed,
         "band_pct": band_pct,
         "confidence": confidence,
-        "laws": [str(s) for s in specs],
+        "laws": [str(s) for s in (*specs, *(v.spec for v in learned.values()))],
     }
     return ScalingFit(
         table=table,
@@ -418,24 +427,73 @@ def fit_scaling(
         method="grid",
         method_reason=reason,
         show_loss_law=loss_law,
+        learned=learned,
     )
+
+
+def _parse_laws(laws: list[str] | None, frame: pd.DataFrame) -> list[LawSpec]:
+    specs = [parse_law(s) for s in laws or []]
+    targets = [s.target for s in specs]
+    if len(set(targets)) != len(targets):
+        raise InputError("--law: the same target is given twice; one law per target.")
+    for s in specs:
+        for k in s.inputs:
+            if k not in ("params", "tokens", "flops"):
+                raise InputError(f"--law {s}: '{k}' is not a scale column; use params, tokens or flops.")
+            if k not in frame.columns:
+                raise InputError(f"--law {s}: the table has no '{k}' column; map one with --{k}-col.")
+    return specs
+
+
+def _learned_laws(
+    frame: pd.DataFrame, specs: list[LawSpec], *, validate: bool, **fit
+) -> tuple[dict[str, LearnedLaw], dict[str, Validation], list[str]]:
+    """(laws, their validations, warnings): the laws asked for with --law, and one for each column every run
+    tuned online (params and tokens when both vary); a marked column whose law cannot be fitted is a
+    warning, an asked one an error."""
+    asked = {s.target: s for s in specs}
+    marked, partial = marked_targets(frame)
+    warnings = [f"{msg}; no law" for col, msg in partial.items() if col not in asked]
+    out: dict[str, LearnedLaw] = {}
+    validation: dict[str, Validation] = {}
+    for target in [*asked, *(c for c in marked if c not in asked)]:
+        spec = asked.get(target)
+        if spec is None:
+            inputs = _learned_inputs(frame)
+            if inputs is None:
+                warnings.append(f"{target}: tuned online, but every run is at one scale; no {target} law")
+                continue
+            spec = LawSpec(target, inputs)
+        try:
+            learned = fit_learned_law(frame, spec, **fit)
+        except InputError as exc:
+            if target in asked:
+                raise
+            warnings.append(f"{target}: no law, {exc}")
+            continue
+        out[target] = learned
+        if learned.points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
+            warnings.append(f"{target} law fitted on fewer than {MIN_SCALES} scales: do not trust it")
+        if validate:
+            v = leave_largest_out(str(spec), learned.points, spec.inputs, target, refit_power_law(spec), kind="log10")
+            validation[target] = v
+            if v.warning:
+                warnings.append(f"{target} law validation: {v.warning}")
+    return out, validation, warnings
+
+
+def _learned_inputs(frame: pd.DataFrame) -> tuple[str, ...] | None:
+    """params and tokens when both vary on their own, else the one that varies (params first): a learned
+    regularizer is read against model and data size, the two things that make a model overfit."""
+    varying = tuple(_varying(frame, ("params", "tokens")))
+    if len(varying) == 2 and not _identifiable(frame, varying):
+        varying = varying[:1]
+    return varying or None
 
 
 def _spec(hp: str, usable: pd.DataFrame, allowed: tuple[str, ...] | None) -> LawSpec | None:
     inputs = _default_inputs(usable, DEFAULT_INPUTS[hp], allowed)
     return LawSpec(hp, inputs) if inputs else None
-
-
-def _hp_refit(spec: LawSpec):
-    def refit(points: pd.DataFrame):
-        return fit_power_law(
-            points[spec.target].to_numpy(),
-            {k: points[k].to_numpy() for k in spec.inputs},
-            target=spec.target,
-            n_bootstrap=0,
-        )
-
-    return refit
 
 
 def _loss_refit(spec: LawSpec, seed):
@@ -495,11 +553,14 @@ def _fit_joint(
     holdout,
     holdout_rule,
     laws,
+    learned,
+    validation,
 ) -> ScalingFit:
     if laws:
         raise InputError(
-            "--law: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
-            "loss in params and tokens; --law applies to --method grid."
+            f"--law {laws[0]}: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
+            f"loss in params and tokens; --law on those applies to --method grid (a column the runs tuned online "
+            f"takes --law under either method)."
         )
     frame = table.frame
     if "status" not in frame.columns:
@@ -564,7 +625,7 @@ def _fit_joint(
         hp_laws={},
         loss_law=None,
         loss_points=points,
-        validation={},
+        validation=validation,
         references=refs,
         warnings=tuple(warnings),
         settings=settings,
@@ -573,4 +634,5 @@ def _fit_joint(
         joint=joint,
         holdout=holdout_doc,
         show_loss_law=show_loss_law,
+        learned=learned,
     )

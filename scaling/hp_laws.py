@@ -6,11 +6,12 @@ y        the optimal hyperparameter at each scale (lr*, batch_size*, weight_deca
 x_j      scale variables (params N, tokens D, or flops C), > 0; shape (n,) each
 law      y = c · Π_j x_j^{k_j}   ⇔   log y = log c + Σ_j k_j · log x_j  (OLS, natural log)
 n        number of scales (one optimum per scale); p = 1 + number of x_j
-B        bootstrap resamples of the scales; weights have shape (B, n)
+B        bootstrap resamples; weights have shape (B, n)
 
 Coefficient intervals are t-intervals from statsmodels OLS (exact under Gaussian noise
 on log y); the bootstrap over scales (multinomial weights, all B weighted least-squares
-solves batched) is reported beside them, as Step Law and DeepSeek LLM do. Prediction
+solves batched) is reported beside them, as Step Law and DeepSeek LLM do. A law of a
+hyperparameter each run learns itself resamples its runs instead (`scaling.learned_laws`). Prediction
 intervals at a new scale use the OLS covariance: the interval of the mean log y, widened
 by the residual scatter when `observation=True`.
 """
@@ -88,6 +89,7 @@ class PowerLawResult:
     df_resid: int
     confidence: float
     n_bootstrap: int
+    resampled: str = "scales"  # what the bootstrap draws with replacement
 
     @property
     def prefactor(self) -> float:
@@ -145,6 +147,7 @@ class PowerLawResult:
             "n_scales": self.n,
             "confidence": self.confidence,
             "n_bootstrap": self.n_bootstrap,
+            "bootstrap_over": self.resampled,
         }
 
     def report(self) -> str:
@@ -155,7 +158,7 @@ class PowerLawResult:
             boot = ""
             if self.bootstrap_intervals:
                 blo, bhi = self.bootstrap_intervals[k]
-                boot = f", bootstrap {blo:.3f} .. {bhi:.3f}"
+                boot = f", bootstrap over {self.resampled} {blo:.3f} .. {bhi:.3f}"
             lines.append(
                 f"    {name:<24} {self.coef[k]: .4f} ± {self.stderr[k]:.4f}"
                 f"  ({self.confidence:.0%}: {lo:.3f} .. {hi:.3f}{boot})"
@@ -164,18 +167,29 @@ class PowerLawResult:
 
 
 def bootstrap_ols(logX: np.ndarray, logy: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Weighted OLS coefficients for every row of multinomial `counts` (B, n): shape (B, p).
+    """Weighted OLS coefficients for every row of weights `counts` (B, n): shape (B, p).
 
-    Resamples that drew too few distinct scales to identify the law give NaN rows.
+    `logy` is (n,), or (B, n) when each resample has its own responses. Resamples that
+    drew too few distinct scales to identify the law give NaN rows.
     """
     n, p = logX.shape
     G = (counts @ (logX[:, :, None] * logX[:, None, :]).reshape(n, p * p)).reshape(-1, p, p)
-    r = counts @ (logX * logy[:, None])
+    r = (counts * logy) @ logX
     ok = np.linalg.matrix_rank(G) == logX.shape[1]
     out = np.full(r.shape, np.nan)
     if ok.any():
         out[ok] = np.linalg.solve(G[ok], r[ok][..., None])[..., 0]
     return out
+
+
+def refit_power_law(spec: LawSpec):
+    """`refit(points) -> PowerLawResult` of `spec` without a bootstrap: what leave-largest-out refits."""
+
+    def refit(points):
+        return fit_power_law(points[spec.target].to_numpy(), {k: points[k].to_numpy() for k in spec.inputs},
+                             target=spec.target, n_bootstrap=0)
+
+    return refit
 
 
 def fit_power_law(

@@ -7,7 +7,8 @@ collapsed    for a law h* = c·x1^k1·x2^k2 the y axis is h* / x2^k2, so every s
              one straight line in x1 and the fit can be judged by eye
 
 Figures: `optima_<hp>` (loss vs h per scale, parabola and optimum marked), `law_<hp>`
-(law on log-log axes with data, fit, interval band, prediction and published laws),
+(law on log-log axes with data, fit, interval band, prediction and published laws; for a
+hyperparameter the runs tuned online, each run and the mean per scale),
 `loss_law` (loss vs N at fixed compute and iso-loss contours with the compute-optimal
 frontier), `residuals`; for the joint method, those of `scaling.joint_plots`.
 """
@@ -41,9 +42,11 @@ def write_figures(fit, out: Path, *, predictions=()) -> list[Path]:
             written += _save(_optima_figure(fit, hp), out, f"optima_{hp}")
     for hp, law in fit.hp_laws.items():
         written += _save(_law_figure(fit, hp, law, predictions), out, f"law_{hp}")
+    for hp, learned in fit.learned.items():
+        written += _save(_law_figure(fit, hp, learned.law, predictions), out, f"law_{hp}")
     if fit.loss_law is not None:
         written += _save(_loss_figure(fit, predictions), out, "loss_law")
-    if fit.loss_law is not None or fit.hp_laws:
+    if fit.loss_law is not None or fit.hp_laws or fit.learned:
         written += _save(_residual_figure(fit), out, "residuals")
     if fit.joint is not None:
         from tunescale.scaling.joint_plots import joint_figures
@@ -113,9 +116,18 @@ def _optima_figure(fit, hp: str):
     return fig
 
 
+def _law_points(fit, hp: str):
+    """(points the law of `hp` was fitted through, or with the optima at the grid's edge; the runs behind
+    them when each run learned its own value, else None)."""
+    if hp in fit.learned:
+        learned = fit.learned[hp]
+        return learned.points.assign(**{f"{hp}_at_edge": False}), learned.runs
+    return fit.optima_frame[fit.optima_frame[hp].notna()], None
+
+
 def _law_figure(fit, hp: str, law, predictions):
     plt = pyplot()
-    data = fit.optima_frame[fit.optima_frame[hp].notna()]
+    data, runs = _law_points(fit, hp)
     x1, rest = law.inputs[0], law.inputs[1:]
     fig, ax = plt.subplots(figsize=(6, 4.5))
 
@@ -128,8 +140,10 @@ def _law_figure(fit, hp: str, law, predictions):
     edge = data[f"{hp}_at_edge"].astype(bool).to_numpy()
     y = collapse(data[hp], data)
     ylo, yhi = collapse(data[f"{hp}_low"], data), collapse(data[f"{hp}_high"], data)
+    if runs is not None:
+        ax.scatter(runs[x1], collapse(runs[hp], runs), s=8, c="0.6", label="each run's tuned value")
     ax.errorbar(data[x1][~edge], y[~edge], yerr=[y[~edge] - ylo[~edge], yhi[~edge] - y[~edge]], fmt="o", ms=4,
-                label="optimum per scale")
+                label="optimum per scale" if runs is None else "mean per scale (bars: min to max of its runs)")
     if edge.any():
         ax.scatter(data[x1][edge], y[edge], marker="x", c="0.5", label="at edge of grid (not fitted)")
     targets = [p.target for p in predictions if x1 in p.target and all(k in p.target for k in rest)]
@@ -247,7 +261,11 @@ def _loss_figure(fit, predictions):
 
 def _residual_figure(fit):
     plt = pyplot()
-    panels = ([("loss", None)] if fit.loss_law is not None else []) + [(hp, law) for hp, law in fit.hp_laws.items()]
+    panels = (
+        ([("loss", None)] if fit.loss_law is not None else [])
+        + [(hp, law) for hp, law in fit.hp_laws.items()]
+        + [(hp, learned.law) for hp, learned in fit.learned.items()]
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (name, law) in zip(axes.ravel(), panels, strict=True):
         if law is None:
@@ -258,7 +276,8 @@ def _residual_figure(fit):
             ax.set_ylabel("ln(observed / predicted)")
             ax.set_title("loss law residuals")
         else:
-            data = fit.optima_frame[~fit.optima_frame[f"{name}_at_edge"].astype(bool)]
+            data, _ = _law_points(fit, name)
+            data = data[~data[f"{name}_at_edge"].astype(bool)]
             ax.scatter(data[law.inputs[0]], law.residuals, s=12)
             ax.set_xscale("log")
             ax.set_xlabel(law.inputs[0])

@@ -1,4 +1,4 @@
-"""Predict the large run's settings: optimal lr, batch size, weight decay and loss at a target scale.
+"""Predict the large run's settings: optimal lr, batch size, weight decay, learned HPs and loss at a target scale.
 
 Notations
 ---------
@@ -106,7 +106,8 @@ def predict(fit, **target) -> Prediction:
             if (k != "loss" or fit.show_loss_law) and k not in fit.joint.unresolved
         }
         confidence = fit.joint.confidence
-    for hp, law in fit.hp_laws.items():
+    laws = {**fit.hp_laws, **{target: learned.law for target, learned in fit.learned.items()}}
+    for hp, law in laws.items():
         missing = [k for k in law.inputs if k not in t]
         if missing:
             raise InputError(

@@ -1,6 +1,7 @@
 """The transformer STN: the plain proxy bit for bit at zero hyper-path, Delta-STN's linearization,
 per-example label smoothing, and a tiny run of every variant through the trainable contract."""
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +9,7 @@ from torch.func import jvp
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.schema import PARAMETRIZATIONS
+from tunescale.scaling.columns import tuned_online
 from tunescale.trials import parametrization
 from tunescale.trials.models.transformer import build_transformer
 from tunescale.trials.stn.lm import VARIANTS, train_stn_trial
@@ -92,6 +94,9 @@ def test_every_variant_runs_as_a_trial_and_reports_its_hyperparameters(variant):
     assert row["status"] == "completed" and row["loss"] > 0 and row["hp_test_loss"] > 0 and row["flops"] > 0
     assert len(evals) == 4 and evals[-1]["eval_loss"] == row["loss"]
     metrics = {c["metric"] for c in outcome.curves}
+    # fit-scaling reads a knob as the run's own estimate of its optimum only where the run tuned it
+    tuned = set(tuned_online(pd.DataFrame([row])))
+    assert tuned == (set() if variant == "fixed" else {f"hp_{n}" for n in TRANSFORMER_HYPERS})
     if variant == "fixed":
         assert row["hp_hyper_steps"] == 0 and row["hp_resid_dropout"] == 0.05
         assert not any(m.startswith("hp/") for m in metrics)

@@ -51,6 +51,7 @@ import torch
 from torch.func import jvp
 
 from tunescale.contract.errors import InputError
+from tunescale.contract.schema import TUNED_START_SUFFIX
 from tunescale.trials import parametrization
 from tunescale.trials.models.transformer import transformer_from_config
 from tunescale.trials.stn.hyperparams import HyperParameters, HyperSpec
@@ -316,7 +317,7 @@ def train_stn_trial(
         "hp_algorithm": "stn" if run.hyper is not None else "fixed",
         "hp_hyper_steps": hyper_steps,
         "hp_test_loss": run.loss_on(test_set, kind=None) if status == "completed" else math.nan,
-        **{f"hp_{k}_init": float(stn[k]) for k in finals},
+        **{f"hp_{k}{TUNED_START_SUFFIX}": float(stn[k]) for k in finals},
         **{f"hp_{k}": v for k, v in finals.items()},
     }
     return TrialOutcome(row=row, curves=curves)
