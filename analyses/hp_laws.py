@@ -56,9 +56,11 @@ def make(run: StudyRun, out_dir: Path) -> Section:
             + "; ".join(f"batch size {b}: {lo}..{hi} steps" for b, (lo, hi) in steps.items()) + ".")
     return Section(
         title="Hyperparameter laws",
-        caption="Optimum of each hyperparameter per proxy scale (bootstrap interval; lr and batch size from one "
-        "paraboloid in their logs where both are swept), the fitted power law with its interval band, and the "
-        "extrapolated prediction at the target (star)." + note,
+        caption="Optimum of each hyperparameter per proxy scale (bootstrap interval; "
+        + ("read off one joint model of the loss across scales" if run.fit.scaling.get("method") == "joint"
+           else "lr and batch size from one paraboloid in their logs where both are swept")
+        + "), the fitted power law with its interval band, and the extrapolated prediction at the target (star)."
+        + note,
         figures=[save(fig, out_dir, "hp_laws")],
         header=["hp", "law", "R²", "predicted", "low", "high", "scales"],
         rows=rows,

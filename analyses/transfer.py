@@ -36,7 +36,9 @@ def make(run: StudyRun, out_dir: Path) -> Section:
             sel = df[(df["width"] == o.width) & np.isclose(df["tokens"], tokens)]
             done = sel[sel["status"] == "completed"].sort_values("lr")
             c = colors[o.width]
-            ax.plot(done["lr"], done["loss"], "o-", color=c, ms=3, lw=1, label=f"width {o.width}")
+            # a grid's runs at one scale trace a curve in lr; a search's vary every setting at once: points only
+            ax.plot(done["lr"], done["loss"], "o-" if o.coef is not None else "o", color=c, ms=3, lw=1,
+                    label=f"width {o.width}")
             bad = sel[sel["status"] != "completed"]
             if len(bad) and len(done):
                 ax.plot(bad["lr"], np.full(len(bad), done["loss"].max()), "x", color=c, ms=5)
@@ -52,10 +54,14 @@ def make(run: StudyRun, out_dir: Path) -> Section:
         ax.set_title(f"{tokens:.3g} tokens")
         ax.legend(fontsize=7)
     drift = run.verdict.drift.get("lr", {})
+    fitted = (
+        "vertical line: the optimum read off the joint model of every proxy run"
+        if run.fit.scaling.get("method") == "joint"
+        else "dashed: fitted parabola over its interval; vertical line: fitted optimum"
+    )
     caption = (
-        "Proxy loss vs learning rate per width (x: diverged/failed runs; dashed: fitted parabola over its "
-        "interval; vertical line: fitted optimum). LR-optimum drift across widths (optima at the grid "
-        "edge left out): "
+        f"Proxy loss vs learning rate per width (x: diverged/failed runs; {fitted}). LR-optimum drift across "
+        "widths (optima at the grid edge left out): "
         + ", ".join(f"{d:.3f} decades at {t:.3g} tokens" for t, d in drift.items())
         + "."
     )

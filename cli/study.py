@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "study",
         help="tune muP proxies, fit scaling laws, predict and verify a wider target model",
         description="Without SPEC runs the shipped default (about 2 minutes on 2 CPU cores) into runs/study. "
-        "SPEC is a TOML file or a shipped spec name (study_default.toml, study_gpu.toml, study_tiny.toml).",
+        "SPEC is a TOML file or a shipped spec name (study_default.toml, study_gpu.toml, study_tiny.toml, "
+        "study_tiny_random.toml).",
         examples=["tunescale study",
                   "tunescale study study_gpu.toml --address 10.0.0.5:6379",
                   "tunescale study my_study.toml --out runs/mine --resume --json-out runs/mine.json"],

@@ -1,8 +1,9 @@
 """The study's fit: the proxy store through scaling/ into a `StudyFit` (RUN_DIR/fit.json).
 
 Pure data work (no torch, no Ray): `fit_study` runs `scaling.fit.fit_scaling` on the proxy
-trial store (optima per scale, HP laws, loss law, leave-largest-out validation) and
-`ScalingFit.predict` at the target, then evaluates the fitted result objects along the
+trial store (optima per scale, HP laws, loss law, leave-largest-out validation; for proxies
+searched at random or by CARBS, one joint model that `study.joint_fit` reads the same records
+off) and `ScalingFit.predict` at the target, then evaluates the fitted result objects along the
 width axis so the report draws exactly the laws and intervals the study predicted with.
 The `StudyFit` keeps scaling's own `summary()` documents as `scaling` and `scaling_prediction`.
 """
@@ -24,8 +25,11 @@ from tunescale.scaling.columns import HP_COLUMNS, Table, load
 from tunescale.scaling.fit import ScalingFit, fit_scaling
 from tunescale.scaling.hp_laws import PowerLawResult, fit_power_law
 from tunescale.scaling.validation import leave_largest_out
+from tunescale.study import joint_fit
+from tunescale.study.joint_fit import JointLaw
 from tunescale.study.results import (
     TAU,
+    TOKEN_BUDGET_TAG,
     Curve,
     Estimate,
     HPPrediction,
@@ -40,9 +44,10 @@ from tunescale.study.results import (
 
 CURVE_POINTS = 40
 # Trainer columns that follow from the swept hyperparameters (steps = tokens / (batch_size·seq_len),
-# τ = 1/(lr·λ·steps) overall and per parameter group, evaluation cadence): they vary with them, so
-# they must not split the runs at one scale into groups the way a setting held fixed would.
-DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every")
+# τ = 1/(lr·λ·steps) overall and per parameter group, evaluation cadence) or from the token budget (its
+# tag on a CARBS search's trials): they vary with them, so they must not split the runs at one scale into
+# groups the way a setting held fixed would, nor enter the joint model as settings of their own.
+DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every", TOKEN_BUDGET_TAG)
 DERIVED_PREFIX = "hp_tau"
 WIDTH_TRANSFERRED = ("lr", "batch_size")  # under muP: optimization hyperparameters, not regularization
 
@@ -100,8 +105,21 @@ def _validation_of(v) -> Validation:
                       error=_optional(v.error), warning=v.warning)
 
 
-def _validation(fit: ScalingFit) -> dict[str, Validation]:
-    return {name: _validation_of(v) for name, v in fit.validation.items()}
+def _validation(validation: Mapping) -> dict[str, Validation]:
+    return {name: _validation_of(v) for name, v in validation.items()}
+
+
+def _law_points(usable: pd.DataFrame, hp: str) -> tuple[LawPoint, ...]:
+    return tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r[hp]),
+                          low=float(r[f"{hp}_low"]), high=float(r[f"{hp}_high"])) for _, r in usable.iterrows())
+
+
+def _loss_law(law, pts: pd.DataFrame, target: Target) -> Law:
+    """The loss law as the report draws it, against the best loss at each proxy scale (`pts`)."""
+    return Law(form=law.formula(), axis="params", curves=_curves(law, pts, target),
+               points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r["loss"]))
+                            for _, r in pts.iterrows()),
+               parameters={k: float(c) for k, c in law.coef.items()})
 
 
 def _through_timescale(prediction: Prediction, law: PowerLawResult, points: pd.DataFrame, target: Target,
@@ -142,21 +160,25 @@ def _prediction(values: dict[str, tuple[float, float, float]], fixed: Mapping,
 
 
 def fit_study(
-    proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200, width_transfer: bool = False
+    proxies_dir: str | Path, target: Target, fixed: Mapping, *, n_bootstrap: int = 200, width_transfer: bool = False,
+    method: str = "auto",
 ) -> StudyFit:
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
-    without a law are taken from `fixed` (the trainer keys every proxy shared). With
-    `width_transfer` (muP-type proxies) the lr and batch-size laws are in tokens only, every width
-    a replicate: muP transfers the optimization hyperparameters across width by construction, so
-    the target takes the proxies' optima at its token budget instead of a power law in params
-    through their finite-width drift. Regularization is not muTransferable (Tensor Programs V,
-    Table 1), so weight decay keeps its law in params and tokens."""
+    without a law are taken from `fixed` (the trainer keys every proxy shared). `method` is
+    scaling's: "joint" for proxies searched at random or by CARBS (`study.joint_fit`). With
+    `width_transfer` (muP-type proxies, grid method) the lr and batch-size laws are in tokens only,
+    every width a replicate: muP transfers the optimization hyperparameters across width by
+    construction, so the target takes the proxies' optima at its token budget instead of a power
+    law in params through their finite-width drift. Regularization is not muTransferable (Tensor
+    Programs V, Table 1), so weight decay keeps its law in params and tokens."""
     columns = set(read_table(proxies_dir).column_names)
     table = load(proxies_dir, ignore=sorted(c for c in columns if c in DERIVED_COLUMNS or c.startswith(DERIVED_PREFIX)))
     transfer = width_transfer and table.frame["tokens"].nunique() > 1
     inputs = {hp: ("tokens",) for hp in WIDTH_TRANSFERRED} if transfer else None
-    fit = fit_scaling(table, n_bootstrap=n_bootstrap, hp_law_inputs=inputs)
+    fit = fit_scaling(table, n_bootstrap=n_bootstrap, method=method, hp_law_inputs=inputs)
     widths = _width_of(table.frame)
+    if fit.joint is not None:
+        return _from_joint(proxies_dir, table, fit, target, fixed, widths)
     edge_bs: tuple[ScaleOptimum, ...] = ()
     if "lr" not in fit.hp_laws and table.frame["batch_size"].nunique() > 1:
         edge_bs = tuple(o for o in _optima(fit, widths) if o.hp == "batch_size")
@@ -170,31 +192,22 @@ def fit_study(
         raise InputError(f"{proxies_dir}: no loss law could be fitted; the study needs at least 6 proxy scales.")
     pred = fit.predict(params=target.params, tokens=target.tokens)
     ofr = fit.optima_frame
-    hp_laws, validation = {}, _validation(fit)
+    hp_laws, validation = {}, _validation(fit.validation)
     tau = _timescale_law(fit, proxies_dir, n_bootstrap) if "weight_decay" in fit.hp_laws else None
     if tau is not None:
         law, points, check = tau
         hp_laws[TAU] = Law(form=law.formula(), axis="params", curves=_curves(law, points, target),
-                           points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]),
-                                                 value=float(r[TAU]), low=float(r[f"{TAU}_low"]),
-                                                 high=float(r[f"{TAU}_high"])) for _, r in points.iterrows()),
-                           r2=_optional(law.r2), n_scales=int(law.n))
+                           points=_law_points(points, TAU), r2=_optional(law.r2), n_scales=int(law.n))
         validation[TAU] = _validation_of(check)
         validation.pop("weight_decay", None)
     for hp, law in fit.hp_laws.items():
         if hp == "weight_decay" and tau is not None:
             continue
         usable = ofr[~ofr[f"{hp}_at_edge"].astype(bool) & ofr[hp].notna()]
-        points = tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r[hp]),
-                                low=float(r[f"{hp}_low"]), high=float(r[f"{hp}_high"])) for _, r in usable.iterrows())
-        hp_laws[hp] = Law(form=f"{hp} ~ {' + '.join(law.inputs)}", axis="params", points=points,
+        hp_laws[hp] = Law(form=f"{hp} ~ {' + '.join(law.inputs)}", axis="params", points=_law_points(usable, hp),
                           curves=_curves(law, usable, target), r2=_optional(law.r2), n_scales=int(law.n))
-    ll, pts = fit.loss_law, fit.loss_points
-    loss_law = Law(form=ll.formula(), axis="params", curves=_curves(ll, pts, target),
-                   points=tuple(LawPoint(params=float(r["params"]), tokens=float(r["tokens"]), value=float(r["loss"]))
-                                for _, r in pts.iterrows()),
-                   parameters={k: float(c) for k, c in ll.coef.items()})
     optima = _optima(fit, widths) + edge_bs
+    loss_law = _loss_law(fit.loss_law, fit.loss_points, target)
     prediction = _prediction(pred.values, fixed, optima)
     if tau is not None:
         prediction = _through_timescale(prediction, tau[0], tau[1], target, fixed)
@@ -242,6 +255,44 @@ def _timescale_law(fit: ScalingFit, proxies_dir: str | Path, n_bootstrap: int):
     law = refit(points, n_bootstrap)
     check = leave_largest_out(f"{TAU} ~ {' + '.join(inputs)}", points, inputs, TAU, refit, kind="log10")
     return law, points, check
+
+
+def _from_joint(proxies_dir, table: Table, fit: ScalingFit, target: Target, fixed: Mapping,
+                widths: dict[float, int]) -> StudyFit:
+    """The study's records read off the joint model. A swept hyperparameter whose optimum the model does not
+    resolve is trained at its value in the best proxy run at the largest scale, with a warning; the loss is
+    predicted at the settings the target trains with (`study.joint_fit.JointLaw`)."""
+    laws = joint_fit.laws(fit)
+    if "lr" not in laws:
+        raise InputError(
+            f"{proxies_dir}: the joint model resolves no lr optimum ({'; '.join(fit.warnings) or 'lr not varied'}); "
+            f"widen the lr range or raise [proxies] trials in the study spec."
+        )
+    pred = fit.predict(params=target.params, tokens=target.tokens)
+    ofr = fit.optima_frame
+    n_scales = int(fit.loss_points[["params", "tokens"]].drop_duplicates().shape[0])
+    hp_laws = {hp: Law(form=law.formula(), axis="params", points=_law_points(ofr, hp),
+                       curves=_curves(law, ofr, target), n_scales=n_scales) for hp, law in laws.items()}
+    frame = table.frame
+    top = frame[frame["params"] == frame["params"].max()]
+    top = top[top["tokens"] == top["tokens"].max()]
+    best = top.loc[top["loss"].idxmin()]
+    unresolved = [hp for hp in HP_COLUMNS if hp not in laws and hp in frame and frame[hp].nunique() > 1]
+    fallback = {hp: float(best[hp]) for hp in unresolved}
+    notes = tuple(f"{hp}: no optimum read off the joint model; the target trains at the {hp} of the best proxy run "
+                  f"at the largest scale ({v:g}), and the predicted loss is the model's there" for hp, v in
+                  fallback.items())
+    loss = JointLaw(fit.joint, "loss", at=fallback)
+    at_target = (loss.predict(target.params, target.tokens), *loss.predict_interval(target.params, target.tokens))
+    values = {**pred.values, "loss": tuple(float(v[0]) for v in at_target)}
+    optima = joint_fit.optima(fit, widths)
+    return StudyFit(target=target, optima=optima, hp_laws=hp_laws,
+                    loss_law=_loss_law(loss, joint_fit.loss_points(fit), target),
+                    validation=_validation(joint_fit.validation(table, fit)),
+                    prediction=_prediction(values, {**fixed, **fallback}, optima),
+                    warnings=(*fit.warnings, *notes), scaling=_json_safe(fit.summary()),
+                    scaling_prediction=_json_safe(pred.summary()))
+
 
 
 def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: Mapping | None) -> ScalingFit:

@@ -28,6 +28,9 @@ TARGET = "target"
 FIT_JSON = "fit.json"
 STUDY_JSON = "study.json"
 TAU = "tau"  # the weight-decay timescale (trials.timescale): the study's law for weight decay, where it has one
+# Every trial of a CARBS proxy search carries its token budget in this pass-through column: all budgets share
+# one store and sweep name, and an adaptive search resumes from the rows of its own plan (sweep.plan.own_rows)
+TOKEN_BUDGET_TAG = "hp_token_budget"
 AXES = ("params", "tokens")
 _DECIMAL = re.compile(r"\d+\.\d+(?:e[+-]?\d+)?")
 

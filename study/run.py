@@ -3,13 +3,17 @@
 One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
 
 1) proxies, through the sweep machinery (`sweep.engine.run_sweep`) on a local Ray (or
-   `--address`), all rows in RUN_DIR/proxies; at every proxy width and token budget:
-   a) a grid over lr and batch size jointly (weight decay at the centre of its grid):
-      tokens are fixed per scale, so a batch size B trains tokens / (B·seq_len) steps;
+   `--address`), all rows in RUN_DIR/proxies; at every proxy width and token budget
+   (tokens are fixed per scale, so a batch size B trains tokens / (B·seq_len) steps), with
+   `[proxies] search = "grid"` (the default):
+   a) a grid over lr and batch size jointly (weight decay at the centre of its grid);
    b) if weight decay is swept, its other grid values at the (lr, batch size) of lowest mean loss
       over the widths at that budget (muP: it transfers across width);
-2) fit: `study.fit.fit_study` (scaling/: optima per scale — lr and batch size as one
-   paraboloid — HP laws, loss law, leave-largest-out validation) predicts lr, batch size,
+   with search = "random" or "carbs": `trials` configurations of every swept hyperparameter
+   drawn together (random: the same draws at every width and budget; CARBS: one search each);
+2) fit: `study.fit.fit_study` (scaling/; grid: optima per scale — lr and batch size as one
+   paraboloid — HP laws, loss law; random/CARBS: one joint model across scales, the optima and
+   laws read off it; each validated by leaving the largest width out) predicts lr, batch size,
    weight decay and loss at the target, which is wider than every proxy; RUN_DIR/fit.json;
 3) target: the target model trained at the predicted settings and, one hyperparameter at a
    time, at each `<hp>_multipliers` grid around its prediction; rows in RUN_DIR/target;
@@ -32,9 +36,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tunescale.contract.errors import InputError, TunescaleError
-from tunescale.contract.spec_file import Problems, int_field, is_name, read_toml, table_field
+from tunescale.contract.spec_file import Problems, int_field, is_int, is_name, read_toml, table_field
 from tunescale.contract.text import num
-from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, StudyFit, Target
+from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, TOKEN_BUDGET_TAG, StudyFit, Target
 from tunescale.trials.defaults import DEFAULTS
 
 if TYPE_CHECKING:
@@ -49,13 +53,16 @@ DEFAULT_SPEC = "study_default.toml"
 DEFAULT_RUN_DIR = "runs/study"
 _TOP = {"name", "out", "seed", "concurrency", "trials_per_task", "model", "proxies", "target", "fixed", "fit"}
 _MODEL = {"depth", "parametrization", "head_dim"}
-_PROXIES = {"widths", "tokens", "space"}
+_PROXIES = {"widths", "tokens", "space", "search", "trials"}
 _FIT = {"n_bootstrap"}
 STUDY_HPS = ("lr", "batch_size", "weight_decay")
 _TARGET = {"width", "tokens", *(f"{hp}_multipliers" for hp in STUDY_HPS)}
 # Parametrizations under which an optimum does not move with width (muTransfer): the study's laws are in tokens.
 WIDTH_TRANSFER = ("mup", "umup")
 MIN_GRID = 3  # a parabola (scaling/optima) needs 3 distinct values of a hyperparameter at one scale
+# How the proxies are searched: a grid per scale (optima per scale), or configurations drawn at random or
+# by CARBS with lr, batch size and weight decay together (one joint model across scales, scaling/joint.py)
+SEARCHES = ("grid", "random", "carbs")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class StudySpec:
     trials_per_task: int = 1
     n_bootstrap: int = 200
     fixed: dict = field(default_factory=dict)
+    search: str = "grid"
+    trials: int | None = None  # random/carbs: configurations per proxy width and token budget
 
     @property
     def swept(self) -> tuple[str, ...]:
@@ -116,7 +125,8 @@ def _positive_list(raw: dict, key: str, p: Problems, where: str, kind=int) -> tu
 
 
 def _check_grid(dim, hp: str, p: Problems) -> None:
-    """Batch size and weight decay are swept on an explicit grid: a choice of 3+ positive values."""
+    """Batch size and weight decay come from an explicit choice of 3+ positive values: a grid's axis, or what a
+    random or CARBS search draws from (the joint model needs 3+ values to fit a basin in them)."""
     values = dim.get("values") if isinstance(dim, dict) and dim.get("type") == "choice" else None
     whole = hp != "batch_size" or all(isinstance(v, int) for v in values or [])
     if (
@@ -127,6 +137,35 @@ def _check_grid(dim, hp: str, p: Problems) -> None:
     ):
         kind = "whole numbers" if hp == "batch_size" else "numbers (a log axis)"
         p.add(f"proxies.space.{hp}", f'expected type = "choice" with {MIN_GRID}+ distinct positive {kind}, got {dim!r}')
+
+
+def _search(proxies: dict, widths: tuple, budgets: tuple, space: dict, p: Problems) -> tuple[str, int | None]:
+    """[proxies] search and trials: a grid runs every grid point; random and CARBS draw `trials` configurations
+    per proxy width and token budget, enough for the joint model's leanest form without the largest width."""
+    search, trials = proxies.get("search", "grid"), proxies.get("trials")
+    if search not in SEARCHES:
+        p.add("proxies.search", f"expected one of {', '.join(SEARCHES)}, got {search!r}")
+        return "grid", None
+    if search == "grid":
+        if "trials" in proxies:
+            p.add("proxies.trials", 'search = "grid" runs every grid point; remove trials, or set search = '
+                  '"random" or "carbs"')
+        return search, None
+    if not is_int(trials) or trials < 1:
+        p.add("proxies.trials", f'search = "{search}" needs the number of configurations per proxy width and '
+              f"token budget (an integer >= 1), got {trials!r}")
+        return search, None
+    from tunescale.scaling.joint import MIN_RUNS_PER_COEF
+    from tunescale.scaling.joint_model import Layout
+
+    hps = [hp for hp in STUDY_HPS if hp in space]
+    need = MIN_RUNS_PER_COEF * int(Layout(len(hps), 0).free(()).sum())
+    scales = (len(widths) - 1) * len(budgets)  # the validation refits without the largest width
+    if scales > 0 and scales * trials < need:
+        p.add("proxies.trials", f"the joint model of the loss in {', '.join(hps)} needs at least {need} completed "
+              f"runs without the largest width (its validation refits on those), and {scales} (width, tokens) "
+              f"scales x {trials} trials give {scales * trials}; set trials >= {-(-need // scales)}")
+    return search, trials
 
 
 def load_study_spec(path: str | os.PathLike) -> StudySpec:
@@ -154,6 +193,7 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     for k in space:
         if k not in STUDY_HPS:
             p.add(f"proxies.space.{k}", f"the study sweeps only {', '.join(STUDY_HPS)}; put {k} in [fixed]")
+    search, trials = _search(proxies, widths, budgets, space, p)
     for hp in ("batch_size", "weight_decay"):
         if hp in space:
             _check_grid(space[hp], hp, p)
@@ -209,6 +249,8 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
     seed = int_field(raw, "seed", 0, p, minimum=0)
     concurrency = int_field(raw, "concurrency", 2, p, minimum=1)
     trials_per_task = int_field(raw, "trials_per_task", 1, p, minimum=1)
+    if search == "carbs" and trials_per_task > 1:
+        p.add("trials_per_task", "CARBS picks each configuration from the results so far; use trials_per_task = 1")
     depth = int_field(model, "depth", 2, p, minimum=1, where="model.")
     # The report draws the loss law's bootstrap interval, so at least one resample.
     n_bootstrap = int_field(fit, "n_bootstrap", 200, p, minimum=1, where="fit.")
@@ -231,6 +273,8 @@ def load_study_spec(path: str | os.PathLike) -> StudySpec:
         trials_per_task=trials_per_task,
         n_bootstrap=n_bootstrap,
         fixed=dict(fixed),
+        search=search,
+        trials=trials,
     )
 
 
@@ -242,11 +286,18 @@ def _trainer_fixed(spec: StudySpec) -> dict:
     return {**eval_size, **spec.fixed, **({"head_dim": spec.head_dim} if spec.head_dim else {})}
 
 
-def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float, space: dict, fixed: dict) -> dict:
-    """A `tunescale sweep` spec (as parsed TOML) for one stage of the study."""
+def _sweep_raw(spec: StudySpec, stage: str, storage: Path, widths, tokens: float, space: dict, fixed: dict,
+               search: str = "grid") -> dict:
+    """A `tunescale sweep` spec (as parsed TOML) for one stage of the study: a grid, or `spec.trials`
+    configurations of a random or CARBS search at each width. CARBS stops no trial early: the joint
+    model takes each run's final loss, and a stopped run has none."""
+    samples = {"num_samples": spec.trials} if search != "grid" else {}
+    if search == "carbs":
+        samples["early_stopping"] = False
     return {
         "name": f"{spec.name}-{stage}",
-        "algorithm": "grid",
+        "algorithm": search,
+        **samples,
         "mode": "transfer" if len(widths) > 1 else "standard",
         "concurrency": spec.concurrency,
         "seed": spec.seed,
@@ -351,9 +402,9 @@ def target_grids(settings: dict, multipliers: dict[str, tuple[float, ...]]) -> d
 
 def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
     """Per token budget, the (lr, batch size) of the lr x batch-size grid with the lowest mean loss over
-    the proxy widths (muP: the optimum transfers across width), where weight decay is swept (else
+    the proxy widths (muP: the optimum transfers across width), where the grid sweeps weight decay (else
     nothing to add); JSON-plain values, so trial ids are stable on resume."""
-    if "weight_decay" not in spec.space:
+    if "weight_decay" not in spec.space or spec.search != "grid":
         return {}
     from tunescale.contract.store import read_trials
 
@@ -376,21 +427,34 @@ def _best_of_grid(spec: StudySpec, proxies_dir: Path) -> dict[float, dict]:
     return best
 
 
+def _proxy_sweeps(spec: StudySpec, run_dir: Path) -> list[tuple[dict, str]]:
+    """The first proxy stage as sweep specs with their progress labels, one per token budget, all into one
+    store (same sweep name; trial ids differ by their config hash, so each later sweep resumes it): lr x
+    batch size on a grid at the centre of the weight-decay grid, or a random or CARBS search of every swept
+    hyperparameter together."""
+    fixed = _trainer_fixed(spec)
+    space = spec.space
+    if spec.search == "grid":
+        space = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
+        fixed = {**fixed, **({"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {})}
+    sweeps = []
+    for tokens in spec.token_budgets:
+        tag = {TOKEN_BUDGET_TAG: tokens} if spec.search == "carbs" else {}
+        raw = _sweep_raw(spec, PROXIES, run_dir / PROXIES, spec.widths, tokens, space, {**fixed, **tag}, spec.search)
+        sweeps.append((raw, f"proxies {num(tokens, 3)} tokens"))
+    return sweeps
+
+
 def _stage_specs(spec: StudySpec, source: str, run_dir: Path) -> None:
     """Parse every stage's sweep spec now, so that a bad range or [fixed] key is reported before
     Ray starts or anything is written (the values the fit will choose have stand-ins here)."""
     from tunescale.sweep.spec import parse_spec
 
     fixed = _trainer_fixed(spec)
-    grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
-    centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
-    for tokens in spec.token_budgets:
-        parse_spec(
-            _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
-            source=f"{source} (proxies)",
-        )
+    for raw, _ in _proxy_sweeps(spec, run_dir):
+        parse_spec(raw, source=f"{source} (proxies)")
     stand_in = {"lr": 1e-3, "batch_size": fixed.get("batch_size", DEFAULTS["batch_size"]), "weight_decay": 0.1}
-    if "weight_decay" in spec.space:
+    if "weight_decay" in spec.space and spec.search == "grid":
         space = {"lr": {"type": "choice", "values": [stand_in["lr"]]}, "weight_decay": spec.space["weight_decay"]}
         parse_spec(
             _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, spec.token_budgets[0], space, fixed),
@@ -473,21 +537,16 @@ def run_study(
             parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label, verbose=verbose
         )
 
+    search = f", {spec.search} search of {spec.trials} configurations per width and budget" if spec.trials else ""
     say(
         f"{spec.name}: proxies of width {', '.join(map(str, spec.widths))} at {len(spec.token_budgets)} token "
-        f"budgets, then the target at width {spec.target_width} ({spec.concurrency} trials at once)"
+        f"budgets{search}, then the target at width {spec.target_width} ({spec.concurrency} trials at once)"
     )
     with ray_session(address, num_cpus=None if address else spec.concurrency, verbose=verbose):
-        # 1a) proxies: lr x batch size at every width, one grid sweep per token budget, all into one store
-        #     (same sweep name; trial ids differ by their config hash, so each later sweep resumes it)
-        grid = {hp: dim for hp, dim in spec.space.items() if hp != "weight_decay"}
-        centre = {"weight_decay": spec.wd_centre} if spec.wd_centre is not None else {}
-        for tokens in spec.token_budgets:
-            sweep(
-                _sweep_raw(spec, "proxies", run_dir / PROXIES, spec.widths, tokens, grid, {**fixed, **centre}),
-                f"proxies {num(tokens, 3)} tokens",
-            )
-        # 1b) proxies: the rest of the weight-decay grid at each budget's best (lr, batch size), every width
+        # 1a) proxies at every width, one sweep per token budget: the lr x batch-size grid, or the search
+        for raw, label in _proxy_sweeps(spec, run_dir):
+            sweep(raw, label)
+        # 1b) grid: the rest of the weight-decay grid at each budget's best (lr, batch size), every width
         for tokens, best in _best_of_grid(spec, run_dir / PROXIES).items():
             others = [v for v in spec.space["weight_decay"]["values"] if v != spec.wd_centre]
             space = {
@@ -501,7 +560,8 @@ def run_study(
         # 2) fit and predict
         say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap,
-                        width_transfer=spec.parametrization in WIDTH_TRANSFER)
+                        width_transfer=spec.parametrization in WIDTH_TRANSFER,
+                        method="auto" if spec.search == "grid" else "joint")
         fit.save(run_dir / FIT_JSON)
         settings = {hp: v for hp, v in fit.prediction.settings.items() if v is not None}
         shown = ", ".join(f"{hp} {num(v)}" for hp, v in settings.items())

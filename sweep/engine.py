@@ -26,7 +26,7 @@ from typing import TextIO
 
 from tunescale.contract.errors import InputError
 from tunescale.contract.text import table
-from tunescale.sweep.plan import plan
+from tunescale.sweep.plan import own_rows, plan
 from tunescale.sweep.progress import Progress
 from tunescale.sweep.rows import hp_value
 from tunescale.sweep.spec import ADAPTIVE, SweepSpec
@@ -138,16 +138,18 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
         storage,
         spec.trainable,
         "step" if spec.budget_key == "steps" else "tokens",
-        report_evals=spec.scheduler is not None or spec.algorithm == "carbs",
+        report_evals=spec.scheduler is not None or (spec.algorithm == "carbs" and spec.early_stopping),
         budget=spec.budget,
     )
     planned = plan(spec) if spec.algorithm not in ADAPTIVE else None
     total = len(planned) if planned is not None else spec.num_samples * len(spec.shapes)
     progress = Progress(label or spec.name, total, out, verbose=verbose)
     # A store may hold rows of other plans under this name (a study runs one plan per
-    # token budget); only this plan's rows count towards its total.
+    # token budget); only this plan's rows count towards its total, and an adaptive
+    # search continues from them alone.
     planned_ids = {t.trial_id for t in planned} if planned is not None else None
-    for r in done_rows:
+    mine = own_rows(spec, done_rows)
+    for r in mine:
         if planned_ids is None or r["trial_id"] in planned_ids:
             progress.record(r["trial_id"], r["status"], r.get("loss"))
     start = time.perf_counter()
@@ -165,7 +167,7 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
                 progress.begin()
                 try:
                     if pending is None:
-                        run_adaptive(spec, ctx, store, progress, done_rows)
+                        run_adaptive(spec, ctx, store, progress, mine)
                     elif spec.batched:
                         run_batched(spec, ctx, store, progress, pending)
                     else:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tunescale.contract.schema import HP_PREFIX
 from tunescale.sweep.searchers import make_searcher
 from tunescale.sweep.spec import GRIDDED, SweepSpec
 
@@ -74,6 +75,14 @@ def describe(spec: SweepSpec) -> list[str]:
     else:
         lines.append(f"base_width = {model.base_width}, from the spec")
     return lines
+
+
+def own_rows(spec: SweepSpec, rows: list[dict]) -> list[dict]:
+    """The stored rows run with this spec's pass-through settings (its [fixed] `hp_*` keys, which every row
+    keeps as given): one store may hold several plans under one sweep name (a study runs one per token budget
+    and tags each), and an adaptive search, whose trial ids name no plan, continues from its own plan's rows."""
+    tags = {k: v for k, v in spec.fixed.items() if k.startswith(HP_PREFIX)}
+    return [r for r in rows if all(r.get(k) == v for k, v in tags.items())]
 
 
 def plan(spec: SweepSpec) -> list[PlannedTrial]:

@@ -9,6 +9,7 @@ a spec in one pass. The result is a tree of frozen dataclasses.
                                    #   | carbs (cost-aware CARBS; every space type); see sweep/searchers.py
                                    #   | stn (a grid of Self-Tuning-Network runs, trials.stn.lm)
     num_samples = 8                # random/optuna/carbs: configs per model shape (grid: the grid)
+    early_stopping = true          # carbs: stop trials that cannot join the front (false: every trial finishes)
     concurrency = 2                # trials running at once
     mode = "transfer"              # optional: same search at every width (muTransfer)
     [model]    family, widths, depths, parametrization, base_width
@@ -60,7 +61,7 @@ STN_TRAINABLE = "tunescale.trials.stn.lm:train_stn_trial"
 _TOP_KEYS = {
     "name", "algorithm", "num_samples", "concurrency", "mode", "seed", "storage",
     "max_retries", "trials_per_task", "trainable", "model", "budget", "space",
-    "scheduler", "resources", "fixed",
+    "scheduler", "resources", "fixed", "early_stopping",
 }
 _MODEL_KEYS = {"family", "widths", "depths", "parametrization", "base_width"}
 _BUDGET_KEYS = {"steps", "tokens"}
@@ -136,6 +137,7 @@ class SweepSpec:
     storage: str = ""
     max_retries: int = 2
     trials_per_task: int = 1
+    early_stopping: bool = True  # carbs: stop the trials it gives up on (search.early_stopping)
     trainable: str = DEFAULT_TRAINABLE
     scheduler: SchedulerSpec | None = None
     cpus: float = 1.0
@@ -376,6 +378,11 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         )
     if trials_per_task > 1 and scheduler is not None:
         p.add("trials_per_task", "batched mode cannot prune early; drop [scheduler] or set trials_per_task = 1")
+    early_stopping = raw.get("early_stopping", True)
+    if not isinstance(early_stopping, bool):
+        p.add("early_stopping", f"expected true or false, got {early_stopping!r}")
+    elif "early_stopping" in raw and algorithm != "carbs":
+        p.add("early_stopping", f'only carbs stops trials itself; algorithm = "{algorithm}" prunes with [scheduler]')
 
     if p.items:
         n = len(p.items)
@@ -394,6 +401,7 @@ def parse_spec(raw: dict, source: str = "spec") -> SweepSpec:
         storage=storage,
         max_retries=max_retries,
         trials_per_task=trials_per_task,
+        early_stopping=early_stopping,
         trainable=trainable,
         scheduler=scheduler,
         cpus=float(cpus),

@@ -229,12 +229,13 @@ def run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress
 
     CARBS runs each trial with its suggestion's seed: a resample of a Pareto member is
     the same configuration with a new seed (and so a new trial id, not a rewrite of the
-    first). Every evaluation reports its fraction of the budget, and the stopper ends the
-    trials CARBS gives up on (`search.early_stopping`).
+    first). With `early_stopping`, every evaluation reports its fraction of the budget, and
+    the stopper ends the trials CARBS gives up on (`search.early_stopping`).
     """
     from tunescale.search.ray_adapter import AskTellSearch, AskTellStopper
 
     carbs = spec.algorithm == "carbs"
+    stops = carbs and spec.early_stopping
     for width, depth in spec.shapes:
         rows = [r for r in done_rows if r.get("width") == width and r.get("depth") == depth]
         remaining = spec.num_samples - len(rows)
@@ -245,6 +246,6 @@ def run_adaptive(spec: SweepSpec, ctx: SweepContext, store: TrialStore, progress
         searcher = make_searcher(spec, spec.seed + len(rows))
         replay(searcher, stored_observations(spec, rows), stored_reports(store, rows, ctx.time_attr, ctx.budget))
         search = AskTellSearch(searcher, metric="eval_loss", mode="min", cost_attr="flops",
-                               seed_key="seed" if carbs else None, fraction_attr="fraction" if carbs else None)
+                               seed_key="seed" if carbs else None, fraction_attr="fraction" if stops else None)
         _run_tuner(spec, ctx, store, progress, search, planned=None, base=base_config(spec, width, depth),
-                   num_samples=remaining, stop=AskTellStopper(search) if carbs else None)
+                   num_samples=remaining, stop=AskTellStopper(search) if stops else None)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 
 from tests.analyses.test_report import check_report_matches_store
 from tests.cli.test_cli import tunescale
 from tunescale.contract.store import read_trials
-from tunescale.study.results import TAU, StudyFit
+from tunescale.study.results import TAU, TOKEN_BUDGET_TAG, StudyFit
 from tunescale.study.run import (
     StudyResult,
     StudySpecError,
@@ -98,11 +99,73 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--resume" in again.stderr
 
 
+def _check_search_study(run_dir, spec_file, result: dict) -> tuple:
+    """What a random or CARBS proxy search must leave: `trials` finished configurations of all three
+    hyperparameters at every width and budget, one joint model's optima and laws with intervals, the
+    prediction trained and judged, a report that agrees with the stores, and a resume that trains nothing."""
+    spec = load_study_spec(spec_file)
+    fit = StudyFit.load(run_dir / "fit.json")
+    proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
+    assert len(proxies) == len(spec.widths) * len(spec.token_budgets) * spec.trials and proxies["trial_id"].is_unique
+    assert set(proxies["status"]) <= {"completed", "diverged"}  # no trial is stopped early: the fit needs them all
+    for hp in spec.swept:
+        low, high = (spec.space[hp]["low"], spec.space[hp]["high"]) if hp == "lr" else (
+            min(spec.space[hp]["values"]), max(spec.space[hp]["values"]))
+        assert proxies[hp].between(low, high).all() and proxies[hp].nunique() >= 3, hp
+    assert fit.scaling["method"] == "joint"
+    assert fit.optima and all(o.coef is None and not o.at_edge and o.low <= o.value <= o.high for o in fit.optima)
+    lr = fit.prediction.hps["lr"].law
+    assert lr is not None and lr.low < lr.value < lr.high and "lr" in fit.hp_laws and "lr" in fit.validation
+    loss = fit.prediction.loss
+    assert 0 < loss.low < loss.high and loss.value > 0 and "loss" in fit.validation
+    for hp in spec.swept:  # by its law, or, where the model resolves no optimum, by the best run, with a warning
+        assert fit.prediction.settings[hp] is not None
+        assert hp in fit.hp_laws or any(w.startswith(f"{hp}: no optimum") for w in fit.warnings), (hp, fit.warnings)
+    for law in fit.hp_laws.values():
+        assert law.points and all(p.low <= p.value <= p.high for p in law.points)
+    verdict = Verdict.load(run_dir / "study.json")
+    assert [r.role for r in verdict.runs].count("predicted") == 1 and len(target) == len(verdict.runs)
+    assert verdict.gap_pct is not None and verdict.gap_pct == pytest.approx(result["gap_pct"])
+    check_report_matches_store(run_dir, run_dir.parent / "report")
+    again = tunescale("study", str(spec_file), "--out", str(run_dir), "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(read_trials(run_dir / "proxies")) == len(proxies) and len(read_trials(run_dir / "target")) == len(target)
+    return spec, proxies
+
+
+def test_tiny_random_study_end_to_end(tmp_path):
+    run_dir = tmp_path / "study"
+    spec_file = spec_path("study_tiny_random.toml")
+    done = tunescale("study", str(spec_file), "--out", str(run_dir), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    spec, proxies = _check_search_study(run_dir, spec_file, json.loads(done.stdout))
+    # random search draws its configurations once: the same ones at every width and budget
+    draws = {w: Counter(map(tuple, g[list(spec.swept)].to_numpy())) for w, g in proxies.groupby("width")}
+    assert len(draws[spec.widths[0]]) == spec.trials and all(d == draws[spec.widths[0]] for d in draws.values())
+
+
+@pytest.mark.slow
+def test_tiny_carbs_study_end_to_end(tmp_path):
+    spec_file = tmp_path / "carbs.toml"
+    text = spec_path("study_tiny_random.toml").read_text()
+    spec_file.write_text(text.replace('search = "random"', 'search = "carbs"'))
+    run_dir = tmp_path / "study"
+    done = tunescale("study", str(spec_file), "--out", str(run_dir), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    spec, proxies = _check_search_study(run_dir, spec_file, json.loads(done.stdout))
+    # one search per width and budget, each told only its own budget's trials (tagged on every row)
+    assert set(proxies.groupby(["width", TOKEN_BUDGET_TAG]).size()) == {spec.trials}
+    done_rows = proxies[proxies["status"] == "completed"]
+    assert (done_rows["tokens"] == done_rows[TOKEN_BUDGET_TAG]).all()
+
+
 def test_shipped_specs_are_valid():
-    for name in ("study_default.toml", "study_gpu.toml", "study_tiny.toml", "study_cpu_8x.toml"):
+    shipped = ("study_default.toml", "study_gpu.toml", "study_tiny.toml", "study_tiny_random.toml", "study_cpu_8x.toml")
+    for name in shipped:
         spec = load_study_spec(spec_path(name))
         assert spec.target_width > max(spec.widths) and 1.0 in spec.multipliers["lr"]
         assert spec.swept == ("lr", "batch_size", "weight_decay") and set(spec.multipliers) == set(spec.swept)
+        assert (spec.search, spec.trials) == (("random", 14) if name == "study_tiny_random.toml" else ("grid", None))
     assert load_study_spec(spec_path("study_cpu_8x.toml")).target_width == 8 * max(spec.widths)
     assert spec_path(None).name == "study_default.toml"
 

@@ -29,6 +29,34 @@ def test_bad_study_spec_is_refused_before_anything_is_written(tmp_path, change, 
     assert not run_dir.exists()
 
 
+RANDOM = (importlib.resources.files("tunescale.study") / "specs" / "study_tiny_random.toml").read_text()
+
+
+@pytest.mark.parametrize("changes, expect", [
+    ([('search = "random"', 'search = "optuna"')], ["'proxies.search': expected one of grid, random, carbs"]),
+    ([("trials = 14", "trials = 0")], ["'proxies.trials': search = \"random\" needs the number of configurations"]),
+    ([("trials = 14", 'trials = "many"')], ["'proxies.trials'", "got 'many'"]),
+    ([('search = "random"', 'search = "grid"')], ["'proxies.trials': search = \"grid\" runs every grid point"]),
+    # too few runs for the joint model, and CARBS batched: both reported in the one line
+    ([('search = "random"', 'search = "carbs"'), ("trials = 14", "trials = 10"),
+      ("concurrency = 2", "concurrency = 2\ntrials_per_task = 4")],
+     ["2 problem(s)", "'proxies.trials': the joint model", "give 40; set trials >= 13",
+      "'trials_per_task': CARBS picks each configuration"]),
+])
+def test_bad_proxy_search_is_refused_in_one_line_before_anything_is_written(tmp_path, changes, expect):
+    text = RANDOM
+    for old, new in changes:
+        assert old in text, "the shipped random spec changed: update this case"
+        text = text.replace(old, new)
+    spec = tmp_path / "s.toml"
+    spec.write_text(text)
+    run_dir = tmp_path / "study"
+    r = run_main(main, "study", spec, "--out", run_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(e in r.stderr for e in expect), r.stderr
+    assert not run_dir.exists()
+
+
 def test_run_dir_without_stored_trials_is_reused_with_another_spec(tmp_path):
     run_dir = tmp_path / "study"
     TrialStore(run_dir / PROXIES)  # what a study that died before its first trial leaves

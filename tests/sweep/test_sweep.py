@@ -167,6 +167,27 @@ def test_carbs_sweep_stops_the_trials_that_cannot_beat_its_best(tmp_path, local_
     assert (pruned["loss"] > completed["loss"].min()).all()  # their last evaluation already lost
 
 
+def test_carbs_plans_sharing_a_store_each_run_and_resume_their_own_trials_and_stop_none_without_early_stopping(
+    tmp_path, local_ray
+):
+    # Two plans under one sweep name and store, told apart by a pass-through [fixed] tag (a study
+    # tags each token budget's search): the second is not mistaken for done because the first
+    # stored trials at the same width, and a resume of the first runs nothing.
+    def plan_spec(tag, n):
+        return _spec(tmp_path, algorithm="carbs", num_samples=n, concurrency=1, early_stopping=False,
+                     model={"widths": 16}, space={"lr": {"type": "log", "low": 1e-4, "high": 1e-1}},
+                     fixed={"hp_plan": tag})
+
+    run_sweep(plan_spec(1, 10), out=None)
+    second = run_sweep(plan_spec(2, 2), resume=True, out=None)
+    again = run_sweep(plan_spec(1, 10), resume=True, out=None)
+    df = read_trials(plan_spec(1, 10).storage, validated=True)
+    assert second.ran == 2 and (again.ran, again.resumed) == (0, 12)
+    assert df.groupby("hp_plan").size().to_dict() == {1: 10, 2: 2} and df["trial_id"].is_unique
+    # the same ten trials with early stopping lose some to it (the test above); without it every one finishes
+    assert set(df["status"]) == {"completed"}
+
+
 def test_resumed_carbs_sweep_gives_carbs_back_the_curves_of_its_completed_and_stopped_trials(tmp_path, local_ray):
     over = dict(
         algorithm="carbs",

@@ -68,6 +68,16 @@ def test_random_plan_changes_with_seed_and_stays_in_bounds():
     assert all(1e-3 <= t.config["lr"] <= 1e-1 and t.config["hp_depth"] in (1, 2, 3) for t in a)
 
 
+def test_early_stopping_is_a_carbs_switch():
+    assert parse_spec({**GOOD, "algorithm": "carbs", "early_stopping": False}).early_stopping is False
+    assert parse_spec({**GOOD, "algorithm": "carbs"}).early_stopping is True
+    with pytest.raises(SpecError) as err:
+        parse_spec({**GOOD, "early_stopping": "no"})
+    assert "'early_stopping': expected true or false" in str(err.value)
+    with pytest.raises(SpecError, match="'early_stopping': only carbs stops trials itself"):
+        parse_spec({**GOOD, "early_stopping": False})
+
+
 def test_shipped_tiny_spec_is_valid():
     path = importlib.resources.files("tunescale.sweep") / "specs" / "tiny.toml"
     spec = load_spec(path)
