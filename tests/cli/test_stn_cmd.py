@@ -88,7 +88,8 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text(f'out = "{tmp_path / "taken"}"\n')
     assert main(["stn", str(spec)]) == 2
-    assert "'out':" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'out':" in err and "is a file" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("key, under", [("out", ""), ("out", "run"), ("figure", "f.png")])

@@ -45,7 +45,7 @@ def test_out_that_is_a_file(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(TINY)
     r = run_main(main, "study", spec, "--out", blocker)
-    assert r.returncode == 2 and "is a file; give a directory for --out" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is a file; give a directory for --out" in r.stderr
 
 
 @pytest.mark.parametrize("under", ["", "study"])
