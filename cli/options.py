@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tunescale.contract.errors import InputError
+from tunescale.contract.writable import dir_problem
 
 
 def layout(description: str, examples: Sequence[str]) -> dict:
@@ -70,14 +71,8 @@ def positive_float(text: str) -> float:
 
 def check_out_dir(path: str | None, option: str = "--out") -> None:
     """Refuse an output directory the command could not write, before it does any work."""
-    if not path:
-        return
-    p = Path(path)
-    existing = next((q for q in (p, *p.parents) if q.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise InputError(f"{option} {path}: {existing} is a file, not a directory; give a directory.")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: {existing} is not writable; choose another directory.")
+    if path and (problem := dir_problem(path)):
+        raise InputError(f"{option} {path}: {problem}; choose a directory you can write.")
 
 
 def check_json_out(path: str | None) -> None:
@@ -89,7 +84,9 @@ def check_json_out(path: str | None) -> None:
         raise InputError(f"--json-out {path}: is a directory; give a file name.")
     if not p.parent.is_dir():
         raise InputError(f"--json-out {path}: the directory {p.parent} does not exist; create it first.")
-    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+    if problem := dir_problem(p.parent):
+        raise InputError(f"--json-out {path}: {problem}; choose another file.")
+    if p.exists() and not os.access(p, os.W_OK):
         raise InputError(f"--json-out {path}: not writable; choose another file.")
 
 

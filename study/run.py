@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, TextIO
 from tunescale.contract.errors import InputError, TunescaleError
 from tunescale.contract.spec_file import Problems, int_field, is_int, is_name, read_toml, table_field
 from tunescale.contract.text import num
+from tunescale.contract.writable import dir_problem
 from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, TOKEN_BUDGET_TAG, StudyFit, Target
 from tunescale.trials.defaults import DEFAULTS
 
@@ -487,6 +488,8 @@ def _holds_work(run_dir: Path) -> bool:
 def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise InputError(f"{run_dir}: is a file; give a directory for --out.")
+    if problem := dir_problem(run_dir):
+        raise InputError(f"{run_dir}: {problem}; give a directory you can write for --out.")
     if not _holds_work(run_dir):
         return  # nothing to keep: a study that stopped before its first trial can start again here
     saved = run_dir / "spec.toml"

@@ -15,8 +15,13 @@ authentication, so joining runs with RAY_AUTH_MODE=token unless the user set it.
 
 Starting is bounded (TUNESCALE_RAY_START_TIMEOUT seconds, default 120): a Ray whose
 processes die while it starts otherwise blocks `ray.init` for many minutes, deaf to
-Ctrl-C. On time-out the driver says so in one line; the processes Ray had started share
-the driver's fate and end with it.
+Ctrl-C. On time-out, or when Ray gives up by itself, the driver says so in one line; the
+processes Ray had started share the driver's fate and end with it. The bound waits in
+another thread, so it cannot fire while `ray.init` blocks inside Ray's C++ holding the
+GIL. That happens in one known case: by default the raylet answers the first driver only
+once a worker it starts for it has registered, and a worker killed then leaves the driver
+waiting forever. The local Ray therefore starts no worker before the driver registers
+(`prestart_worker_first_driver` off): the first trial waits for its worker instead.
 """
 
 from __future__ import annotations
@@ -128,10 +133,19 @@ def start_local(num_cpus: int | None = None, verbose: bool = False) -> threading
 
     def start() -> None:
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus,
-                 configure_logging=False, log_to_driver=verbose)
+                 configure_logging=False, log_to_driver=verbose,
+                 _system_config={"prestart_worker_first_driver": False})
 
     with _loopback_env():
-        release = _bounded(start, "the local Ray")
+        try:
+            release = _bounded(start, "the local Ray")
+        except RayStartError:
+            raise
+        except Exception as exc:  # Ray gives up on a node whose raylet died (after 30 s) with a bare Exception
+            raise RayStartError(
+                f"the local Ray failed to start ({first_line(exc, type(exc).__name__)}); "
+                f"see /tmp/ray/session_latest/logs."
+            ) from None
     node_ip = ray.util.get_node_ip_address()
     if node_ip != "127.0.0.1":
         ray.shutdown()

@@ -75,7 +75,8 @@ def _error_text(trial) -> str:
     """The last line of the trial's error trace, read as text.
 
     Never `trial.get_pickled_error()`: that unpickles a file under STORAGE/_tune/, and
-    unpickling runs code; the store directory is not trusted that far.
+    unpickling runs code; the store directory is not trusted that far (nor, at the end of a
+    run, by Tune: `on_experiment_end`).
     """
     error = trial.get_error()
     lines = [line.strip() for line in str(error or "").splitlines() if line.strip()]
@@ -132,6 +133,13 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
             reason = f"worker failed {trial.num_failures} time(s); last error: {_error_text(trial)}"
             self.write({**fallback_row(config, "failed", reason[:500]), "trial_id": trial_id, "sweep": ctx.sweep})
             progress.finished(trial_id, "failed", None)
+
+        def on_experiment_end(self, trials, **info):
+            # When fit() ends, Tune's result grid unpickles each failed trial's error.pkl, copied
+            # into STORAGE/_tune/ from its staging directory: unpickling runs code. The sweep
+            # reads errors as text; with no pickle file named, the grid reads the text too.
+            for trial in trials:
+                trial.run_metadata.pickled_error_filename = None
 
     return StoreCallback()
 

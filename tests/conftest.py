@@ -1,9 +1,11 @@
-"""Shared test helpers: the repository root, a valid trial row to start from, a command run in process."""
+"""Shared test helpers: the repository root, a valid trial row to start from, a command run in process,
+an existing directory no one can write."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,3 +69,27 @@ def local_ray():
 
     with ray_session(num_cpus=2):
         yield
+
+
+@pytest.fixture(params=["mode 0o500", "/sys"])
+def unwritable_dir(request, tmp_path) -> Path:
+    """An existing directory this process cannot create files in.
+
+    A mode-0o500 directory stops a normal user but not root, who passes every permission
+    check; sysfs refuses new files to root as well (and is read-only in most containers).
+    Each kind is used where it really stops this process, and skipped where it does not.
+    """
+    from tunescale.contract.writable import dir_problem
+
+    if request.param == "/sys":
+        path = Path("/sys")
+    else:
+        path = tmp_path / "read-only"
+        path.mkdir(mode=0o500)
+        request.addfinalizer(lambda: path.chmod(0o700))  # so pytest can remove tmp_path
+    if not path.is_dir():
+        pytest.skip(f"no {path} on this system (not Linux)")
+    if dir_problem(path) is None:
+        root = " (running as root, which ignores directory modes)" if os.geteuid() == 0 else ""
+        pytest.skip(f"this process can write into {path}{root}")
+    return path

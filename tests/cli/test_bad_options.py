@@ -25,7 +25,7 @@ def sweep_csv(tmp_path):
 def _refused(*argv, expect: str) -> None:
     r = run_main(main, *argv)
     assert r.returncode == 2, r.stderr + r.stdout
-    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and "np.float64" not in r.stderr, r.stderr
     assert expect in r.stderr, r.stderr
     assert r.stdout == ""
 
@@ -113,3 +113,18 @@ def test_fit_scaling_with_too_few_scales_says_lr_was_swept(tmp_path, n_scales):
     pd.DataFrame(rows).to_csv(path, index=False)
     _refused("fit-scaling", path, "--bootstrap", "10",
              expect=f"lr swept at 3+ values, but only at {n_scales} scale(s); a law needs runs at 3 or more scales")
+
+
+@pytest.mark.parametrize("command", [
+    ["fit-scaling", "{csv}", "--out", "{dir}"],
+    ["fit-scaling", "{csv}", "--out", "{dir}/figs"],
+    ["fit-scaling", "{csv}", "--json-out", "{dir}/fit.json"],
+    ["report", "{tmp}", "--out", "{dir}"],
+    ["coord-check", "--widths", "16,32", "--steps", "1", "--out", "{dir}"],
+    ["transfer-check", "--steps", "1", "--out", "{dir}/drift"],
+])
+def test_output_into_a_directory_that_cannot_be_written_is_refused_before_any_work(
+        sweep_csv, unwritable_dir, command):
+    fill = {"{csv}": str(sweep_csv), "{tmp}": str(sweep_csv.parent), "{dir}": str(unwritable_dir)}
+    argv = [next((a.replace(k, v) for k, v in fill.items() if k in a), a) for a in command]
+    _refused(*argv, expect=f"{unwritable_dir} cannot be written")

@@ -88,7 +88,17 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text(f'out = "{tmp_path / "taken"}"\n')
     assert main(["stn", str(spec)]) == 2
-    assert "'out':" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'out':" in err and "is a file" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("key, under", [("out", ""), ("out", "run"), ("figure", "f.png")])
+def test_out_or_figure_that_cannot_be_written_is_refused_before_training(tmp_path, capsys, unwritable_dir, key, under):
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'{key} = "{unwritable_dir / under}"\n')
+    assert main(["stn", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"'{key}': {unwritable_dir} cannot be written" in err and err.count("\n") == 1, err
 
 
 def test_missing_spec_file_is_one_line(tmp_path, capsys):

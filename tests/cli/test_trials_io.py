@@ -52,6 +52,12 @@ def test_export_to_an_unwritable_path_is_one_line(store, tmp_path):
     assert run.returncode == 2 and "cannot write" in run.stderr and run.stderr.count("\n") == 1
 
 
+def test_export_into_a_directory_that_cannot_be_written_is_one_line(store, unwritable_dir):
+    run = run_main(main, "trials", "export", store, unwritable_dir / "all.parquet")
+    assert run.returncode == 2 and "cannot write the export" in run.stderr and run.stderr.count("\n") == 1
+    assert "Traceback" not in run.stderr
+
+
 def test_export_to_optuna_then_import_gives_the_same_trials(store, tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     out = run_main(main, "trials", "export", store, "--format", "optuna", "--storage", url, "--study", "s")

@@ -73,4 +73,13 @@ def test_out_that_is_a_file(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(TINY)
     r = run_main(main, "study", spec, "--out", blocker)
-    assert r.returncode == 2 and "is a file; give a directory for --out" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is a file; give a directory for --out" in r.stderr
+
+
+@pytest.mark.parametrize("under", ["", "study"])
+def test_out_that_cannot_be_written(tmp_path, unwritable_dir, under):
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY)
+    r = run_main(main, "study", spec, "--out", unwritable_dir / under, "--resume")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{unwritable_dir} cannot be written" in r.stderr

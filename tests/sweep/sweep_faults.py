@@ -1,4 +1,4 @@
-"""A trainable for sweep fault tests: it kills its own worker process on purpose.
+"""Trainables for sweep fault tests: they kill their own worker, break the store, or plant a pickle.
 
 `dying_trial` SIGKILLs the Ray worker it runs in for its first `hp_die_times`
 attempts (attempts are counted as files in `hp_die_dir`, which outlive the process),
@@ -6,8 +6,10 @@ then trains the synthetic bowl.
 """
 
 import os
+import pickle
 import shutil
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -30,4 +32,33 @@ def store_breaking_trial(config, *, on_eval=None):
         tmp = Path(config["hp_store"]) / "trials" / ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.write_text("not a directory")
+    return quadratic_trial(config, on_eval=on_eval)
+
+
+class _Opens:
+    """Unpickling this creates the file `path`: a stand-in for code planted in a pickle."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def pickle_planting_trial(config, *, on_eval=None):
+    """The trial with lr == `hp_die_at_lr` kills its worker, so Tune pickles the error in its
+    staging copy of that trial's directory and syncs it into STORAGE/_tune/ (from which Tune's
+    result grid unpickles it when the run ends). The other trial, running beside it, waits for
+    that pickle and swaps in one that, unpickled, creates the file `hp_marker`."""
+    if config["lr"] == config["hp_die_at_lr"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    # Tune runs a trial in <experiment>/working_dirs/<trial>/ and stages its files in <experiment>/driver_artifacts/.
+    staging = Path.cwd().parent.parent / "driver_artifacts"
+    deadline = time.monotonic() + 60
+    while not (errors := list(staging.glob("*/error.pkl"))):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Tune wrote no error.pkl under {staging}")
+        time.sleep(0.1)
+    for error in errors:
+        error.write_bytes(pickle.dumps(_Opens(config["hp_marker"])))
     return quadratic_trial(config, on_eval=on_eval)

@@ -97,6 +97,11 @@ def test_storage_that_is_a_file(tmp_path):
     _refused(tmp_path, _write(tmp_path), "--storage", blocker / "under", expect="cannot create the trial store")
 
 
+def test_storage_that_cannot_be_written(tmp_path, unwritable_dir):
+    _refused(tmp_path, _write(tmp_path, storage=unwritable_dir), expect="cannot create the trial store there")
+    _refused(tmp_path, _write(tmp_path), "--storage", unwritable_dir / "run", expect="cannot create the trial store")
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
 def test_num_cpus_below_one(tmp_path, value):
     _refused(tmp_path, _write(tmp_path), f"--num-cpus={value}", expect="--num-cpus: expected an integer >= 1")

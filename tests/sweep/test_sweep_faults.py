@@ -1,5 +1,6 @@
 """Faults a sweep survives with one clear line and nothing lost: Ctrl-C, a store that
-stops being writable, a cut-short curve file, a second driver on the same store."""
+stops being writable, a cut-short curve file, a second driver on the same store; and a
+pickle planted in the store directory, which must never be unpickled."""
 
 import os
 import signal
@@ -68,6 +69,20 @@ def test_store_turning_unwritable_mid_sweep_stops_in_one_line_and_keeps_the_rows
     assert "\n" not in str(err.value)
     rows = read_trials(storage, validated=True)
     assert sorted(rows["lr"]) == [1e-3, 2e-3] and set(rows["status"]) == {"completed"}
+
+
+def test_pickles_planted_under_the_store_are_never_unpickled(tmp_path, local_ray):
+    storage, marker = tmp_path / "run", tmp_path / "planted-code-ran"
+    spec = parse_spec({
+        "name": "pk", "algorithm": "grid", "trainable": "tests.sweep.sweep_faults:pickle_planting_trial",
+        "storage": str(storage), "concurrency": 2, "max_retries": 0, "model": {"widths": 16},
+        "budget": {"steps": 10}, "space": {"lr": {"type": "choice", "values": [1e-3, 2e-3]}},
+        "fixed": {"hp_die_at_lr": 1e-3, "hp_store": str(storage), "hp_marker": str(marker)},
+    })
+    run_sweep(spec, out=None)
+    assert not marker.exists(), "a pickle under STORAGE/_tune/ was unpickled"
+    rows = read_trials(storage, validated=True)
+    assert dict(zip(rows["lr"], rows["status"], strict=True)) == {1e-3: "failed", 2e-3: "completed"}
 
 
 def test_cut_short_curve_file_is_named_in_one_line(tmp_path):

@@ -42,6 +42,7 @@ from tunescale.contract.spec_file import (
     read_toml,
     table_field,
 )
+from tunescale.contract.writable import dir_problem
 from tunescale.trials.stn.hyperparams import HyperSpec
 from tunescale.trials.stn.trainer import StnConfig
 
@@ -178,9 +179,13 @@ def parse_spec(spec: dict, source: str = "spec") -> StnRunSpec:
     out = _path(spec, "out", Path("runs") / name, p)
     if out.exists() and not out.is_dir():
         p.add("out", f"{out} is a file; give a directory for the trial store")
+    elif problem := dir_problem(out):
+        p.add("out", f"{problem}; give a directory you can write for the trial store")
     figure = _path(spec, "figure", out / f"{name}.png", p)
     if figure.is_dir():
         p.add("figure", f"{figure} is a directory; give a .png file path")
+    elif figure.parent != out and (problem := dir_problem(figure.parent)):
+        p.add("figure", f"{problem}; give a path you can write")
     if p.items:
         raise StnSpecError(f"{source}: " + "; ".join(p.items))
     return StnRunSpec(name, out, figure, data_seed, config, tuple(specs))
