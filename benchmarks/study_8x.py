@@ -28,6 +28,8 @@ def verdict_lines(result) -> list[str]:
     lines = [f"{'hp':<13} {'law (interval)':<32} {'trained':>10} {'best of grid':>12} {'loss@pred':>10} "
              f"{'best loss':>10} {'gap %':>7}  goal <= {GOAL_PCT}%"]
     for hp, p in pred.hps.items():
+        if p.setting is None:  # the weight-decay timescale: its λ is the weight_decay line
+            continue
         law = f"{p.law.value:.4g} ({p.law.low:.3g} .. {p.law.high:.3g})" if p.law is not None else "no law"
         line = v.line(hp) if hp in v.gridded() else ()
         best = min(line, key=lambda r: r.loss) if line else None
