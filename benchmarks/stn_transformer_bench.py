@@ -11,11 +11,12 @@ knobs held (`stn_variant = "fixed"`), same init, data order, optimizer and steps
 Held-out data (`trials.stn.lm`): the validation half drives the STN hyper steps and picks
 the best search trial (`val`); the test half is touched by neither (`test`).
 
-Protocol: the STN's hyper LR is chosen on the first seed (centred variant, by val loss,
-that selection's runs counted separately); both Delta-STN variants then run with it on
-every seed. Compute is matmul FLOPs (FlopCounterMode) of all forward/backward passes and
-evaluations; "1 run" is the mean FLOPs of one search trial. The machine is shared, so wall
-times are contended and only printed.
+Protocol: the STN's hyper LR and where its knobs start (PyTorch-style small rates, or the
+centre of each range, where a uniform random search is centred) are chosen on the first
+seed (centred variant, by val loss, that selection's runs counted separately); both
+Delta-STN variants then run with that choice on every seed. Compute is matmul FLOPs
+(FlopCounterMode) of all forward/backward passes and evaluations; "1 run" is the mean FLOPs
+of one search trial. The machine is shared, so wall times are contended and only printed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ BASE = {
     "device": "cpu",
 }
 STN = {"stn_steps_per_hyper": 4, "stn_warmup_frac": 0.2, "stn_tau": 1e-3}
-HYPER_LRS = (0.03, 0.1)  # candidates for the choice made on the first seed
+HYPER_LRS = (0.03, 0.1, 0.3)  # candidates for the choice made on the first seed
+STARTS = {"small": {}, "centre": {k: (low + high) / 2 for k, (low, high) in RANGES.items()}}
 
 
 def run(config: dict) -> dict:
@@ -83,13 +85,14 @@ def main() -> None:
     start = time.perf_counter()
     base = {**BASE, "steps": args.steps}
 
-    choice = {lr: run({**base, **STN, "stn_variant": "centred", "stn_hyper_lr": lr, "seed": args.seeds[0]})
-              for lr in HYPER_LRS}
-    hyper_lr = min(choice, key=lambda lr: choice[lr]["val"])
+    choice = {(lr, start): run({**base, **STN, **STARTS[start], "stn_variant": "centred", "stn_hyper_lr": lr,
+                                "seed": args.seeds[0]})
+              for lr in HYPER_LRS for start in STARTS}
+    hyper_lr, start = min(choice, key=lambda c: choice[c]["val"])
     print(f"proxy: width {base['width']}, depth {base['depth']}, {args.steps} steps of {base['batch_size']}x"
           f"{base['seq_len']} tokens on {base['train_bytes']} training bytes; knobs {', '.join(RANGES)}")
-    print("hyper LR chosen on seed", args.seeds[0], ":", {lr: round(r["val"], 4) for lr, r in choice.items()},
-          "->", hyper_lr, f"({sum(r['flops'] for r in choice.values()):.3g} FLOPs of selection runs)")
+    print("hyper LR and start chosen on seed", args.seeds[0], ":", {c: round(r["val"], 4) for c, r in choice.items()},
+          "->", (hyper_lr, start), f"({sum(r['flops'] for r in choice.values()):.3g} FLOPs of selection runs)")
 
     ratios: dict[str, list[float]] = {}
     for seed in args.seeds:
@@ -97,7 +100,7 @@ def main() -> None:
         random_trials = search("random", seed, args.trials, seeded)
         tpe_trials = search("tpe", seed, args.trials, seeded)
         none = run({**seeded, "stn_variant": "fixed", **dict.fromkeys(RANGES, 0.0)})
-        stns = {v: run({**seeded, **STN, "stn_variant": v, "stn_hyper_lr": hyper_lr})
+        stns = {v: run({**seeded, **STN, **STARTS[start], "stn_variant": v, "stn_hyper_lr": hyper_lr})
                 for v in ("centred", "linearized")}
         one_run = float(np.mean([r["flops"] for r in random_trials]))
         best_rs = min(random_trials, key=lambda r: r["val"])
