@@ -85,14 +85,14 @@ def main() -> None:
     start = time.perf_counter()
     base = {**BASE, "steps": args.steps}
 
-    choice = {(lr, start): run({**base, **STN, **STARTS[start], "stn_variant": "centred", "stn_hyper_lr": lr,
+    choice = {(lr, where): run({**base, **STN, **STARTS[where], "stn_variant": "centred", "stn_hyper_lr": lr,
                                 "seed": args.seeds[0]})
-              for lr in HYPER_LRS for start in STARTS}
-    hyper_lr, start = min(choice, key=lambda c: choice[c]["val"])
+              for lr in HYPER_LRS for where in STARTS}
+    hyper_lr, origin = min(choice, key=lambda c: choice[c]["val"])
     print(f"proxy: width {base['width']}, depth {base['depth']}, {args.steps} steps of {base['batch_size']}x"
           f"{base['seq_len']} tokens on {base['train_bytes']} training bytes; knobs {', '.join(RANGES)}")
     print("hyper LR and start chosen on seed", args.seeds[0], ":", {c: round(r["val"], 4) for c, r in choice.items()},
-          "->", (hyper_lr, start), f"({sum(r['flops'] for r in choice.values()):.3g} FLOPs of selection runs)")
+          "->", (hyper_lr, origin), f"({sum(r['flops'] for r in choice.values()):.3g} FLOPs of selection runs)")
 
     ratios: dict[str, list[float]] = {}
     for seed in args.seeds:
@@ -100,7 +100,7 @@ def main() -> None:
         random_trials = search("random", seed, args.trials, seeded)
         tpe_trials = search("tpe", seed, args.trials, seeded)
         none = run({**seeded, "stn_variant": "fixed", **dict.fromkeys(RANGES, 0.0)})
-        stns = {v: run({**seeded, **STN, **STARTS[start], "stn_variant": v, "stn_hyper_lr": hyper_lr})
+        stns = {v: run({**seeded, **STN, **STARTS[origin], "stn_variant": v, "stn_hyper_lr": hyper_lr})
                 for v in ("centred", "linearized")}
         one_run = float(np.mean([r["flops"] for r in random_trials]))
         best_rs = min(random_trials, key=lambda r: r["val"])
