@@ -18,9 +18,13 @@ resumes from its stored trials.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -123,6 +127,26 @@ class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep; the message counts what is stored and says how to go on."""
 
 
+@contextmanager
+def _ctrl_c_noted(progress: Progress) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as always, and is also noted on `progress`: landing in Ray's
+    own frames, the exception can be swallowed there (the workers die of the same signal, Tune
+    retries them and the sweep ran to its end with exit 0), so the sweep also stops on the note."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def noted(signum, frame):
+        progress.interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, noted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, num_cpus, label, verbose) -> SweepResult:
     from tunescale.sweep.ray_local import ray_session
 
@@ -166,12 +190,15 @@ def _run_locked(spec: SweepSpec, storage: str, store, *, address, resume, out, n
                     print(f"sweep {spec.name}: joined the Ray cluster at {joined[0]}", file=out)
                 progress.begin()
                 try:
-                    if pending is None:
-                        run_adaptive(spec, ctx, store, progress, mine)
-                    elif spec.batched:
-                        run_batched(spec, ctx, store, progress, pending)
-                    else:
-                        run_planned(spec, ctx, store, progress, pending)
+                    with _ctrl_c_noted(progress):
+                        if pending is None:
+                            run_adaptive(spec, ctx, store, progress, mine)
+                        elif spec.batched:
+                            run_batched(spec, ctx, store, progress, pending)
+                        else:
+                            run_planned(spec, ctx, store, progress, pending)
+                    if progress.interrupted:
+                        raise KeyboardInterrupt
                 finally:
                     progress.close()
         except KeyboardInterrupt:

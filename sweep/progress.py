@@ -69,6 +69,7 @@ class Progress:
         self._last_line = -math.inf
         self._shown: tuple | None = None  # the (done, running, failed) the last plain line showed
         self._bar = None
+        self.interrupted = False  # Ctrl-C seen (sweep.engine): the sweep stops even where Ray swallowed it
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "out": None, "_bar": None}

@@ -104,6 +104,10 @@ def _make_callback(ctx: SweepContext, store: TrialStore, progress: Progress, pla
                 self.failure = exc
                 raise
 
+        def on_step_begin(self, iteration, trials, **info):
+            if progress.interrupted:  # a Ctrl-C that landed in Ray's own frames and was swallowed there
+                raise KeyboardInterrupt
+
         def on_trial_start(self, iteration, trials, trial, **info):
             progress.running += 1
             progress.show()
