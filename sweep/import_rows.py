@@ -47,8 +47,11 @@ class ImportSummary:
 
 
 def check_mapping(mapping: ColumnMap, names: Iterable[str], source: str) -> None:
-    """Every mapped name must be a configuration key or reported value of some trial."""
+    """Every mapped name must be a configuration key or reported value of some trial (of none when there
+    are no trials: the import then writes nothing and says so)."""
     names = sorted(set(names))
+    if not names:
+        return
     for canon, name in mapping.explicit().items():
         if name not in names:
             raise InputError(
