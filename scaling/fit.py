@@ -35,6 +35,7 @@ from tunescale.scaling.optima import DEFAULT_BAND_PCT
 from tunescale.scaling.published import PublishedLaw, reference_laws
 from tunescale.scaling.scale_optima import (
     ScaleOptimum,
+    grid_share,
     grid_swept,
     loss_points,
     optima_by_scale,
@@ -42,6 +43,7 @@ from tunescale.scaling.scale_optima import (
 )
 from tunescale.scaling.validation import MIN_SCALES, Validation, leave_largest_out
 
+GRID_SHARE = 0.5  # auto: a table with fewer of its runs on a grid than this is a search's (scale_optima.grid_share)
 DEFAULT_INPUTS = {"lr": ("params", "tokens"), "batch_size": ("tokens",), "weight_decay": ("params", "tokens")}
 
 
@@ -271,8 +273,9 @@ def fit_scaling(
     specs = [s for s in specs if s.target in (*HP_COLUMNS, "loss")]
     swept = grid_swept(frame, table.fixed_columns)
     varying = [h for h in HP_COLUMNS if h in frame.columns and frame[h].nunique() > 1]
+    share = grid_share(frame, table.fixed_columns) if swept else 0.0
     if method == "auto":
-        if swept or not varying:
+        if (swept and share >= GRID_SHARE) or not varying:
             method, reason = (
                 "grid",
                 (
@@ -286,7 +289,11 @@ def fit_scaling(
             method, reason = (
                 "joint",
                 (
-                    "auto: no scale has 3+ values of one hyperparameter with the others fixed "
+                    f"auto: only {share:.0%} of the runs lie on a grid (3+ values of one hyperparameter at one "
+                    f"scale with the others fixed), so they look like a random, Bayesian or CARBS search and "
+                    f"one joint model is fitted across scales"
+                    if swept
+                    else "auto: no scale has 3+ values of one hyperparameter with the others fixed "
                     "(the runs look like a random, Bayesian or CARBS search), so one joint model "
                     "is fitted across scales"
                 ),

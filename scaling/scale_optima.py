@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
@@ -95,6 +96,28 @@ def grid_swept(frame: pd.DataFrame, fixed_columns: tuple[str, ...] = ()) -> list
         if (counts >= MIN_DISTINCT).all(axis=1).any():
             out.append(hp)
     return out
+
+
+def grid_share(frame: pd.DataFrame, fixed_columns: tuple[str, ...] = ()) -> float:
+    """The share of runs that lie on a grid line of some hyperparameter: 3+ distinct values of it at
+    one scale with every other varying HP fixed, and values the design reuses (they recur with other
+    settings of the others at that scale, as a grid's axis does, or nothing else varies there). A
+    random or Bayesian search draws fresh values for every run, so by chance a (scale, choice) may
+    hold three of them, yet none recurs: its runs lie on no grid line."""
+    if frame.empty:
+        return 0.0
+    keys = scale_columns(frame)
+    hps = swept_hps(frame)
+    on = np.zeros(len(frame), dtype=bool)
+    for hp in hps:
+        others = [c for c in (*hps, *fixed_columns) if c != hp]
+        group = frame.groupby(keys + others, dropna=False).ngroup().rename("group")
+        with_group = frame[keys + [hp]].join(group)
+        line = frame.groupby(keys + others, dropna=False)[hp].transform("nunique") >= MIN_DISTINCT
+        recurs = with_group.groupby(keys + [hp], dropna=False)["group"].transform("nunique") > 1
+        alone = with_group.groupby(keys, dropna=False)["group"].transform("nunique") == 1
+        on |= (line & (recurs | alone)).to_numpy()
+    return float(on.mean())
 
 
 def _scale_dict(key, keys: list[str], rows: pd.DataFrame) -> dict[str, float]:

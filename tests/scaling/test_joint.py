@@ -11,6 +11,7 @@ from tunescale.scaling.fit import fit_scaling
 from tunescale.scaling.joint import diverged_by_rule, fit_joint
 from tunescale.scaling.joint_model import Design, Layout, objective
 from tunescale.scaling.predict import predict_table
+from tunescale.scaling.scale_optima import grid_swept
 
 
 def test_gradient_matches_finite_differences():
@@ -119,6 +120,27 @@ def test_auto_picks_joint_for_random_search_and_grid_for_a_grid(tmp_path):
     assert any("counted as diverged" in w for w in fit.warnings)
     grid = fit_scaling(_steplaw(), n_bootstrap=0, validate=False)
     assert grid.method == "grid"
+
+
+def test_auto_picks_joint_for_a_sweep_drawing_batch_size_and_weight_decay_from_a_few_choices(tmp_path):
+    """A random sweep over widths (a few scales) with continuous lr and 3-value choices of the others:
+    by chance some (scale, batch size, weight decay) holds 3 learning rates, but most runs lie on no grid."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (1e6, 4e6, 1.6e7, 6.4e7):
+        for tokens in (2e7, 8e7):
+            for _ in range(20):
+                lr = float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-1))))
+                bs, wd = int(rng.choice([16, 32, 64])), float(rng.choice([0.01, 0.1, 1.0]))
+                loss = 2 + 5 * n**-0.2 + 0.05 * np.log(lr / 3e-3) ** 2 + 0.01 * np.log(bs / 32) ** 2
+                rows.append({"params": n, "tokens": tokens, "lr": lr, "batch_size": bs, "weight_decay": wd,
+                             "loss": loss * np.exp(rng.normal(0, 0.003))})
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    table = load(path)
+    assert grid_swept(table.frame, table.fixed_columns)  # the grid test alone would take it for a grid
+    fit = fit_scaling(table, n_bootstrap=0, validate=False)
+    assert fit.method == "joint" and "of the runs lie on a grid" in fit.method_reason, fit.method_reason
 
 
 def test_lr_varying_with_weight_decay_says_why_there_is_no_grid(tmp_path):
