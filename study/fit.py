@@ -303,7 +303,8 @@ def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: Mappi
     keys = [k for k in ("params", "tokens") if k in frame.columns]
     best = frame.loc[frame.groupby(keys)["loss"].idxmin(), [*keys, "batch_size"]]
     at_best = frame.merge(best, on=[*keys, "batch_size"])
-    fit = fit_scaling(replace(table, frame=at_best), n_bootstrap=n_bootstrap, hp_law_inputs=hp_law_inputs)
+    fit = fit_scaling(replace(table, frame=at_best), n_bootstrap=n_bootstrap, method="grid",
+                      hp_law_inputs=hp_law_inputs)
     note = ("batch_size: the joint (lr, batch_size) optimum is at the edge of the batch-size grid, so lr and "
             "weight decay are fitted at each scale's best batch size (lr*(B) there) and batch size has no law; "
             "widen the batch-size grid")

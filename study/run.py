@@ -564,7 +564,7 @@ def run_study(
         say(f"fitting the laws ({spec.n_bootstrap} bootstrap resamples)")
         fit = fit_study(run_dir / PROXIES, target_scale(spec), fixed, n_bootstrap=spec.n_bootstrap,
                         width_transfer=spec.parametrization in WIDTH_TRANSFER,
-                        method="auto" if spec.search == "grid" else "joint")
+                        method="grid" if spec.search == "grid" else "joint")
         fit.save(run_dir / FIT_JSON)
         settings = {hp: v for hp, v in fit.prediction.settings.items() if v is not None}
         shown = ", ".join(f"{hp} {num(v)}" for hp, v in settings.items())
