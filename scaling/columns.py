@@ -47,6 +47,10 @@ class ColumnMap:
     def explicit(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
+    def name_of(self, column: str) -> str:
+        """The input name holding canonical `column`: its mapping, else the column's own name."""
+        return getattr(self, column, None) or column
+
 
 @dataclass(frozen=True)
 class Table:

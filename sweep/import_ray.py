@@ -56,7 +56,7 @@ def _error_line(trial) -> str:
 
 def _stopped_early(config: dict, last: dict, mapping: ColumnMap, full_iterations: int | None) -> str | None:
     """Why a TERMINATED trial is no finished run, or None."""
-    key = mapping.explicit().get("tokens", "tokens")
+    key = mapping.name_of("tokens")
     budget, reached = config.get(key), last.get(key)
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (budget, reached))
     if numbers and reached < FINISHED_FRACTION * budget:
@@ -71,10 +71,9 @@ def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
     """Long-format curves from a trial's per-iteration results (empty if it reported none)."""
     if frame is None or frame.empty or "training_iteration" not in frame.columns:
         return []
-    names = mapping.explicit()
-    tokens_key = names.get("tokens", "tokens")
+    tokens_key = mapping.name_of("tokens")
     out = []
-    for metric, key in (("eval_loss", names.get("loss", "loss")), ("train_loss", "train_loss")):
+    for metric, key in (("eval_loss", mapping.name_of("loss")), ("train_loss", "train_loss")):
         if key not in frame.columns:
             continue
         for _, result in frame.iterrows():
@@ -152,7 +151,7 @@ def import_ray_tune(
         store.write(row, _curves(analysis.trial_dataframes.get(trial.trial_id), mapping))
         summary.written += 1
         summary.statuses[row["status"]] += 1
-    tokens = mapping.explicit().get("tokens", "tokens")
+    tokens = mapping.name_of("tokens")
     iterations = {(t.last_result or {}).get(ITERATION) for t, config, _ in trials
                   if t.status == "TERMINATED" and tokens not in config} - {None}
     if full_iterations is None and len(iterations) > 1:

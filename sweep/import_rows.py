@@ -83,7 +83,7 @@ def trial_row(
     row: dict[str, Any] = {"trial_id": trial_id, "sweep": sweep, "status": status}
     used = set()
     for column in RECORD_COLUMNS:
-        key = names.get(column, column)
+        key = mapping.name_of(column)
         if record.get(key) is not None:
             row[column] = _typed(column, record[key])
             used.add(key)
