@@ -68,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fit = p.add_argument_group("fitting")
     fit.add_argument("--law", action="append", default=[], metavar="FORMULA",
                      help="law form, repeatable: 'lr ~ params + tokens', 'batch_size ~ tokens', 'lr ~ flops', "
-                          "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow); "
+                          "'loss ~ params + tokens', 'loss ~ flops' (defaults: these, as the data allow; the joint "
+                          "method takes lr, batch_size and weight_decay laws in params and/or tokens); "
                           "'hp_resid_dropout ~ params' for a column each run tuned online (an STN's final value: "
                           "mean per scale, bootstrap over runs; default: every column the runs mark as tuned)")
     fit.add_argument("--method", choices=["grid", "joint", "auto"], default="auto",

@@ -251,7 +251,7 @@ def fit_scaling(
     """Fit every law the table supports (or the `laws` asked for) and validate each.
 
     `hp_law_inputs` limits, per hyperparameter, the scale columns its law takes by default
-    (grid method): {"lr": ("tokens",)} for proxies whose lr optimum does not move with width
+    (either method): {"lr": ("tokens",)} for proxies whose lr optimum does not move with width
     by construction (muP), where a power law in params would extrapolate their finite-width drift.
 
     `holdout` is a boolean mask over `table.frame` (joint method): those runs are left out of
@@ -315,6 +315,7 @@ def fit_scaling(
             holdout=holdout,
             holdout_rule=holdout_rule,
             laws=specs,
+            hp_law_inputs=hp_law_inputs,
             learned=learned,
             validation=validation,
         )
@@ -560,15 +561,22 @@ def _fit_joint(
     holdout,
     holdout_rule,
     laws,
+    hp_law_inputs,
     learned,
     validation,
 ) -> ScalingFit:
-    if laws:
-        raise InputError(
-            f"--law {laws[0]}: the joint model fits lr, batch_size and weight_decay in params and tokens and the "
-            f"loss in params and tokens; --law on those applies to --method grid (a column the runs tuned online "
-            f"takes --law under either method)."
-        )
+    for spec in laws:
+        if spec.target == "loss" or not set(spec.inputs) <= {"params", "tokens"}:
+            raise InputError(
+                f"--law {spec}: the joint model's loss law and its lr, batch_size and weight_decay laws are in "
+                f"params and tokens; give {spec.target} ~ params, ~ tokens or ~ params + tokens, or use "
+                f"--method grid."
+            )
+    asked = {s.target: s.inputs for s in laws}
+    law_inputs = {
+        hp: asked.get(hp) or tuple(a for a in wanted if a in (hp_law_inputs or {}).get(hp, wanted))
+        for hp, wanted in DEFAULT_INPUTS.items()
+    }
     frame = table.frame
     if "status" not in frame.columns:
         div = diverged_by_rule(frame)
@@ -586,7 +594,8 @@ def _fit_joint(
     if held.all():
         raise InputError(f"--holdout {holdout_rule}: every run is held out; nothing is left to fit.")
     joint, joint_warnings = fit_joint(
-        frame[~held], hp_cols=(*hp_cols, *fixed), n_bootstrap=n_bootstrap, seed=seed, confidence=confidence
+        frame[~held], hp_cols=(*hp_cols, *fixed), n_bootstrap=n_bootstrap, seed=seed, confidence=confidence,
+        law_inputs=law_inputs,
     )
     warnings += joint_warnings
     fitted = frame[~held]

@@ -27,6 +27,7 @@ per L-BFGS iteration.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,7 @@ class JointFit:
     hps: tuple[str, ...]
     nuisance: tuple[Column, ...]
     axes: tuple[str, ...]  # the scale columns that vary: params, tokens or both
+    law_axes: tuple[tuple[str, ...], ...]  # per basin HP, the scale columns its optimum moves with
     terms: tuple[str, ...]  # the optional basin shape terms fitted
     unresolved: tuple[str, ...]  # basin HPs whose optimum lies outside the searched range (see `_unresolved`)
     n0: float
@@ -250,12 +252,14 @@ class JointFit:
         bcen = self.layout.centres(self.bootstrap) if self.n_bootstrap else None
         for j, hp in enumerate(self.hps):
             if hp in self.unresolved:
-                out[hp] = {"formula": f"no {hp} law: {UNRESOLVED}", "unresolved": True}
+                out[hp] = {"formula": f"no {hp} law: {UNRESOLVED}", "unresolved": True,
+                           "inputs": list(self.law_axes[j])}
                 continue
             c0, a, b = cen[j]
+            own = self.law_axes[j]
             value = {"c": math.exp(c0 - a * self.n0 - b * self.d0), "params": float(a), "tokens": float(b)}
-            powers = "".join(f" · {axis}^{value[axis]:.3f}" for axis in self.axes)
-            law = {"formula": f"{hp}* = {value['c']:.4g}{powers}", "coef": value}
+            powers = "".join(f" · {axis}^{value[axis]:.3f}" for axis in own)
+            law = {"formula": f"{hp}* = {value['c']:.4g}{powers}", "coef": value, "inputs": list(own)}
             if bcen is not None:
                 with np.errstate(over="ignore"):
                     bc = np.exp(bcen[:, j, 0] - bcen[:, j, 1] * self.n0 - bcen[:, j, 2] * self.d0)
@@ -339,7 +343,7 @@ class JointFit:
                     "; ".join(
                         [
                             f"      c {iv['c'][0]:.4g} .. {iv['c'][1]:.4g}",
-                            *(f"exponent of {a} {iv[a][0]:.3f} .. {iv[a][1]:.3f}" for a in self.axes),
+                            *(f"exponent of {a} {iv[a][0]:.3f} .. {iv[a][1]:.3f}" for a in law["inputs"]),
                         ]
                     )
                 )
@@ -423,19 +427,22 @@ def _columns(frame: pd.DataFrame, hp_cols: tuple[str, ...]) -> tuple[list[str], 
     return basin, nuisance, notes, warnings
 
 
-def _starts(design: Design, m: int, layout: Layout, axes: tuple[str, ...]) -> np.ndarray:
+def _starts(design: Design, layout: Layout, axes: tuple[str, ...], law_axes) -> np.ndarray:
     """Starting θs: data-driven centres crossed with a small grid of E, α, β and curvature; the law
-    term of a scale column that does not vary starts (and stays) at `ABSENT`."""
+    term of a scale column that does not vary starts (and stays) at `ABSENT`, as an HP's exponent in
+    a column outside its `law_axes` starts (and stays) at 0."""
     n, d, y = design.n, design.d, design.log_loss
     # runs good for their scale: lowest quarter of the residuals of a quadratic trend in (n, d)
     trend = np.column_stack([np.ones_like(n), n, d, n * n, d * d, n * d])
     resid = y - trend @ np.linalg.lstsq(trend, y, rcond=None)[0]
     good = resid <= np.quantile(resid, 0.25)
+    m = layout.m
     lin = np.column_stack([np.ones_like(n), n, d])
     centres = [np.zeros((m, 3)), np.zeros((m, 3))]
     sds = np.ones(m)
     for j in range(m):
-        centres[0][j] = np.linalg.lstsq(lin[good], design.x[good, j], rcond=None)[0]
+        cols = [0, *(1 + i for i, axis in enumerate(("params", "tokens")) if axis in law_axes[j])]
+        centres[0][j, cols] = np.linalg.lstsq(lin[good][:, cols], design.x[good, j], rcond=None)[0]
         centres[1][j, 0] = np.median(design.x[good, j])
         sds[j] = max(design.x[:, j].std(), 1e-3)
     L = np.exp(y)
@@ -474,10 +481,10 @@ def _unresolved(layout: Layout, design: Design, theta: np.ndarray, hps: list[str
     return tuple(out)
 
 
-def _terms(layout: Layout, axes: tuple[str, ...], n_runs: int) -> tuple[str, ...]:
+def _terms(layout: Layout, axes: tuple[str, ...], law_axes, n_runs: int) -> tuple[str, ...]:
     """The longest prefix of `OPTIONAL_TERMS` whose model has `RUNS_PER_COEF` runs per free coefficient."""
     for k in range(len(OPTIONAL_TERMS), 0, -1):
-        if n_runs >= RUNS_PER_COEF * int(layout.free(OPTIONAL_TERMS[:k], axes).sum()):
+        if n_runs >= RUNS_PER_COEF * int(layout.free(OPTIONAL_TERMS[:k], axes, law_axes).sum()):
             return OPTIONAL_TERMS[:k]
     return ()
 
@@ -487,6 +494,7 @@ def _point_fit(
     design: Design,
     free: np.ndarray,
     axes: tuple[str, ...],
+    law_axes,
     delta: float,
     max_iter: int,
     rng: np.random.Generator,
@@ -497,7 +505,7 @@ def _point_fit(
     n = design.n.size
     subset = design.take(np.sort(rng.choice(n, START_RUNS, replace=False))) if n > START_RUNS else design
     fun_grad = objective(layout, subset, np.ones((1, subset.n.size)), delta, free)
-    x = _starts(subset, layout.m, layout, axes)
+    x = _starts(subset, layout, axes, law_axes)
     for keep, iters in (*START_ROUNDS, (1, max_iter)):
         run = minimize_batched(fun_grad, x, max_iter=iters, ftol=2.2e-9, gtol=1e-5)
         order = np.argsort(np.where(np.isfinite(run.fun), run.fun, np.inf), kind="stable")
@@ -565,11 +573,14 @@ def fit_joint(
     delta: float = HUBER_DELTA,
     max_iter: int = 2000,
     terms: tuple[str, ...] | None = None,
+    law_inputs: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[JointFit, list[str]]:
     """Fit the joint model to one row per run (params, tokens, loss, HP columns); returns the fit and warnings.
 
     `terms`: the optional basin shape terms to fit (see `OPTIONAL_TERMS`); default: as many, in that
-    order, as leave `RUNS_PER_COEF` runs per fitted coefficient."""
+    order, as leave `RUNS_PER_COEF` runs per fitted coefficient.
+    `law_inputs`: per basin HP, the scale columns its optimum moves with (default: params and tokens);
+    when none of them varies, the ones that do."""
     for col in ("params", "tokens", "loss"):
         if col not in frame.columns:
             raise InputError(
@@ -592,8 +603,11 @@ def fit_joint(
             f"in the HP laws (predictions hold at {name} = {value:g})"
         )
     layout = Layout(len(basin), len(nuisance))
-    terms = _terms(layout, axes, len(L)) if terms is None else tuple(terms)
-    n_coef = int(layout.free(terms, axes).sum())
+    law_axes = tuple(
+        tuple(a for a in axes if a in (law_inputs or {}).get(hp, axes)) or axes for hp in basin
+    )
+    terms = _terms(layout, axes, law_axes, len(L)) if terms is None else tuple(terms)
+    n_coef = int(layout.free(terms, axes, law_axes).sum())
     if len(L) < MIN_RUNS_PER_COEF * n_coef:
         raise InputError(
             f"joint model: {len(L)} runs for {n_coef} coefficients; give at least "
@@ -602,7 +616,8 @@ def fit_joint(
     dropped = [
         t
         for t in OPTIONAL_TERMS
-        if t not in terms and not np.array_equal(layout.free(terms, axes), layout.free((*terms, t), axes))
+        if t not in terms
+        and not np.array_equal(layout.free(terms, axes, law_axes), layout.free((*terms, t), axes, law_axes))
     ]
     if dropped:
         notes.append(
@@ -619,8 +634,8 @@ def fit_joint(
     design = Design(n_log - n0, d_log - d0, x, z, np.log(L))
 
     rng = np.random.default_rng(seed)
-    free = layout.free(terms, axes)
-    theta, f_best, converged = _point_fit(layout, design, free, axes, delta, max_iter, rng)
+    free = layout.free(terms, axes, law_axes)
+    theta, f_best, converged = _point_fit(layout, design, free, axes, law_axes, delta, max_iter, rng)
     one = objective(layout, design, np.ones((1, len(L))), delta, free)
 
     # 3) bootstrap over runs
@@ -650,6 +665,7 @@ def fit_joint(
         hps=tuple(basin),
         nuisance=tuple(nuisance),
         axes=axes,
+        law_axes=law_axes,
         terms=tuple(terms),
         unresolved=unresolved,
         n0=n0,

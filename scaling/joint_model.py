@@ -78,11 +78,12 @@ class Layout:
         """(k, l) with k < l, in the order of the off-diagonal block of θ."""
         return [(k, col) for k in range(self.m) for col in range(k + 1, self.m)]
 
-    def free(self, terms, axes=("params", "tokens")) -> np.ndarray:
+    def free(self, terms, axes=("params", "tokens"), law_axes=None) -> np.ndarray:
         """Mask over θ of the coefficients fitted with the optional `terms` (a subset of `OPTIONAL_TERMS`)
         when only the scale `axes` vary; the others stay at their start: no asymmetry (τ = 0), no cross
         terms, a curvature constant in scale (k = 0), and no term or exponent in a scale column that
-        does not vary (its law term at `ABSENT`, its exponents 0)."""
+        does not vary (its law term at `ABSENT`, its exponents 0). `law_axes[j]`, when given, names the
+        scale columns the centre of HP j moves with; its exponents in the others stay 0."""
         mask = np.ones(self.p, bool)
         if "cross" not in terms:
             mask[self.off] = False
@@ -95,6 +96,9 @@ class Layout:
             if axis not in axes:
                 mask[[1 + i, 3 + i]] = False
                 centre[:, 1 + i] = False
+            for j, own in enumerate(law_axes or ()):
+                if axis not in own:
+                    centre[j, 1 + i] = False
         mask[self.centre] = centre.ravel()
         return mask
 

@@ -166,7 +166,7 @@ def fit_study(
     """The fit of the proxy store at `proxies_dir` and the prediction at `target`; hyperparameters
     without a law are taken from `fixed` (the trainer keys every proxy shared). `method` is
     scaling's: "joint" for proxies searched at random or by CARBS (`study.joint_fit`). With
-    `width_transfer` (muP-type proxies, grid method) the lr and batch-size laws are in tokens only,
+    `width_transfer` (muP-type proxies, either method) the lr and batch-size laws are in tokens only,
     every width a replicate: muP transfers the optimization hyperparameters across width by
     construction, so the target takes the proxies' optima at its token budget instead of a power
     law in params through their finite-width drift. Regularization is not muTransferable (Tensor

@@ -39,7 +39,11 @@ class JointLaw:
     joint: JointFit
     name: str
     at: Mapping[str, float] = field(default_factory=dict)
-    inputs: tuple[str, ...] = AXES
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The scale columns this read-off moves with: the loss with both, an optimum with its law's."""
+        return AXES if self.name == "loss" else self.joint.law_axes[self.joint.hps.index(self.name)]
 
     def predict(self, params, tokens) -> np.ndarray:
         if self.name == "loss":
@@ -82,7 +86,7 @@ class _RunLoss:
 
 
 def laws(fit: ScalingFit) -> dict[str, JointLaw]:
-    """The hyperparameters whose optimum the joint model resolves, each as a law in params and tokens."""
+    """The hyperparameters whose optimum the joint model resolves, each as a law in its scale columns."""
     return {hp: JointLaw(fit.joint, hp) for hp in fit.joint.hps if hp not in fit.joint.unresolved}
 
 
@@ -112,7 +116,7 @@ def validation(table: Table, fit: ScalingFit) -> dict[str, Validation]:
     def refit() -> JointFit:
         if not refits:
             rest = fit_scaling(replace(table, frame=frame[~largest].reset_index(drop=True)), method="joint",
-                               n_bootstrap=0)
+                               n_bootstrap=0, hp_law_inputs=dict(zip(fit.joint.hps, fit.joint.law_axes, strict=True)))
             refits.append(rest.joint)
         return refits[0]
 

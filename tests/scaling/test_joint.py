@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.scaling.conftest import DATA
+from tunescale.contract.errors import InputError
 from tunescale.scaling import synthetic
 from tunescale.scaling.columns import ColumnMap, load
 from tunescale.scaling.fit import fit_scaling
@@ -120,6 +121,29 @@ def test_auto_picks_joint_for_random_search_and_grid_for_a_grid(tmp_path):
     assert any("counted as diverged" in w for w in fit.warnings)
     grid = fit_scaling(_steplaw(), n_bootstrap=0, validate=False)
     assert grid.method == "grid"
+
+
+def test_the_joint_method_takes_the_law_forms_the_grid_method_takes(tmp_path):
+    """Batch size moves with tokens only by default, as under the grid method; --law and `hp_law_inputs`
+    (the study's width-transferred HPs) change an HP's form; a law the joint model cannot take is one line."""
+    path = tmp_path / "runs.csv"
+    synthetic.random_search_table(300, seed=3).drop(columns="run_id").to_csv(path, index=False)
+    table = load(path)
+
+    def inputs(**kw):
+        laws = fit_scaling(table, n_bootstrap=0, validate=False, method="joint", **kw).joint.hp_laws()
+        return {hp: law["inputs"] for hp, law in laws.items()}
+
+    both = ["params", "tokens"]
+    assert inputs() == {"lr": both, "batch_size": ["tokens"], "weight_decay": both}
+    assert inputs(laws=["batch_size ~ params + tokens", "weight_decay ~ params"]) == {
+        "lr": both, "batch_size": both, "weight_decay": ["params"]}
+    assert inputs(hp_law_inputs={"lr": ("tokens",), "batch_size": ("tokens",)})["lr"] == ["tokens"]
+    law = fit_scaling(table, n_bootstrap=0, validate=False, method="joint", laws=["lr ~ tokens"]).joint.hp_laws()["lr"]
+    assert law["formula"].startswith("lr* = ") and "params" not in law["formula"] and law["coef"]["params"] == 0.0
+    for bad in ("lr ~ flops", "loss ~ params + tokens"):
+        with pytest.raises(InputError, match=r"--law .*joint model.*--method grid"):
+            fit_scaling(table, n_bootstrap=0, validate=False, method="joint", laws=[bad])
 
 
 def test_auto_picks_joint_for_a_sweep_drawing_batch_size_and_weight_decay_from_a_few_choices(tmp_path):
@@ -241,6 +265,7 @@ def test_on_a_grid_the_grid_and_joint_methods_agree():
     fits = {m: fit_scaling(table, n_bootstrap=100, validate=False, method=m) for m in ("grid", "joint")}
     grid, joint = (fits[m].predict(**target) for m in ("grid", "joint"))
     for hp in ("lr", "batch_size"):
+        assert list(fits["grid"].hp_laws[hp].inputs) == fits["joint"].joint.hp_laws()[hp]["inputs"], hp
         g, g_lo, g_hi = grid.values[hp]
         j, j_lo, j_hi = joint.values[hp]
         assert g_lo <= j <= g_hi and j_lo <= g_hi and g_lo <= j_hi, (hp, grid.values[hp], joint.values[hp])

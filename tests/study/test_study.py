@@ -139,6 +139,8 @@ def test_tiny_random_study_end_to_end(tmp_path):
     done = tunescale("study", str(spec_file), "--out", str(run_dir), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     spec, proxies = _check_search_study(run_dir, spec_file, json.loads(done.stdout))
+    # muP proxies: lr moves with the token budget only, as the grid study fits it
+    assert "params" not in StudyFit.load(run_dir / "fit.json").hp_laws["lr"].form
     # random search draws its configurations once: the same ones at every width and budget
     draws = {w: Counter(map(tuple, g[list(spec.swept)].to_numpy())) for w, g in proxies.groupby("width")}
     assert len(draws[spec.widths[0]]) == spec.trials and all(d == draws[spec.widths[0]] for d in draws.values())
