@@ -8,7 +8,7 @@ from tests.scaling.conftest import DATA
 from tunescale.contract.errors import InputError
 from tunescale.scaling import synthetic
 from tunescale.scaling.columns import ColumnMap, load
-from tunescale.scaling.fit import fit_scaling
+from tunescale.scaling.fit import DEFAULT_INPUTS, fit_scaling
 from tunescale.scaling.joint import diverged_by_rule, fit_joint
 from tunescale.scaling.joint_model import Design, Layout, objective
 from tunescale.scaling.predict import predict_table
@@ -92,23 +92,25 @@ def _steplaw():
 
 def test_steplaw_five_percent_of_runs_agrees_with_the_full_grid():
     """5% of Step Law's runs (~90 runs over 17 scales: no grid left) against the grid method on all of them,
-    at params=1e9, tokens=1e11. Measured over draws 0-9 (100 resamples): errors of -0.11 .. +0.22 decades
-    for lr and -0.30 .. +0.10 for batch size; the grid value fell inside the 95% interval on 17 of 20. The
-    grid fit's own 95% interval there is ±0.10 decades for lr and ±0.17 for batch size."""
+    at params=1e9, tokens=1e11, with fit-scaling's law forms. Measured over draws 0-19 (100 resamples,
+    `benchmarks/joint_fit_bench.py --steplaw-draws 20`): errors of -0.12 .. +0.21 decades for lr and
+    -0.42 .. +0.18 for batch size; the grid value fell inside the 95% interval 36 times in 40. The grid
+    fit's own 95% interval there is ±0.10 decades for lr and ±0.17 for batch size. At 95% coverage, 6 or
+    more of 8 draws inside fails by chance less than 1% of the time."""
     table = _steplaw()
     grid = fit_scaling(table, n_bootstrap=0, validate=False, method="grid").predict(params=1e9, tokens=1e11)
     inside = {"lr": 0, "batch_size": 0}
-    for seed in range(4):
+    for seed in range(8):
         sub = table.frame.sample(frac=0.05, random_state=seed)
         sub = sub[~diverged_by_rule(sub)]
-        fit, _ = fit_joint(sub, n_bootstrap=50, seed=seed)
+        fit, _ = fit_joint(sub, n_bootstrap=50, seed=seed, law_inputs=DEFAULT_INPUTS)
         opt = fit.optimum(1e9, 1e11)
         for hp in inside:
             v, lo, hi = (float(a[0]) for a in opt[hp])
             ref = grid.values[hp][0]
             inside[hp] += lo <= ref <= hi
-            assert abs(np.log10(v / ref)) < 0.35, (seed, hp, v, ref)
-    assert min(inside.values()) >= 3, inside
+            assert abs(np.log10(v / ref)) < 0.45, (seed, hp, v, ref)
+    assert min(inside.values()) >= 6, inside
 
 
 def test_auto_picks_joint_for_random_search_and_grid_for_a_grid(tmp_path):
