@@ -566,12 +566,12 @@ def _fit_joint(
     validation,
 ) -> ScalingFit:
     for spec in laws:
-        if spec.target == "loss" or not set(spec.inputs) <= {"params", "tokens"}:
-            raise InputError(
-                f"--law {spec}: the joint model's loss law and its lr, batch_size and weight_decay laws are in "
-                f"params and tokens; give {spec.target} ~ params, ~ tokens or ~ params + tokens, or use "
-                f"--method grid."
-            )
+        if spec.target == "loss":
+            raise InputError(f"--law {spec}: the joint model's loss law is in params and tokens; a loss law of "
+                             f"another form needs --method grid.")
+        if not set(spec.inputs) <= {"params", "tokens"}:
+            raise InputError(f"--law {spec}: the joint model moves an optimum with params and tokens; give "
+                             f"{spec.target} ~ params, ~ tokens or ~ params + tokens, or use --method grid.")
     asked = {s.target: s.inputs for s in laws}
     law_inputs = {
         hp: asked.get(hp) or tuple(a for a in wanted if a in (hp_law_inputs or {}).get(hp, wanted))
