@@ -1,7 +1,7 @@
 """Joint-model fit end to end on synthetic random-search tables, against scipy least_squares per resample.
 
 Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--baseline-resamples 10]
-          [--steplaw-draws 10]
+          [--steplaw-draws 10] [--synthetic-draws 20]
 
 1) a 10,000-run random-search table (`scaling.synthetic`), 1,000 bootstrap resamples over runs:
    `fit_scaling` as the CLI runs it (divergence rule, joint fit, optima, report). Goal ≤ 20 s on 2 cores.
@@ -16,6 +16,9 @@ Run:  python benchmarks/joint_fit_bench.py [--runs 10000] [--bootstrap 1000] [--
    the basin's shape (curvature, asymmetry, cross term, its scaling) known, taken from the joint fit on
    every run, and only the loss law and the optima's laws refitted: the error the draw's runs leave
    when nothing but the optima is unknown.
+4) with --synthetic-draws K: K synthetic random-search tables of 800 runs (10% diverged) from the
+   known joint law, each fitted with 200 resamples: how often each 95% interval holds the true
+   exponent (lr, batch size and weight decay in params and tokens; α, β, E of the tuned loss law).
 --runs 0 --checkpoint-rows 0 skips 1) and 2).
 """
 
@@ -108,6 +111,27 @@ def _steplaw_draws(draws: int) -> None:
     print(f"  grid value inside the joint 95% interval: {inside}/{2 * draws}")
 
 
+def _synthetic_draws(draws: int) -> None:
+    from tunescale.scaling import synthetic
+    from tunescale.scaling.joint import diverged_by_rule, fit_joint
+
+    hits: dict[str, int] = {}
+    for seed in range(draws):
+        table = synthetic.random_search_table(800, seed=100 + seed)
+        fit, _ = fit_joint(table[~diverged_by_rule(table)], n_bootstrap=200, seed=seed)
+        checks = [(f"{hp} {k}", synthetic.TRUE_LAWS[hp][k], law["intervals"][k])
+                  for hp, law in fit.hp_laws().items() for k in ("params", "tokens")]
+        checks += [(k, synthetic.TRUE_LOSS[k], fit.loss_law()["intervals"][k]) for k in ("alpha", "beta", "E")]
+        for name, true, (lo, hi) in checks:
+            hits[name] = hits.get(name, 0) + bool(lo <= true <= hi)
+    print(f"synthetic random searches (800 runs, 10% diverged, 200 resamples), {draws} draws: "
+          f"95% intervals holding the true value")
+    for name, n in hits.items():
+        print(f"  {name:<22} {n}/{draws}")
+    total = sum(hits.values())
+    print(f"  all                    {total}/{draws * len(hits)} = {total / (draws * len(hits)):.1%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10_000)
@@ -115,9 +139,12 @@ def main() -> None:
     ap.add_argument("--checkpoint-rows", type=int, default=5000)
     ap.add_argument("--baseline-resamples", type=int, default=10)
     ap.add_argument("--steplaw-draws", type=int, default=0)
+    ap.add_argument("--synthetic-draws", type=int, default=0)
     args = ap.parse_args()
     if args.steplaw_draws:
         _steplaw_draws(args.steplaw_draws)
+    if args.synthetic_draws:
+        _synthetic_draws(args.synthetic_draws)
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.runs:

@@ -7,11 +7,14 @@ x_ij         ln h_j of run i for the m basin hyperparameters (lr, batch_size, we
 z_it         the q nuisance columns, standardised, (n, q)
 law          ln L_law = LSE(e, a_N - α·n, a_D - β·d): L_law = E + A/N^α + B/D^β, always > 0
 centre       μ_j = c_j + a_j·n + b_j·d: h*_j = exp(μ_j), a power law in N and D
-basin        s·|R u'|², u'_j = u_j·exp(τ_j·tanh(u_j)), u = x - μ; R upper triangular with
+basin        s·|R u'|², u'_j = u_j·w(τ_j·u_j), u = x - μ; R upper triangular with
              exp(ρ_j) on its diagonal (so RᵀR is positive definite), s = exp(k·n): the
-             curvature scales as N^k (k = 0: constant). τ_j makes the basin of h_j steeper on
-             one side (τ > 0: above h*) — the learning-rate basin of real runs is: fitting it
-             symmetric pulls h* towards the flat side (0.2 decades on Step Law's grid)
+             curvature scales as N^k (k = 0: constant). w(z)² = 2(e^z - 1 - z)/z² gives
+             u'_j² the LINEX shape: quadratic at h*, exponential on one side (τ > 0: above h*)
+             and linear on the other (τ = 0: quadratic both sides). A learning-rate basin is
+             shaped so: the loss climbs ever faster towards divergence above the optimum and
+             slowly below it; a symmetric basin pulls h* towards the flat side (0.2 decades
+             on Step Law's grid)
 nuisance     Σ_t γ1_t·z_t + γ2_t·z_t²
 model        ln L̂ = ln L_law + basin + nuisance; the basin is ≥ 0 and vanishes at h = h*,
              so the loss of a tuned run is L_law·exp(nuisance) > 0 by construction
@@ -133,15 +136,32 @@ def log_law(theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> tuple[np.ndarray
     return np.log(total) + top, t
 
 
-def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, delta: float, grad: bool):
+# beyond this z = τ·u the stretch is held: e^z would overflow, and such a run is far up a divergence wall
+_LINEX_Z_MAX = 50.0
+
+
+def _linex_stretch(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """w(z) = sqrt(2(e^z - 1 - z)/z²) and dw/dz, by their Taylor series near z = 0 (where the closed form
+    cancels), held constant above `_LINEX_Z_MAX`."""
+    z = np.minimum(z, _LINEX_Z_MAX)
+    small = np.abs(z) < 1e-3
+    zs = np.where(small, 1.0, z)
+    em1 = np.expm1(zs)
+    h = np.where(small, 1.0 + z / 3 + z * z / 12 + z**3 / 60, 2.0 * (em1 - zs) / (zs * zs))
+    dh = np.where(small, 1.0 / 3 + z / 6 + z * z / 20, 2.0 * em1 / (zs * zs) - 4.0 * (em1 - zs) / zs**3)
+    w = np.sqrt(h)
+    return w, np.where(z < _LINEX_Z_MAX, dh / (2.0 * w), 0.0)
+
+
+def _chunk(layout: Layout, design: Design, theta: np.ndarray, weights: np.ndarray, delta: float, grad: bool):
     m, q = layout.m, layout.q
     n, d = design.n, design.d
     law, shares = log_law(theta, n, d)
     cen = layout.centres(theta)
     u = design.x.T[None, :, :] - (cen[:, :, 0, None] + cen[:, :, 1, None] * n + cen[:, :, 2, None] * d)  # (b, m, n)
-    tanh = np.tanh(u)
-    stretch = np.exp(theta[:, layout.tau, None] * tanh)
-    up = u * stretch
+    tau = theta[:, layout.tau, None]
+    w, dw = _linex_stretch(tau * u)
+    up = u * w
     diag = np.exp(theta[:, layout.diag])
     off = theta[:, layout.off]
     v = diag[:, :, None] * up
@@ -155,10 +175,10 @@ def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, del
     for t in range(q):
         r += gam[:, t, 0, None] * design.z[:, t] + gam[:, t, 1, None] * design.z[:, t] ** 2
     psi = np.clip(r, -delta, delta)
-    f = np.einsum("bn,bn->b", w, psi * (r - 0.5 * psi)) / delta
+    f = np.einsum("bn,bn->b", weights, psi * (r - 0.5 * psi)) / delta
     if not grad:
         return f, None, r
-    psi *= w
+    psi *= weights
     psi /= delta
     g = np.empty(theta.shape)
     g[:, 0] = np.einsum("bn,bn->b", psi, shares[0])
@@ -174,8 +194,8 @@ def _chunk(layout: Layout, design: Design, theta: np.ndarray, w: np.ndarray, del
         du[:, col] += off[:, j, None] * dv[:, k]
         g[:, layout.off.start + j] = np.einsum("bn,bn->b", dv[:, k], up[:, col])
     g[:, layout.diag] = np.einsum("bmn,bmn->bm", dv, up) * diag
-    g[:, layout.tau] = np.einsum("bmn,bmn->bm", du, up * tanh)
-    du *= stretch * (1.0 + theta[:, layout.tau, None] * u * (1.0 - tanh * tanh))
+    g[:, layout.tau] = np.einsum("bmn,bmn->bm", du, u * u * dw)
+    du *= w + tau * u * dw
     gc = np.empty((theta.shape[0], m, 3))
     gc[:, :, 0] = -du.sum(axis=2)
     gc[:, :, 1] = -(du @ n)

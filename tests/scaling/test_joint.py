@@ -23,16 +23,20 @@ def test_gradient_matches_finite_differences():
     n = 40
     design = Design(rng.normal(size=n), rng.normal(size=n), rng.normal(size=(n, 3)), rng.normal(size=(n, 2)),
                     np.log(2.5) + 0.1 * rng.normal(size=n))
-    theta = 0.3 * rng.normal(size=(2, layout.p))
     fun_grad = objective(layout, design, rng.random((2, n)), 0.05)
-    _, g = fun_grad(theta, np.arange(2))
-    eps = 1e-6
-    for j in range(layout.p):
-        up, down = theta.copy(), theta.copy()
-        up[:, j] += eps
-        down[:, j] -= eps
-        fd = (fun_grad(up, np.arange(2))[0] - fun_grad(down, np.arange(2))[0]) / (2 * eps)
-        np.testing.assert_allclose(g[:, j], fd, rtol=1e-5, atol=1e-6)
+    # basin asymmetries at random, at zero and near it (the stretch's series), and steep (its closed form)
+    for tau in (None, 0.0, 2e-4, 2.5):
+        theta = 0.3 * rng.normal(size=(2, layout.p))
+        if tau is not None:
+            theta[:, layout.tau] = tau * np.array([1.0, -1.0, 0.5])
+        _, g = fun_grad(theta, np.arange(2))
+        eps = 1e-6
+        for j in range(layout.p):
+            up, down = theta.copy(), theta.copy()
+            up[:, j] += eps
+            down[:, j] -= eps
+            fd = (fun_grad(up, np.arange(2))[0] - fun_grad(down, np.arange(2))[0]) / (2 * eps)
+            np.testing.assert_allclose(g[:, j], fd, rtol=1e-5, atol=1e-6, err_msg=f"tau {tau}, coefficient {j}")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +72,27 @@ def test_synthetic_random_search_recovers_every_exponent(synthetic_fit):
     assert opt["loss"][0][0] == pytest.approx(synthetic.tuned_loss(4e9, 8e10), rel=0.01)
 
 
+def test_a_basin_steep_above_the_optimum_and_flat_below_is_centred_where_it_is():
+    """A learning-rate basin of the LINEX shape (loss exponential towards divergence above lr*, linear below),
+    drawn from its formula: the fitted asymmetry is positive and the optimum lands within 0.05 decades of the
+    truth, while a symmetric basin slides towards the flat side."""
+    rng = np.random.default_rng(7)
+    n_runs, tau, curvature = 400, 1.5, 0.01
+    N = np.exp(rng.uniform(np.log(1e7), np.log(1e9), n_runs))
+    D = 20 * N * np.exp(rng.uniform(-1.0, 1.0, n_runs))
+    lr = np.exp(rng.uniform(np.log(1e-4), np.log(3e-2), n_runs))
+    u = np.log(lr / synthetic.optimum("lr", N, D))
+    basin = curvature * 2 * (np.expm1(tau * u) - tau * u) / tau**2
+    loss = synthetic.tuned_loss(N, D) * np.exp(basin + rng.normal(0, 0.003, n_runs))
+    table = pd.DataFrame({"params": N, "tokens": D, "lr": lr, "loss": loss})
+    errors = {}
+    for terms in ((), ("asymmetry",)):
+        fit, _ = fit_joint(table, n_bootstrap=0, terms=terms)
+        errors[terms] = np.log10(fit.optimum(1e8, 2e9)["lr"][0][0] / synthetic.optimum("lr", 1e8, 2e9))
+    assert fit.theta[fit.layout.tau][0] == pytest.approx(tau, rel=0.2)
+    assert abs(errors[("asymmetry",)]) < 0.05 and errors[()] < -0.05, errors
+
+
 def test_optimum_loss_is_positive_and_not_below_the_data(synthetic_fit):
     table, div, fit, _ = synthetic_fit
     kept = table[~div]
@@ -95,8 +120,8 @@ def _steplaw():
 def test_steplaw_five_percent_of_runs_agrees_with_the_full_grid():
     """5% of Step Law's runs (~90 runs over 17 scales: no grid left) against the grid method on all of them,
     at params=1e9, tokens=1e11, with fit-scaling's law forms. Measured over draws 0-19 (100 resamples,
-    `benchmarks/joint_fit_bench.py --steplaw-draws 20`): errors of -0.12 .. +0.21 decades for lr and
-    -0.42 .. +0.18 for batch size; the grid value fell inside the 95% interval 36 times in 40. The grid
+    `benchmarks/joint_fit_bench.py --steplaw-draws 20`): errors of -0.18 .. +0.16 decades for lr and
+    -0.26 .. +0.18 for batch size; the grid value fell inside the 95% interval 38 times in 40. The grid
     fit's own 95% interval there is ±0.10 decades for lr and ±0.17 for batch size. At 95% coverage, 6 or
     more of 8 draws inside fails by chance less than 1% of the time."""
     table = _steplaw()
@@ -111,7 +136,7 @@ def test_steplaw_five_percent_of_runs_agrees_with_the_full_grid():
             v, lo, hi = (float(a[0]) for a in opt[hp])
             ref = grid.values[hp][0]
             inside[hp] += lo <= ref <= hi
-            assert abs(np.log10(v / ref)) < 0.45, (seed, hp, v, ref)
+            assert abs(np.log10(v / ref)) < 0.3, (seed, hp, v, ref)
     assert min(inside.values()) >= 6, inside
 
 
@@ -260,10 +285,10 @@ def test_cli_predict_table_and_joint_figures(tmp_path):
 
 
 def test_on_a_grid_the_grid_and_joint_methods_agree():
-    """Step Law's full grid (1,730 runs, 17 scales) fitted both ways: at params=1e9, tokens=1e11 the joint
-    optimum lies inside the grid's 95% interval and the two differ by less than 0.1 decades (measured: lr
-    +0.04, batch size -0.08 decades, joint over grid). The joint bootstrap over 1,730 runs is narrower
-    (batch size ±0.04 decades) than the basin's misfit on real runs, so it need not hold the grid's value."""
+    """Step Law's full grid (1,730 runs, 17 scales) fitted both ways, with the same law forms: at params=1e9,
+    tokens=1e11 each optimum lies inside the other's 95% interval and the two differ by less than 0.05
+    decades (measured: lr +0.016, batch size +0.008 decades, joint over grid; the joint intervals are
+    about ±0.04 decades, the grid's ±0.10 and ±0.17)."""
     table = _steplaw()
     target = {"params": 1e9, "tokens": 1e11}
     fits = {m: fit_scaling(table, n_bootstrap=100, validate=False, method=m) for m in ("grid", "joint")}
@@ -272,8 +297,8 @@ def test_on_a_grid_the_grid_and_joint_methods_agree():
         assert list(fits["grid"].hp_laws[hp].inputs) == fits["joint"].joint.hp_laws()[hp]["inputs"], hp
         g, g_lo, g_hi = grid.values[hp]
         j, j_lo, j_hi = joint.values[hp]
-        assert g_lo <= j <= g_hi and j_lo <= g_hi and g_lo <= j_hi, (hp, grid.values[hp], joint.values[hp])
-        assert abs(np.log10(j / g)) < 0.1, (hp, g, j)
+        assert g_lo <= j <= g_hi and j_lo <= g <= j_hi, (hp, grid.values[hp], joint.values[hp])
+        assert abs(np.log10(j / g)) < 0.05, (hp, g, j)
     # a predict table gives the same read-offs row by row, with either method
     rows = pd.DataFrame({"params": [target["params"]], "tokens": [target["tokens"]], "lr": [1e-3], "batch_size": [1e6]})
     for method, pred in ((m, predict_table(fits[m], rows)) for m in fits):
