@@ -8,11 +8,17 @@ spent on trials costing under 1/100 of the hitting trial, and the hitting trial'
 same for the peer (an Optuna sampler of carbs_compare, which has no suggestion kinds). Also
 the oracle: the cheapest single run that reaches the target (lr and wd at their optima), the
 floor of compute to target for any method that does not know the answer.
+At the end, over the seeds where CARBS reached the 1% target, the mean share of its compute
+to target that went to the hitting trial, to rungs (trials dearer than every earlier one),
+to fill-in (the other Bayesian trials), to resamples and to the centre and Sobol starts; and
+the mean HP penalty (true loss above that of the same size and tokens with the other
+parameters at their optima) of its trials within a decade below the hitting trial.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -46,31 +52,46 @@ def oracle_cost(task: str, target: float, grid: int = 801) -> float:
     return float(cost[loss <= target].min()) if (loss <= target).any() else float("inf")
 
 
-def carbs_trials(task: Task, seed: int, budget: float, max_trials: int) -> list[tuple[str, float, float]]:
+def carbs_trials(task_name: str, seed: int, budget: float, max_trials: int) -> list[tuple[str, float, float, float]]:
+    """(kind, cost, true loss, HP penalty) per trial."""
+    task = TASKS[task_name]
     rng, searcher, spent, out = np.random.default_rng(seed), Carbs(task.space(), seed=seed), 0.0, []
     while spent < budget and len(out) < max_trials:
         s = searcher.suggest()
         loss, cost = task.evaluate(s.config, rng)
         spent += cost
-        out.append((s.kind, cost, task.true_loss(s.config)))
+        y = task.true_loss(s.config)
+        out.append((s.kind, cost, y, y - task.true_loss(optimum(task_name, s.config["params"], s.config["tokens"]))))
         searcher.observe(Observation(s.config, loss, cost, seed=s.seed, suggestion_id=s.suggestion_id))
     return out
 
 
 def peer_trials(task: Task, name: str, seed: int, budget: float, max_trials: int) -> list[tuple[str, float, float]]:
     trials, _ = METHODS[name](task, seed, budget, max_trials)
-    return [("peer", c, y) for c, y in trials]
+    return [("peer", c, y, math.nan) for c, y in trials]
 
 
 def breakdown(trials, target):
     spent, by_kind = 0.0, {}
-    for i, (kind, cost, loss) in enumerate(trials):
+    for i, (kind, cost, loss, _) in enumerate(trials):
         spent += cost
         by_kind[kind] = by_kind.get(kind, 0.0) + cost
         if loss <= target:
-            cheap = sum(c for _, c, _ in trials[:i + 1] if c < cost / 100)
+            cheap = sum(t[1] for t in trials[:i + 1] if t[1] < cost / 100)
             return i + 1, spent, cost, by_kind, cheap
     return None, spent, None, by_kind, 0.0
+
+
+def shares(trials, hit: int) -> dict[str, float]:
+    """Shares of the compute up to trial `hit` (1-based, the first to reach the target) by role."""
+    out, top = dict.fromkeys(("hit", "rungs", "fill-in", "resamples", "starts"), 0.0), 0.0
+    for kind, cost, _, _ in trials[:hit - 1]:
+        role = {"resample": "resamples", "centre": "starts", "sobol": "starts"}.get(kind)
+        out[role or ("rungs" if cost > top else "fill-in")] += cost
+        top = max(top, cost)
+    out["hit"] = trials[hit - 1][1]
+    total = sum(out.values())
+    return {k: v / total for k, v in out.items()}
 
 
 def main() -> None:
@@ -88,12 +109,13 @@ def main() -> None:
     targets = quantile_targets(task, (0.01, 0.002), args.budget)
     oracles = [oracle_cost(args.task, t) for t in targets]
     print(f"targets {targets[0]:.4f} {targets[1]:.4f}; oracle single-run cost {oracles[0]:.2e} {oracles[1]:.2e}")
+    role_shares, penalties = [], []
     for seed in range(args.seeds):
-        runs = {"carbs": carbs_trials(task, seed, args.budget, args.max_trials),
+        runs = {"carbs": carbs_trials(args.task, seed, args.budget, args.max_trials),
                 args.peer: peer_trials(task, args.peer, seed, args.budget, args.max_trials)}
         for name, trials in runs.items():
-            costs = np.array([c for _, c, _ in trials])
-            ladder = " ".join(f"{np.log10(c):.1f}{k[0]}" for k, c, _ in trials)
+            costs = np.array([t[1] for t in trials])
+            ladder = " ".join(f"{np.log10(t[1]):.1f}{t[0][0]}" for t in trials)
             print(f"seed {seed} {name:7s} {len(trials):3d} trials, spent {costs.sum():.2e}; log10 cost/kind: {ladder}")
             for q, target in zip(("1%", "0.2%"), targets, strict=True):
                 i, spent, cost, by_kind, cheap = breakdown(trials, target)
@@ -102,7 +124,16 @@ def main() -> None:
                 print(f"    {q:4s} {hit:26s} spent {spent:.2e} (x{spent / oracles[q == '0.2%']:.1f} oracle)"
                       f" hit/spent {0 if cost is None else cost / spent:.2f}; by kind {kinds};"
                       f" cheap {cheap / spent:.2f}")
+                if name == "carbs" and q == "1%" and i:
+                    role_shares.append(shares(trials, i))
+                    penalties += [t[3] for t in trials[:i] if t[1] >= cost / 10]
         sys.stdout.flush()
+    if role_shares:
+        mean = {k: np.mean([r[k] for r in role_shares]) for k in role_shares[0]}
+        print(f"CARBS compute to the 1% target over {len(role_shares)} seeds that reached it: "
+              + " ".join(f"{k} {v:.2f}" for k, v in mean.items())
+              + f"; mean HP penalty of trials within a decade below the hit {np.mean(penalties):.4f}"
+              + f" (n={len(penalties)})")
 
 
 if __name__ == "__main__":
