@@ -1,14 +1,25 @@
 """CARBS against Optuna TPE and GP (4 and 10 start-up trials) and random search at equal compute.
 
     python benchmarks/carbs_compare.py [--seeds 10] [--max-trials 100] [--budget 1e20] [--methods ...] [--jobs 1]
+        [--tasks chinchilla,epoch_wd]
 
-At the defaults no method reaches the trial cap (CARBS crosses the budget after ~27 trials)
-and the run takes ~11 min with --jobs 2 on the loaded 2-core machine, mostly CARBS's and
-Optuna GP's suggestions; --budget 1e21 (every configuration affordable) needs --max-trials
-60 to stay near 15 min, where random search hits the cap.
+At the defaults no method reaches the trial cap (CARBS crosses the budget after ~27-30 trials)
+and both tasks take ~4.5 min with --jobs 1 on the shared 2-core machine, mostly CARBS's and
+Optuna GP's suggestions; --budget 1e21 (every chinchilla configuration affordable) is run
+with --max-trials 60, where random search hits the cap (chinchilla alone: ~3 min).
 
-Problem: the synthetic Chinchilla + moving-lr problem of `carbs_bench.py` (cost 6ND, seed
-noise sd 0.005), no HPO table with costs installs here.
+Tasks (no HPO table with costs installs here), each run and scored on its own, in one process:
+- chinchilla: the synthetic Chinchilla + moving-lr problem of `carbs_bench.py` (cost 6ND,
+  seed noise sd 0.005).
+- epoch_wd: a different loss surface and cost shape, with a 4th parameter. Loss: the
+  Chinchilla form with the Epoch AI refit of Approach 3 (Besiroglu et al. 2024: E=1.8172,
+  A=482.01, alpha=0.3478, B=2085.43, beta=0.3658); an asymmetric lr basin (0.03 per
+  ln(lr/lr*)^2 below the optimum, 0.12 above: too high a rate hurts faster) with
+  lr*(N) = 3e-3 * (N/1e7)^-0.5; a weight-decay basin 0.02 * ln(wd/wd*)^2 at the AdamW
+  timescale optimum wd* = 1/(lr * T/2), T = D / 2.5e5 steps (the decay timescale 1/(lr wd)
+  at half the run, Wang & Aitchison 2024), so wd* moves with both lr and D; seed noise sd
+  0.01. Cost: 6ND * (1 + 3e7/N), small models running at a lower hardware utilisation,
+  so cheap runs are dearer relative to their FLOPs than in chinchilla.
 
 Targets: the 1% and 0.2% quantiles of the true loss over the configurations a method can
 afford, i.e. uniform draws in log space over the search box (200k) whose one run costs at
@@ -24,6 +35,7 @@ and the true loss of the configuration each method returns (CARBS: `best()`; Opt
 random search: the trial with the best observed loss), mean over seeds.
 `carbs_offcentre` starts CARBS from a centre in the worst half of the space (lr 50x below
 the optimum at the centre's size): its compute to target / CARBS's is the centre cost.
+Every figure and ratio is printed per task.
 """
 
 from __future__ import annotations
@@ -32,7 +44,9 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,63 +55,128 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from carbs_bench import evaluate, lr_star, space, true_loss  # noqa: E402
+import carbs_bench  # noqa: E402
 
 from tunescale.search import Carbs, Observation  # noqa: E402
 from tunescale.search.space import LogParam, Space  # noqa: E402
 from tunescale.search.space_convert import to_optuna  # noqa: E402
 
 
-def offcentre_space() -> Space:
+@dataclass(frozen=True)
+class Task:
+    """A synthetic problem: its space, the one started off-centre, the true loss of a
+    configuration, its cost and seed noise, and uniform draws over the search box (a dict of
+    arrays) for the quantile targets."""
+
+    space: Callable[[], Space]
+    offcentre_space: Callable[[], Space]
+    true_loss: Callable[[dict], float]
+    cost: Callable[[dict], float]
+    noise_sd: float
+    box: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
+
+    def evaluate(self, config: dict, rng: np.random.Generator) -> tuple[float, float]:
+        return self.true_loss(config) + rng.normal(0, self.noise_sd), self.cost(config)
+
+
+def _log_uniform(bounds: dict[str, tuple[float, float]]) -> Callable[[np.random.Generator, int], dict]:
+    lo, hi = np.log([b[0] for b in bounds.values()]), np.log([b[1] for b in bounds.values()])
+
+    def draw(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        return dict(zip(bounds, np.exp(rng.uniform(lo, hi, size=(n, len(bounds)))).T, strict=True))
+    return draw
+
+
+CHINCHILLA_BOX = {"params": (1e6, 1e9), "tokens": (1e7, 1e11), "lr": (1e-5, 1.0)}
+
+
+def chinchilla_offcentre_space() -> Space:
     return Space([LogParam("params", 1e7, min=1e6, max=1e9), LogParam("tokens", 2e8, min=1e7, max=1e11),
-                  LogParam("lr", lr_star(1e7) / 50, min=1e-5, max=1.0)])
+                  LogParam("lr", carbs_bench.lr_star(1e7) / 50, min=1e-5, max=1.0)])
 
 
-def quantile_targets(q: tuple[float, ...], budget: float, draws: int = 200_000) -> list[float]:
+def chinchilla_true_loss(c: dict) -> float:
+    return carbs_bench.true_loss(c["params"], c["tokens"], c["lr"])
+
+
+CHINCHILLA = Task(carbs_bench.space, chinchilla_offcentre_space, chinchilla_true_loss,
+                  lambda c: 6.0 * c["params"] * c["tokens"], carbs_bench.NOISE_SD, _log_uniform(CHINCHILLA_BOX))
+
+# epoch_wd (module docstring)
+EPOCH = dict(E=1.8172, A=482.01, alpha=0.3478, B=2085.43, beta=0.3658)
+EPOCH_BOX = {"params": (1e6, 1e9), "tokens": (1e7, 1e11), "lr": (1e-5, 1.0), "wd": (1e-4, 10.0)}
+
+
+def epoch_lr_star(n):
+    return 3e-3 * (n / 1e7) ** -0.5
+
+
+def epoch_true_loss(c: dict):
+    """Vectorised: the values of `c` may be arrays."""
+    n, d, lr, wd = c["params"], c["tokens"], c["lr"], c["wd"]
+    x = np.log(lr / epoch_lr_star(n))
+    wd_star = 1.0 / (lr * (d / 2.5e5) / 2)
+    loss = (EPOCH["E"] + EPOCH["A"] / n ** EPOCH["alpha"] + EPOCH["B"] / d ** EPOCH["beta"]
+            + np.where(x < 0, 0.03, 0.12) * x**2 + 0.02 * np.log(wd / wd_star) ** 2)
+    return float(loss) if np.ndim(loss) == 0 else loss
+
+
+def epoch_cost(c: dict):
+    return 6.0 * c["params"] * c["tokens"] * (1 + 3e7 / c["params"])
+
+
+def epoch_space(lr: float = 1e-3) -> Space:
+    return Space([LogParam("params", 1e7, min=1e6, max=1e9), LogParam("tokens", 2e8, min=1e7, max=1e11),
+                  LogParam("lr", lr, min=1e-5, max=1.0), LogParam("wd", 0.1, min=1e-4, max=10.0)])
+
+
+EPOCH_WD = Task(epoch_space, lambda: epoch_space(epoch_lr_star(1e7) / 50), epoch_true_loss, epoch_cost, 0.01,
+                _log_uniform(EPOCH_BOX))
+
+TASKS = {"chinchilla": CHINCHILLA, "epoch_wd": EPOCH_WD}
+
+
+def quantile_targets(task: Task, q: tuple[float, ...], budget: float, draws: int = 200_000) -> list[float]:
     """Quantiles of the true loss over the box's configurations whose one run fits the budget."""
-    rng = np.random.default_rng(0)
-    lo, hi = np.log([1e6, 1e7, 1e-5]), np.log([1e9, 1e11, 1.0])
-    n, d, lr = np.exp(rng.uniform(lo, hi, size=(draws, 3))).T
-    affordable = 6.0 * n * d <= budget
-    losses = [true_loss(*x) for x in zip(n[affordable], d[affordable], lr[affordable], strict=True)]
+    box = task.box(np.random.default_rng(0), draws)
+    affordable = np.flatnonzero(np.asarray(task.cost(box)) <= budget)
+    losses = [task.true_loss({k: float(v[i]) for k, v in box.items()}) for i in affordable]
     return [float(np.quantile(losses, x)) for x in q]
 
 
-def run_carbs(seed, budget, max_trials, sp=None):
-    rng, searcher = np.random.default_rng(seed), Carbs(sp or space(), seed=seed)
+def run_carbs(task, seed, budget, max_trials, sp=None, config=None):
+    rng, searcher = np.random.default_rng(seed), Carbs(sp or task.space(), seed=seed, config=config)
     trials, spent = [], 0.0
     while spent < budget and len(trials) < max_trials:
         s = searcher.suggest()
-        loss, cost = evaluate(s.config, rng)
+        loss, cost = task.evaluate(s.config, rng)
         spent += cost
-        trials.append((cost, true_loss(s.config["params"], s.config["tokens"], s.config["lr"])))
+        trials.append((cost, task.true_loss(s.config)))
         searcher.observe(Observation(s.config, loss, cost, seed=s.seed, suggestion_id=s.suggestion_id))
-    c = searcher.best().config
-    return trials, true_loss(c["params"], c["tokens"], c["lr"])
+    return trials, task.true_loss(searcher.best().config)
 
 
-def run_optuna(sampler, seed, budget, max_trials):
-    rng, dists = np.random.default_rng(seed), to_optuna(space())
+def run_optuna(task, sampler, seed, budget, max_trials):
+    rng, dists = np.random.default_rng(seed), to_optuna(task.space())
     study, trials, spent = optuna.create_study(sampler=sampler), [], 0.0
     while spent < budget and len(trials) < max_trials:
         t = study.ask(dists)
-        loss, cost = evaluate(t.params, rng)
+        loss, cost = task.evaluate(t.params, rng)
         spent += cost
-        trials.append((cost, true_loss(t.params["params"], t.params["tokens"], t.params["lr"])))
+        trials.append((cost, task.true_loss(t.params)))
         study.tell(t, loss)
-    p = study.best_params
-    return trials, true_loss(p["params"], p["tokens"], p["lr"])
+    return trials, task.true_loss(study.best_params)
 
 
 S = optuna.samplers
 METHODS = {
     "carbs": run_carbs,
-    "carbs_offcentre": lambda s, b, m: run_carbs(s, b, m, offcentre_space()),
-    "tpe4": lambda s, b, m: run_optuna(S.TPESampler(seed=s, n_startup_trials=4), s, b, m),
-    "tpe10": lambda s, b, m: run_optuna(S.TPESampler(seed=s, n_startup_trials=10), s, b, m),
-    "gp4": lambda s, b, m: run_optuna(S.GPSampler(seed=s, n_startup_trials=4), s, b, m),
-    "gp10": lambda s, b, m: run_optuna(S.GPSampler(seed=s, n_startup_trials=10), s, b, m),
-    "random": lambda s, b, m: run_optuna(S.RandomSampler(seed=s), s, b, m),
+    "carbs_offcentre": lambda t, s, b, m: run_carbs(t, s, b, m, t.offcentre_space()),
+    "tpe4": lambda t, s, b, m: run_optuna(t, S.TPESampler(seed=s, n_startup_trials=4), s, b, m),
+    "tpe10": lambda t, s, b, m: run_optuna(t, S.TPESampler(seed=s, n_startup_trials=10), s, b, m),
+    "gp4": lambda t, s, b, m: run_optuna(t, S.GPSampler(seed=s, n_startup_trials=4), s, b, m),
+    "gp10": lambda t, s, b, m: run_optuna(t, S.GPSampler(seed=s, n_startup_trials=10), s, b, m),
+    "random": lambda t, s, b, m: run_optuna(t, S.RandomSampler(seed=s), s, b, m),
 }
 
 
@@ -119,32 +198,26 @@ def geomean_interval(xs: list[float], draws: int = 2000) -> tuple[float, float, 
     return float(np.exp(logs.mean())), float(lo), float(hi)
 
 
-def run_method(job: tuple[str, int, float, int]) -> tuple[list, float]:
-    name, seed, budget, max_trials = job
+def run_method(job: tuple[str, str, int, float, int]) -> tuple[list, float]:
+    task, name, seed, budget, max_trials = job
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
-    return METHODS[name](seed, budget, max_trials)
+    return METHODS[name](TASKS[task], seed, budget, max_trials)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--max-trials", type=int, default=100)
-    parser.add_argument("--budget", type=float, default=1e20)
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
-    args = parser.parse_args()
-    targets = quantile_targets((0.01, 0.002), args.budget)
-    print(f"targets: 1% quantile {targets[0]:.4f}, 0.2% quantile {targets[1]:.4f} (over configurations costing "
-          f"<= the budget); budget {args.budget:.0e} FLOPs, <= {args.max_trials} trials, {args.seeds} seeds")
+def report(task_name: str, args: argparse.Namespace, pool: ProcessPoolExecutor) -> None:
+    task = TASKS[task_name]
+    targets = quantile_targets(task, (0.01, 0.002), args.budget)
+    print(f"\ntask {task_name}: targets: 1% quantile {targets[0]:.4f}, 0.2% quantile {targets[1]:.4f} (over "
+          f"configurations costing <= the budget); budget {args.budget:.0e} FLOPs, <= {args.max_trials} trials, "
+          f"{args.seeds} seeds")
     results = {}
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for name in args.methods.split(","):
-            t0 = time.perf_counter()
-            results[name] = list(pool.map(run_method, [(name, s, args.budget, args.max_trials)
-                                                       for s in range(args.seeds)]))
-            print(f"  ran {name:16s} in {time.perf_counter() - t0:6.1f} s", flush=True)
+    for name in args.methods.split(","):
+        t0 = time.perf_counter()
+        results[name] = list(pool.map(run_method, [(task_name, name, s, args.budget, args.max_trials)
+                                                   for s in range(args.seeds)]))
+        print(f"  ran {name:16s} in {time.perf_counter() - t0:6.1f} s", flush=True)
     print(f"\n{'method':16s} " + " ".join(f"{f'FLOPs to {q} (90%) reached':>42s}" for q in ("1%", "0.2%"))
           + f" {'returned true loss':>19s} {'trials':>7s} {'spent/budget':>13s}")
     summary = {}
@@ -175,6 +248,20 @@ def main() -> None:
         best = min(peers, key=lambda m: summary[(m, "ret")])
         print(f"returned configuration: CARBS {summary[('carbs', 'ret')]:.4f} vs best peer ({best}) "
               f"{summary[(best, 'ret')]:.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--max-trials", type=int, default=100)
+    parser.add_argument("--budget", type=float, default=1e20)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    args = parser.parse_args()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for task_name in args.tasks.split(","):
+            report(task_name, args, pool)
 
 
 if __name__ == "__main__":
