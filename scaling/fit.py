@@ -388,6 +388,8 @@ def fit_scaling(
         if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
         loose = fitted_law.poorly_determined()
+        if len(spec.inputs) == 2 and fitted_law.allocation_problem():
+            warnings.append(fitted_law.allocation_problem())
         if loose:
             warnings.append(f"loss law poorly determined: {'; '.join(loose)}; add scales (wider N and D ranges)")
         if validate:

@@ -213,10 +213,24 @@ class LossLawResult:
             G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
         return a, b, G
 
+    def allocation_problem(self) -> str | None:
+        """Why the law has no compute-optimal allocation, or None: it needs two variables, and a loss that
+        falls with both (α, β > 0); over runs whose loss barely moves with one of them it does not."""
+        if len(self.inputs) != 2:
+            return "compute-optimal allocation needs a law in two variables, e.g. 'loss ~ params + tokens'"
+        alpha, beta = self.coef["alpha"], self.coef["beta"]
+        _, _, G = self._allocation_terms(np.array([self.coef[k] for k in _names(self.inputs)]))
+        if alpha > 0 and beta > 0 and np.isfinite(G) and G > 0:
+            return None
+        return (f"loss law {self.formula()}: the loss does not fall with both {self.inputs[0]} and "
+                f"{self.inputs[1]} over these runs (alpha {alpha:.3g}, beta {beta:.3g}), so it has no "
+                f"compute-optimal allocation; give params and tokens at which the loss moves")
+
     def compute_optimal(self, flops) -> dict:
         """N_opt, D_opt, tokens per parameter and loss at compute C = 6·N·D (needs a (params, tokens) law)."""
-        if len(self.inputs) != 2:
-            raise InputError("compute-optimal allocation needs a law in two variables, e.g. 'loss ~ params + tokens'.")
+        problem = self.allocation_problem()
+        if problem:
+            raise InputError(f"{problem}.")
         C = np.asarray(flops, dtype=float)
         coef = np.array([self.coef[k] for k in _names(self.inputs)])
         a, b, G = self._allocation_terms(coef)
@@ -230,8 +244,9 @@ class LossLawResult:
         }
 
     def allocation(self) -> dict | None:
-        """Exponents a, b of N_opt ∝ C^a, D_opt ∝ C^b with bootstrap intervals (None for one-variable laws)."""
-        if len(self.inputs) != 2:
+        """Exponents a, b of N_opt ∝ C^a, D_opt ∝ C^b with bootstrap intervals (None without one, see
+        `allocation_problem`)."""
+        if self.allocation_problem():
             return None
         coef = np.array([self.coef[k] for k in _names(self.inputs)])
         a, b, G = self._allocation_terms(coef)

@@ -239,11 +239,16 @@ def _loss_figure(fit, predictions):
     Ns = np.geomspace(pts["params"].min() / 10, pts["params"].max() * 100, 200)
     CC, NN = np.meshgrid(Cs, Ns)
     LL = law.predict(params=NN.ravel(), tokens=(CC / (FLOPS_PER_PARAM_TOKEN * NN)).ravel()).reshape(CC.shape)
-    opt = law.compute_optimal(Cs)
-    levels = np.linspace(float(np.min(opt["loss"])), float(np.percentile(pts["loss"], 98)), 12)
-    cs = ax2.contour(CC, NN, LL, levels=levels, cmap="magma", linewidths=0.8)
-    ax2.clabel(cs, fontsize=6, fmt="%.2f")
-    ax2.plot(Cs, opt["params"], "C0", lw=2, label=f"compute-optimal N_opt ∝ C^{law.allocation()['a']:.3f}")
+    alloc = law.allocation()
+    low = float(np.min(law.compute_optimal(Cs)["loss"])) if alloc else float(np.nanmin(LL))
+    levels = np.unique(np.linspace(low, float(np.percentile(pts["loss"], 98)), 12))
+    if levels.size > 1:
+        ax2.clabel(ax2.contour(CC, NN, LL, levels=levels, cmap="magma", linewidths=0.8), fontsize=6, fmt="%.2f")
+    if alloc:
+        ax2.plot(Cs, law.compute_optimal(Cs)["params"], "C0", lw=2, label=f"compute-optimal N_opt ∝ C^{alloc['a']:.3f}")
+    else:
+        ax2.text(0.5, 0.5, "no compute-optimal allocation:\nthe loss does not fall with both N and D",
+                 transform=ax2.transAxes, ha="center", fontsize=8)
     ax2.scatter(C, pts["params"], s=5, c="0.4", label="runs")
     for p in predictions:
         if {"params", "flops"} <= set(p.target):

@@ -77,6 +77,9 @@ def _complete_target(fit, target: dict[str, float]) -> tuple[dict[str, float], s
     if "params" in t and "tokens" in t and "flops" not in t:
         t["flops"] = FLOPS_PER_PARAM_TOKEN * t["params"] * t["tokens"]
     elif set(t) == {"flops"} and fit.loss_law is not None and fit.loss_law.inputs == ("params", "tokens"):
+        problem = fit.loss_law.allocation_problem()
+        if problem:
+            raise InputError(f"--predict flops={t['flops']:g}: {problem}; give params=N,tokens=D instead.")
         opt = fit.loss_law.compute_optimal(t["flops"])
         t["params"], t["tokens"] = float(opt["params"]), float(opt["tokens"])
         derived = "params and tokens from the loss law's compute-optimal allocation"

@@ -89,3 +89,23 @@ def test_drop_bad_rows_counts_every_dropped_row(tmp_path):
     first = proc.stdout.splitlines()[0]
     assert "37 rows" in first and "34 used" in first, first
     assert "1 status diverged" in first and "1 non-finite loss" in first and "1 duplicated trial" in first, first
+
+
+def test_a_loss_flat_in_scale_fits_and_draws_without_an_allocation_and_says_so(tmp_path):
+    """Runs whose loss does not fall with tokens (flat, or rising as when repeated data overfits) give a loss
+    law with beta <= 0: it has no compute-optimal allocation. The fit, its report and its figures still
+    come out, with a warning; asking for a prediction at a compute budget alone is one line naming --predict."""
+    frame = _sweep()
+    frame = pd.concat([frame.assign(tokens=frame["tokens"] * k, trial_id=frame["trial_id"] + f"-{k}")
+                       for k in (1, 2, 4)])
+    frame["loss"] = (2 + 1e3 / frame["params"] ** 0.3 + 0.01 * (frame["tokens"] / 1e8) ** 0.2
+                     + 0.05 * (np.log(frame["lr"]) + 6) ** 2)
+    path = tmp_path / "flat_in_tokens.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "fit"
+    proc = run_cli([str(path), "--bootstrap", "20", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert "no compute-optimal allocation" in proc.stdout + proc.stderr
+    assert (out / "loss_law.png").exists() and (out / "fit.json").exists()
+    _assert_one_line(run_cli([str(path), "--bootstrap", "0", "--predict", "flops=1e21"]),
+                     "--predict flops=1e+21", "no compute-optimal allocation")
