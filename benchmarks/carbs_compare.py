@@ -35,7 +35,10 @@ and the true loss of the configuration each method returns (CARBS: `best()`; Opt
 random search: the trial with the best observed loss), mean over seeds.
 `carbs_offcentre` starts CARBS from a centre in the worst half of the space (lr 50x below
 the optimum at the centre's size): its compute to target / CARBS's is the centre cost.
-Every figure and ratio is printed per task.
+Every figure and ratio is printed per task. Beside CARBS / best peer stands the oracle's ratio: the
+cost of the cheapest single run that reaches the target (the other parameters at their optima) over
+the best peer's compute. A method that knew the answer would score that, so a goal below it cannot be
+met; a peer that never reaches the target counts as all it spent, which keeps the oracle's ratio high.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ from tunescale.search.space_convert import to_optuna  # noqa: E402
 @dataclass(frozen=True)
 class Task:
     """A synthetic problem: its space, the one started off-centre, the true loss of a
-    configuration, its cost and seed noise, and uniform draws over the search box (a dict of
-    arrays) for the quantile targets."""
+    configuration, its cost and seed noise, uniform draws over the search box (a dict of
+    arrays) for the quantile targets, and the configuration of a given size and token count
+    with the other parameters at their optima."""
 
     space: Callable[[], Space]
     offcentre_space: Callable[[], Space]
@@ -74,6 +78,15 @@ class Task:
     cost: Callable[[dict], float]
     noise_sd: float
     box: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
+    optimum: Callable[[float, float], dict]
+
+    def oracle_cost(self, target: float, grid: int = 801) -> float:
+        """The cheapest single run over the box whose true loss, at the best other parameters, is at most
+        the target: no method that does not know the answer reaches the target for less."""
+        n, d = np.meshgrid(np.logspace(6, 9, grid), np.logspace(7, 11, grid))
+        loss = np.vectorize(lambda a, b: self.true_loss(self.optimum(a, b)))(n, d)
+        cost = np.vectorize(lambda a, b: self.cost({"params": a, "tokens": b}))(n, d)
+        return float(cost[loss <= target].min()) if (loss <= target).any() else float("inf")
 
     def evaluate(self, config: dict, rng: np.random.Generator) -> tuple[float, float]:
         return self.true_loss(config) + rng.normal(0, self.noise_sd), self.cost(config)
@@ -100,7 +113,8 @@ def chinchilla_true_loss(c: dict) -> float:
 
 
 CHINCHILLA = Task(carbs_bench.space, chinchilla_offcentre_space, chinchilla_true_loss,
-                  lambda c: 6.0 * c["params"] * c["tokens"], carbs_bench.NOISE_SD, _log_uniform(CHINCHILLA_BOX))
+                  lambda c: 6.0 * c["params"] * c["tokens"], carbs_bench.NOISE_SD, _log_uniform(CHINCHILLA_BOX),
+                  lambda n, d: {"params": n, "tokens": d, "lr": carbs_bench.lr_star(n)})
 
 # epoch_wd (module docstring)
 EPOCH = dict(E=1.8172, A=482.01, alpha=0.3478, B=2085.43, beta=0.3658)
@@ -130,8 +144,13 @@ def epoch_space(lr: float = 1e-3) -> Space:
                   LogParam("lr", lr, min=1e-5, max=1.0), LogParam("wd", 0.1, min=1e-4, max=10.0)])
 
 
+def epoch_optimum(n: float, d: float) -> dict:
+    lr = epoch_lr_star(n)
+    return {"params": n, "tokens": d, "lr": lr, "wd": 1.0 / (lr * (d / 2.5e5) / 2)}
+
+
 EPOCH_WD = Task(epoch_space, lambda: epoch_space(epoch_lr_star(1e7) / 50), epoch_true_loss, epoch_cost, 0.01,
-                _log_uniform(EPOCH_BOX))
+                _log_uniform(EPOCH_BOX), epoch_optimum)
 
 TASKS = {"chinchilla": CHINCHILLA, "epoch_wd": EPOCH_WD}
 
@@ -239,7 +258,8 @@ def report(task_name: str, args: argparse.Namespace, pool: ProcessPoolExecutor) 
         if "carbs" in results and peers:
             best = min(peers, key=lambda m: summary[(m, j)])
             print(f"{q} target: CARBS / best peer ({best}) = {summary[('carbs', j)] / summary[(best, j)]:.2f} "
-                  f"(goal <= 0.5)", end="")
+                  f"(goal <= 0.5; the oracle, one run that reaches it, "
+                  f"{task.oracle_cost(targets[j]) / summary[(best, j)]:.2f})", end="")
             if "carbs_offcentre" in results:
                 print(f"; off-centre / centred = {summary[('carbs_offcentre', j)] / summary[('carbs', j)]:.2f} "
                       f"(goal <= 1.2)", end="")

@@ -29,27 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from carbs_bench import lr_star  # noqa: E402
-from carbs_compare import METHODS, TASKS, Task, epoch_lr_star, quantile_targets  # noqa: E402
+from carbs_compare import METHODS, TASKS, Task, quantile_targets  # noqa: E402
 
 from tunescale.search import Carbs, Observation  # noqa: E402
-
-
-def optimum(task: str, n: float, d: float) -> dict:
-    """The configuration of size n and tokens d with the other parameters at their optima."""
-    if task == "chinchilla":
-        return {"params": n, "tokens": d, "lr": lr_star(n)}
-    lr = epoch_lr_star(n)
-    return {"params": n, "tokens": d, "lr": lr, "wd": 1.0 / (lr * (d / 2.5e5) / 2)}
-
-
-def oracle_cost(task: str, target: float, grid: int = 801) -> float:
-    """Cheapest run over the box whose true loss at the best other parameters is at most the target."""
-    t = TASKS[task]
-    n, d = np.meshgrid(np.logspace(6, 9, grid), np.logspace(7, 11, grid))
-    loss = np.vectorize(lambda a, b: t.true_loss(optimum(task, a, b)))(n, d)
-    cost = np.vectorize(lambda a, b: t.cost({"params": a, "tokens": b}))(n, d)
-    return float(cost[loss <= target].min()) if (loss <= target).any() else float("inf")
 
 
 def carbs_trials(task_name: str, seed: int, budget: float, max_trials: int) -> list[tuple[str, float, float, float]]:
@@ -61,7 +43,7 @@ def carbs_trials(task_name: str, seed: int, budget: float, max_trials: int) -> l
         loss, cost = task.evaluate(s.config, rng)
         spent += cost
         y = task.true_loss(s.config)
-        out.append((s.kind, cost, y, y - task.true_loss(optimum(task_name, s.config["params"], s.config["tokens"]))))
+        out.append((s.kind, cost, y, y - task.true_loss(task.optimum(s.config["params"], s.config["tokens"]))))
         searcher.observe(Observation(s.config, loss, cost, seed=s.seed, suggestion_id=s.suggestion_id))
     return out
 
@@ -107,7 +89,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     task = TASKS[args.task]
     targets = quantile_targets(task, (0.01, 0.002), args.budget)
-    oracles = [oracle_cost(args.task, t) for t in targets]
+    oracles = [TASKS[args.task].oracle_cost(t) for t in targets]
     print(f"targets {targets[0]:.4f} {targets[1]:.4f}; oracle single-run cost {oracles[0]:.2e} {oracles[1]:.2e}")
     role_shares, penalties = [], []
     for seed in range(args.seeds):
