@@ -240,12 +240,13 @@ def _loss_figure(fit, predictions):
     CC, NN = np.meshgrid(Cs, Ns)
     LL = law.predict(params=NN.ravel(), tokens=(CC / (FLOPS_PER_PARAM_TOKEN * NN)).ravel()).reshape(CC.shape)
     alloc = law.allocation()
-    low = float(np.min(law.compute_optimal(Cs)["loss"])) if alloc else float(np.nanmin(LL))
+    opt = law.compute_optimal(Cs) if alloc else None
+    low = float(np.min(opt["loss"])) if opt else float(np.nanmin(LL))
     levels = np.unique(np.linspace(low, float(np.percentile(pts["loss"], 98)), 12))
     if levels.size > 1:
         ax2.clabel(ax2.contour(CC, NN, LL, levels=levels, cmap="magma", linewidths=0.8), fontsize=6, fmt="%.2f")
-    if alloc:
-        ax2.plot(Cs, law.compute_optimal(Cs)["params"], "C0", lw=2, label=f"compute-optimal N_opt ∝ C^{alloc['a']:.3f}")
+    if opt:
+        ax2.plot(Cs, opt["params"], "C0", lw=2, label=f"compute-optimal N_opt ∝ C^{alloc['a']:.3f}")
     else:
         ax2.text(0.5, 0.5, "no compute-optimal allocation:\nthe loss does not fall with both N and D",
                  transform=ax2.transAxes, ha="center", fontsize=8)
