@@ -57,8 +57,10 @@ STARTS = {"small": {}, "centre": {k: (low + high) / 2 for k, (low, high) in RANG
 
 
 def run(config: dict) -> dict:
-    row = train_stn_trial(config).row
-    return {"val": row["loss"], "test": row["hp_test_loss"], "flops": row["flops"], "wall": row["wall_time_s"],
+    outcome = train_stn_trial(config)
+    row = outcome.row
+    test = next(c["value"] for c in outcome.curves if c["metric"] == "test_loss")
+    return {"val": row["loss"], "test": test, "flops": row["flops"], "wall": row["wall_time_s"],
             "hps": {k: row[f"hp_{k}"] for k in RANGES}}
 
 

@@ -24,7 +24,7 @@ def _runs(tmp_path, *, seeds=3, noise=0.1, spoil=None, name="runs.csv"):
                 rows.append({"trial_id": f"N{N:.0e}-D{D:.0e}-s{s}", "status": "completed", "params": N, "tokens": D,
                              "lr": 0.01, "loss": 3.0 + rng.normal(0, 0.01), "seed": s,
                              "hp_drop": C * N**A * D**B * np.exp(rng.normal(0, noise)), "hp_drop_init": 0.05,
-                             "hp_test_loss": 3.1 + rng.normal(0, 0.01), "hp_variant": "centred"})
+                             "hp_variant": "centred"})
     frame = pd.DataFrame(rows)
     if spoil:
         frame = spoil(frame)

@@ -26,7 +26,8 @@ Recipe of one STN run (the schedule of `trials.stn.trainer`, in steps, not epoch
 
 Held-out data: the corpus's validation split is halved. The first half drives the hyper
 steps and the row's `loss` (what a search selects on); the second half, which neither
-STN nor a search sees, gives `hp_test_loss`. `train_bytes` caps the training split so a
+STN nor a search sees, gives the `test_loss` curve point at the last step (a result, so not
+an `hp_` column, which fit-scaling reads as a setting). `train_bytes` caps the training split so a
 small proxy overfits within a short run.
 
 Weight decay is not tuned here: the proxy's decay is decoupled (AdamW, p -= lr·λ·p after
@@ -297,6 +298,8 @@ def train_stn_trial(
                 status = "pruned"
                 break
     finals = run.values()
+    if status == "completed":
+        curves.append(_point(step, float(step * cfg["tokens_per_step"]), "test_loss", run.loss_on(test_set, kind=None)))
     row = {
         "status": status,
         "params": run.model.plain.non_embedding_params(),
@@ -316,7 +319,6 @@ def train_stn_trial(
         **{f"hp_{k}": v for k, v in stn.items() if k != "tuned"},
         "hp_algorithm": "stn" if run.hyper is not None else "fixed",
         "hp_hyper_steps": hyper_steps,
-        "hp_test_loss": run.loss_on(test_set, kind=None) if status == "completed" else math.nan,
         **{f"hp_{k}{TUNED_START_SUFFIX}": float(stn[k]) for k in finals},
         **{f"hp_{k}": v for k, v in finals.items()},
     }
