@@ -49,6 +49,11 @@ CURVE_POINTS = 40
 # groups the way a setting held fixed would, nor enter the joint model as settings of their own.
 DERIVED_COLUMNS = ("hp_steps", "hp_steps_done", "hp_eval_every", "hp_log_every", TOKEN_BUDGET_TAG)
 DERIVED_PREFIX = "hp_tau"
+# why fit.json names the method it does, for the two a study asks for
+STUDY_METHOD_REASON = {
+    "grid": "the study swept its proxies on a grid, so optima are fitted per scale",
+    "joint": "the study searched its proxies at random or by CARBS, so one joint model is fitted across scales",
+}
 WIDTH_TRANSFERRED = ("lr", "batch_size")  # under muP: optimization hyperparameters, not regularization
 
 
@@ -176,6 +181,8 @@ def fit_study(
     transfer = width_transfer and table.frame["tokens"].nunique() > 1
     inputs = {hp: ("tokens",) for hp in WIDTH_TRANSFERRED} if transfer else None
     fit = fit_scaling(table, n_bootstrap=n_bootstrap, method=method, hp_law_inputs=inputs)
+    if method != "auto":
+        fit = replace(fit, method_reason=STUDY_METHOD_REASON[method])
     widths = _width_of(table.frame)
     if fit.joint is not None:
         return _from_joint(proxies_dir, table, fit, target, fixed, widths)
@@ -308,7 +315,8 @@ def _fit_at_best_batch_size(table: Table, n_bootstrap: int, hp_law_inputs: Mappi
     note = ("batch_size: the joint (lr, batch_size) optimum is at the edge of the batch-size grid, so lr and "
             "weight decay are fitted at each scale's best batch size (lr*(B) there) and batch size has no law; "
             "widen the batch-size grid")
-    return replace(fit, warnings=(note, *fit.warnings))
+    return replace(fit, warnings=(note, *fit.warnings),
+                   method_reason=f"{STUDY_METHOD_REASON['grid']}, at each scale's best batch size")
 
 
 def _json_safe(doc: dict) -> dict:

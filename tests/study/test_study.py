@@ -32,6 +32,7 @@ def test_tiny_study_end_to_end_report_matches_store(tmp_path):
         assert banner not in done.stderr
     assert [line for line in done.stderr.splitlines() if not line.startswith("[")] == []
     fit = StudyFit.load(run_dir / "fit.json")
+    assert fit.scaling["method"] == "grid" and "swept its proxies on a grid" in fit.scaling["method_reason"]
     proxies, target = read_trials(run_dir / "proxies"), read_trials(run_dir / "target")
     spec = load_study_spec(spec_path("study_tiny.toml"))
     assert spec.swept == ("lr", "batch_size", "weight_decay")
@@ -113,6 +114,7 @@ def _check_search_study(run_dir, spec_file, result: dict) -> tuple:
             min(spec.space[hp]["values"]), max(spec.space[hp]["values"]))
         assert proxies[hp].between(low, high).all() and proxies[hp].nunique() >= 3, hp
     assert fit.scaling["method"] == "joint"
+    assert "searched its proxies at random or by CARBS" in fit.scaling["method_reason"]
     assert fit.optima and all(o.coef is None and not o.at_edge and o.low <= o.value <= o.high for o in fit.optima)
     lr = fit.prediction.hps["lr"].law
     assert lr is not None and lr.low < lr.value < lr.high and "lr" in fit.hp_laws and "lr" in fit.validation
