@@ -299,7 +299,7 @@ def train_stn_trial(
                 break
     finals = run.values()
     if status == "completed":
-        curves.append(_point(step, float(step * cfg["tokens_per_step"]), "test_loss", run.loss_on(test_set, kind=None)))
+        curves.append(_point(step, tokens, "test_loss", run.loss_on(test_set, kind=None)))
     row = {
         "status": status,
         "params": run.model.plain.non_embedding_params(),
