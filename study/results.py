@@ -4,6 +4,7 @@
     RUN_DIR/target/      trial store of the target model: predicted settings + grid around them
     RUN_DIR/fit.json     `StudyFit` (here): laws, optima, validation and the `Prediction` for the target
     RUN_DIR/study.json   `Verdict` (study/verdict.py): the target runs judged against the prediction
+    RUN_DIR/elapsed.json the study's wall time so far, over every invocation (a resumed study adds to it)
 
 Every record has `to_json()` (plain JSON-safe data) and `from_json(data, source)`, which
 checks every key and type (study/jsondoc.py). Predictions and optima are kept per
@@ -27,6 +28,7 @@ PROXIES = "proxies"
 TARGET = "target"
 FIT_JSON = "fit.json"
 STUDY_JSON = "study.json"
+ELAPSED_JSON = "elapsed.json"
 TAU = "tau"  # the weight-decay timescale (trials.timescale): the study's law for weight decay, where it has one
 # Every trial of a CARBS proxy search carries its token budget in this pass-through column: all budgets share
 # one store and sweep name, and an adaptive search resumes from the rows of its own plan (sweep.plan.own_rows)

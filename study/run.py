@@ -26,6 +26,8 @@ One spec (TOML, see study/specs/study_default.toml) and one RUN_DIR:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import sys
@@ -39,7 +41,17 @@ from tunescale.contract.errors import InputError, TunescaleError
 from tunescale.contract.spec_file import Problems, int_field, is_int, is_name, read_toml, table_field
 from tunescale.contract.text import num
 from tunescale.contract.writable import dir_problem
-from tunescale.study.results import FIT_JSON, PROXIES, STUDY_JSON, TARGET, TOKEN_BUDGET_TAG, StudyFit, Target
+from tunescale.study.jsondoc import write_json
+from tunescale.study.results import (
+    ELAPSED_JSON,
+    FIT_JSON,
+    PROXIES,
+    STUDY_JSON,
+    TARGET,
+    TOKEN_BUDGET_TAG,
+    StudyFit,
+    Target,
+)
 from tunescale.trials.defaults import DEFAULTS
 
 if TYPE_CHECKING:
@@ -480,9 +492,24 @@ def _holds_work(run_dir: Path) -> bool:
     """Whether a study dir holds anything but what a study that stored no trial leaves (spec.toml, empty stores)."""
     if not run_dir.is_dir():
         return False
-    if any(p.name not in ("spec.toml", PROXIES, TARGET) for p in run_dir.iterdir()):
+    if any(p.name not in ("spec.toml", ELAPSED_JSON, PROXIES, TARGET) for p in run_dir.iterdir()):
         return True
     return any(any((run_dir / stage / "trials").glob("*.parquet")) for stage in (PROXIES, TARGET))
+
+
+def _elapsed_before(run_dir: Path) -> float:
+    """Seconds the study's earlier invocations spent (RUN_DIR/elapsed.json; 0 for a new study)."""
+    path = run_dir / ELAPSED_JSON
+    if not path.exists():
+        return 0.0
+    try:
+        seconds = json.loads(path.read_text())["wall_s"]
+    except (ValueError, TypeError, KeyError):
+        seconds = None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
+        raise InputError(f'{path}: expected {{"wall_s": seconds >= 0}}; delete it, and the study\'s wall time '
+                         f"counts from this run.")
+    return float(seconds)
 
 
 def _check_run_dir(run_dir: Path, spec_text: str, resume: bool) -> None:
@@ -528,17 +555,24 @@ def run_study(
     _check_run_dir(run_dir, spec_text, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.toml").write_text(spec_text)
-    start = time.perf_counter()
+    earlier, start = _elapsed_before(run_dir), time.perf_counter()
     fixed = _trainer_fixed(spec)
+
+    def wall() -> float:
+        return earlier + time.perf_counter() - start
 
     def say(msg: str) -> None:
         if stream is not None:
             print(f"[study] {msg}", file=stream, flush=True)
 
     def sweep(raw: dict, label: str):
-        return run_sweep(
-            parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label, verbose=verbose
-        )
+        try:
+            return run_sweep(
+                parse_spec(raw, source=f"study {label}"), resume=True, out=stream, label=label, verbose=verbose
+            )
+        finally:  # also when a sweep is interrupted: the time its stored trials took stays counted
+            with contextlib.suppress(OSError):  # a full disk must not hide why the sweep ended
+                write_json(run_dir / ELAPSED_JSON, {"wall_s": wall()})
 
     search = f", {spec.search} search of {spec.trials} configurations per width and budget" if spec.trials else ""
     say(
@@ -584,6 +618,7 @@ def run_study(
                 f"target width {spec.target_width}, {hp}",
             )
     # 4) verdict, from what the two stores hold
-    verdict = judge(run_dir, fit, wall_s=time.perf_counter() - start)
+    verdict = judge(run_dir, fit, wall_s=wall())
     verdict.save(run_dir / STUDY_JSON)
+    write_json(run_dir / ELAPSED_JSON, {"wall_s": verdict.wall_s})
     return StudyResult(run_dir=str(run_dir), fit=fit, verdict=verdict)

@@ -93,7 +93,7 @@ class Verdict:
     drift: Mapping[str, Mapping[float, float]]
     stages: Mapping[str, StageTally]
     target_run_flops: float
-    wall_s: float | None  # the study's own wall time, None where no study timed it
+    wall_s: float | None  # the study's wall time over all its invocations, None where no study timed it
 
     @property
     def completed(self) -> tuple[TargetRun, ...]:

@@ -131,6 +131,7 @@ def _check_search_study(run_dir, spec_file, result: dict) -> tuple:
     check_report_matches_store(run_dir, run_dir.parent / "report")
     again = tunescale("study", str(spec_file), "--out", str(run_dir), "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
+    assert Verdict.load(run_dir / "study.json").wall_s > verdict.wall_s  # the resume adds to the first run's time
     assert len(read_trials(run_dir / "proxies")) == len(proxies) and len(read_trials(run_dir / "target")) == len(target)
     return spec, proxies
 

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import run_main, valid_row
 from tunescale.cli.main import main
 from tunescale.contract.store import TrialStore
+from tunescale.study.results import ELAPSED_JSON
 from tunescale.study.run import PROXIES, _check_run_dir
 
 TINY = (importlib.resources.files("tunescale.study") / "specs" / "study_tiny.toml").read_text()
@@ -61,6 +62,7 @@ def test_run_dir_without_stored_trials_is_reused_with_another_spec(tmp_path):
     run_dir = tmp_path / "study"
     TrialStore(run_dir / PROXIES)  # what a study that died before its first trial leaves
     (run_dir / "spec.toml").write_text("old spec")
+    (run_dir / ELAPSED_JSON).write_text('{"wall_s": 3.0}')  # its first sweep timed itself as it ended
     _check_run_dir(run_dir, "new spec", resume=False)
     TrialStore(run_dir / PROXIES).write(valid_row())
     with pytest.raises(Exception, match="holds a study with a different spec"):
@@ -83,3 +85,16 @@ def test_out_that_cannot_be_written(tmp_path, unwritable_dir, under):
     r = run_main(main, "study", spec, "--out", unwritable_dir / under, "--resume")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"{unwritable_dir} cannot be written" in r.stderr
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"wall_s": -1}', '{"wall_s": "long"}', '{"wall": 3}'])
+def test_broken_elapsed_time_file_is_one_line_naming_it(tmp_path, text):
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY)
+    run_dir = tmp_path / "study"
+    run_dir.mkdir()
+    (run_dir / "spec.toml").write_text(TINY)
+    (run_dir / ELAPSED_JSON).write_text(text)
+    r = run_main(main, "study", spec, "--out", run_dir, "--resume")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert str(run_dir / ELAPSED_JSON) in r.stderr and "delete it" in r.stderr
