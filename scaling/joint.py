@@ -644,10 +644,20 @@ def fit_joint(
     if n_bootstrap > 0:
         counts = _counts(len(L), n_bootstrap, rng)
         if len(L) <= REFIT_MAX_RUNS:
+            # A refit started at the point fit stays where it starts along a flat basin, whose optimum the
+            # runs leave undetermined. So each resample is also refitted from its basin centres drawn across
+            # the values searched, and keeps the better of its two fits: a flat basin then shows as a wide
+            # interval, while a curved one keeps its optimum (a far start that ends worse is dropped).
+            jittered = np.tile(theta, (n_bootstrap, 1))
+            jittered[:, layout.centres_at_reference] += rng.normal(size=(n_bootstrap, layout.m)) * x.std(axis=0)
             refit = minimize_batched(
-                objective(layout, design, counts, delta, free), np.tile(theta, (n_bootstrap, 1)), max_iter=max_iter
+                objective(layout, design, np.concatenate([counts, counts]), delta, free),
+                np.concatenate([np.tile(theta, (n_bootstrap, 1)), jittered]), max_iter=max_iter,
             )
-            boot = np.where(np.isfinite(refit.fun)[:, None], refit.x, np.nan)
+            fun = np.where(np.isfinite(refit.fun), refit.fun, np.inf).reshape(2, n_bootstrap)
+            best = np.argmin(fun, axis=0)
+            boot = refit.x.reshape(2, n_bootstrap, -1)[best, np.arange(n_bootstrap)]
+            boot = np.where(np.isfinite(fun.min(axis=0))[:, None], boot, np.nan)
             method = "every resample refitted"
         else:
             boot = _one_step(layout, design, theta, counts, delta, one, free)

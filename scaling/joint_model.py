@@ -52,6 +52,11 @@ class Layout:
         return slice(5, 5 + 3 * self.m)
 
     @property
+    def centres_at_reference(self) -> slice:
+        """c_j of every basin HP: its optimum (log) at the reference scale."""
+        return slice(5, 5 + 3 * self.m, 3)
+
+    @property
     def diag(self) -> slice:
         s = 5 + 3 * self.m
         return slice(s, s + self.m)
