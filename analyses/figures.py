@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunescale.contract.errors import TunescaleError
-from tunescale.scaling.pyplot import pyplot
+from tunescale.scaling.pyplot import pyplot, save_figure
 from tunescale.study.results import Estimate, Law
 
 plt = pyplot()
@@ -54,9 +54,7 @@ def save(fig, out_dir: Path, name: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=DPI)
-    fig.savefig(out_dir / f"{name}.pdf")
-    plt.close(fig)
+    save_figure(fig, [png, out_dir / f"{name}.pdf"], dpi=DPI)
     return png
 
 

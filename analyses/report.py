@@ -18,6 +18,7 @@ from pathlib import Path
 from tunescale.analyses import hp_laws, inventory, loss_law, transfer, validation, verification
 from tunescale.analyses.figures import Section, fmt, script_main
 from tunescale.analyses.rundir import StudyRun
+from tunescale.contract.atomic import write_text
 
 SECTIONS = (verification, transfer, hp_laws, loss_law, validation, inventory)
 
@@ -89,8 +90,8 @@ def render_report(run: StudyRun, out_dir: Path) -> Path:
         ]
     )
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    (out_dir / "report.json").write_text(json.dumps(numbers, indent=2, default=float) + "\n")
+    write_text(path, page)
+    write_text(out_dir / "report.json", json.dumps(numbers, indent=2, default=float) + "\n")
     return path
 
 

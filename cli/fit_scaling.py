@@ -22,6 +22,7 @@ from tunescale.cli.options import (
     layout,
     to_json,
 )
+from tunescale.contract.atomic import replacing, write_text
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 
 DESCRIPTION = __doc__.split("\n\n")[0]
@@ -147,7 +148,7 @@ def handle(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"--out {out}: cannot create the directory ({exc.strerror}).") from None
-        (out / "fit.json").write_text(to_json(document) + "\n")
+        write_text(out / "fit.json", to_json(document) + "\n")
         written = write_figures(fit, out, predictions=predictions)
         text += f"\n\nwrote {out / 'fit.json'} and {len(written)} figure file(s) to {out}/"
         if args.predict_table:
@@ -158,7 +159,8 @@ def handle(args: argparse.Namespace) -> int:
 
             raw, rows = read_rows(args.predict_table, mapping, seq_len=args.seq_len)
             table_out = pd.concat([raw, predict_table(fit, rows)], axis=1)
-            table_out.to_csv(out / "predictions.csv", index=False)
+            with replacing(out / "predictions.csv") as tmp:
+                table_out.to_csv(tmp, index=False)
             text += f"\nwrote {out / 'predictions.csv'}: {len(table_out)} row(s) of {args.predict_table}"
     emit(args, document, text)
     return 0

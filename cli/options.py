@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tunescale.contract.atomic import write_text
 from tunescale.contract.errors import InputError
 from tunescale.contract.writable import dir_problem
 
@@ -135,7 +136,7 @@ def emit(args: argparse.Namespace, document: dict, text: str) -> None:
     rendered = to_json(document)
     if args.json_out:
         try:
-            Path(args.json_out).write_text(rendered + "\n")
+            write_text(args.json_out, rendered + "\n")
         except OSError as exc:
             raise InputError(f"--json-out {args.json_out}: cannot write the file ({exc.strerror}).") from None
     if args.json:

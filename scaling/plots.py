@@ -21,16 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from tunescale.contract.schema import FLOPS_PER_PARAM_TOKEN
-from tunescale.scaling.pyplot import pyplot
+from tunescale.scaling.pyplot import pyplot, save_figure
 
 MAX_PANELS = 16  # a 4 x 4 grid of scales stays readable on one page
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    pyplot().close(fig)
+    save_figure(fig, paths, dpi=150, bbox_inches="tight")
     return paths
 
 

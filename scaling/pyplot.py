@@ -7,6 +7,11 @@ store commands start fast.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
+from tunescale.contract.atomic import replacing
+
 
 def pyplot():
     """`matplotlib.pyplot` on the Agg backend."""
@@ -16,3 +21,12 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, paths: Sequence[str | os.PathLike], **savefig) -> None:
+    """Write `fig` to each path (the format follows its suffix), each file whole or not at all
+    (`contract.atomic`), then close it. `savefig`: matplotlib's options (dpi, bbox_inches)."""
+    for path in paths:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, **savefig)
+    pyplot().close(fig)

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tunescale.scaling.pyplot import pyplot
+from tunescale.scaling.pyplot import pyplot, save_figure
 from tunescale.search.base import AskTellSearcher
 from tunescale.search.learned_scaling import LearnedScaling
 from tunescale.search.pareto import ParetoGroup
@@ -34,8 +34,7 @@ def plot_pareto(searcher: AskTellSearcher, front: list[ParetoGroup], path: str |
     ax.set_ylabel("output (loss)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=120)
 
 
 def plot_learned_scaling(front: list[ParetoGroup], learned: LearnedScaling, path: str | os.PathLike) -> None:
@@ -56,5 +55,4 @@ def plot_learned_scaling(front: list[ParetoGroup], learned: LearnedScaling, path
         ax.set_title(name)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=120)

@@ -7,11 +7,11 @@ path (e.g. `optima[3].value`) and the fix, which the CLI prints as one line with
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tunescale.contract.atomic import write_text
 from tunescale.contract.errors import InputError
 
 REWRITE = "rerun 'tunescale study' with the same --out and --resume to rewrite it"
@@ -98,16 +98,6 @@ def read_json(path: str | Path) -> Any:
 
 
 def write_json(path: str | Path, doc: dict) -> None:
-    """Write `doc` whole or not at all: a crash or a full disk leaves the previous file (or none),
-    never a partial one. NaN stays NaN (a loss interval scaling could not estimate), as Python's
-    json reads it back."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w") as f:
-            f.write(json.dumps(doc, indent=1, allow_nan=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write `doc` whole or not at all (`contract.atomic`). NaN stays NaN (a loss interval scaling
+    could not estimate), as Python's json reads it back."""
+    write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tunescale.contract.atomic import write_text
+
 # Widths the coord and transfer checks compare: an 8x range, each a multiple of the 16-wide heads.
 CHECK_WIDTHS = (32, 64, 128, 256)
 
@@ -171,12 +173,12 @@ def run_coord_check(
         figure = str(_plot(parametrization, widths, delta, delta_slopes, out / f"coord-{parametrization}.png"))
     result = CoordResult(parametrization, tuple(widths), layers, mean_abs, slopes, delta, delta_slopes, figure)
     if out_dir is not None:
-        (Path(out_dir) / f"coord-{parametrization}.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        write_text(Path(out_dir) / f"coord-{parametrization}.json", json.dumps(result.summary(), indent=2) + "\n")
     return result
 
 
 def _plot(name: str, widths, mean_abs: dict, slopes: dict, path: Path) -> Path:
-    from tunescale.scaling.pyplot import pyplot
+    from tunescale.scaling.pyplot import pyplot, save_figure
 
     plt = pyplot()
 
@@ -190,6 +192,5 @@ def _plot(name: str, widths, mean_abs: dict, slopes: dict, path: Path) -> Path:
     ax.set_title(f"coord check: {name}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=120)
     return path

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tunescale.contract.atomic import write_text
 from tunescale.contract.errors import InputError
 from tunescale.trials.coord_check import CHECK_WIDTHS
 
@@ -150,7 +151,7 @@ def run_transfer_check(
     result = _optima(df, ids, hp, base_width)
     figure = plot_transfer(df, ids, result, out / "transfer.png")
     result = TransferResult(result.optima, result.drift_decades, base_width, str(figure), hp)
-    (out / "transfer.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    write_text(out / "transfer.json", json.dumps(result.summary(), indent=2) + "\n")
     return result
 
 
@@ -178,7 +179,7 @@ def _optima(df, ids: Mapping[tuple[str, int], list[str]], hp: str, base_width: i
 
 def plot_transfer(df, ids: Mapping[tuple[str, int], list[str]], result: TransferResult, path: Path) -> Path:
     """Loss vs the HP per width, one panel per variant, optima marked."""
-    from tunescale.scaling.pyplot import pyplot
+    from tunescale.scaling.pyplot import pyplot, save_figure
 
     plt = pyplot()
 
@@ -204,6 +205,5 @@ def plot_transfer(df, ids: Mapping[tuple[str, int], list[str]], result: Transfer
         axes[0][0].set_ylim(lo.min() - 0.05, min(lo.max(), lo.min() + 1.5))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=120)
     return path

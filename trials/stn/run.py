@@ -241,7 +241,7 @@ def trial_row(name: str, result, config, data_seed: int) -> dict:
 
 def plot_trajectory(trajectory: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "") -> Path:
     """One panel per hyperparameter (its value over training) and one of the losses."""
-    from tunescale.scaling.pyplot import pyplot
+    from tunescale.scaling.pyplot import pyplot, save_figure
 
     plt = pyplot()
 
@@ -264,8 +264,7 @@ def plot_trajectory(trajectory: Sequence[Mapping[str, float]], path: str | Path,
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=120)
     return path
 
 
