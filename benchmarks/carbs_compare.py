@@ -10,6 +10,9 @@ with --max-trials 60, where random search hits the cap (~3 min).
 30 seeds by default: over 10, a ratio moves by up to 0.3 from one set of seeds to the next
 (epoch_wd at 1e21, 1% target: 0.80 on seeds 0-9, 0.48 on seeds 0-29; chinchilla at 1e20,
 off-centre / centred: 1.24 and 1.15), which is larger than the differences asked about.
+The same seeds also run differently on another CPU (the GP fits' floating-point sums differ, and one
+changed suggestion changes all later ones): chinchilla at 1e20, 1% target, CARBS / best peer 0.81 on an
+AMD EPYC and 0.71 on an Intel Xeon; at 1e21 off-centre / centred 0.92 and 1.38 (1.12 on seeds 0-59).
 
 Tasks (no HPO table with costs installs here), each run and scored on its own, in one process:
 - chinchilla: the synthetic Chinchilla + moving-lr problem of `carbs_bench.py` (cost 6ND,
