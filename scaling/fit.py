@@ -30,7 +30,7 @@ from tunescale.scaling.columns import HP_COLUMNS, Table, format_dropped
 from tunescale.scaling.hp_laws import LawSpec, PowerLawResult, fit_power_law, parse_law, refit_power_law
 from tunescale.scaling.joint import DIVERGED_FACTOR, JointFit, diverged_by_rule, fit_joint
 from tunescale.scaling.learned_laws import LearnedLaw, fit_learned_law, marked_targets
-from tunescale.scaling.loss_law import LossLawResult, fit_loss_law
+from tunescale.scaling.loss_law import LossLawResult, fit_loss_law, two_level_inputs
 from tunescale.scaling.optima import DEFAULT_BAND_PCT
 from tunescale.scaling.published import PublishedLaw, reference_laws
 from tunescale.scaling.scale_optima import (
@@ -387,6 +387,7 @@ def fit_scaling(
         )
         if points[list(spec.inputs)].drop_duplicates().shape[0] < MIN_SCALES:
             warnings.append(f"loss law fitted on fewer than {MIN_SCALES} scales: do not trust it")
+        warnings += two_level_inputs({c: points[c].to_numpy() for c in spec.inputs})
         loose = fitted_law.poorly_determined()
         if len(spec.inputs) == 2 and fitted_law.allocation_problem():
             warnings.append(fitted_law.allocation_problem())

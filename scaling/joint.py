@@ -46,6 +46,7 @@ from tunescale.scaling.joint_model import (
     objective,
 )
 from tunescale.scaling.lbfgs import minimize_batched
+from tunescale.scaling.loss_law import two_level_inputs
 
 BASIN_HPS = ("lr", "batch_size", "weight_decay")
 # δ on log residuals: ten times the Chinchilla fit's, because here the residuals also carry the
@@ -596,6 +597,7 @@ def fit_joint(
     axes = tuple(name for name, v in (("params", n_log), ("tokens", d_log)) if np.ptp(v) > 0)
     if not axes:
         raise InputError("joint model: every run has the same params and tokens; a law needs runs at several scales.")
+    warnings += two_level_inputs({name: frame[name].to_numpy() for name in axes})
     for name in {"params", "tokens"} - set(axes):
         value = float(frame[name].iloc[0])
         notes.append(

@@ -43,6 +43,23 @@ GRID_EXPONENT = (0.0, 0.5, 1.0, 1.5, 2.0)
 N_STARTS = 200
 
 
+def two_level_inputs(values: dict[str, np.ndarray]) -> list[str]:
+    """A warning per scale input that takes only two values. E is shared by every term, so at two
+    levels of an input its term adds two equations for three unknowns (E, its coefficient, its
+    exponent): the fit lands somewhere along a ridge the data cannot tell apart, and the loss it
+    predicts at any other value of that input is not set by the runs."""
+    out = []
+    for name, v in values.items():
+        levels = np.unique(np.asarray(v, float))
+        if levels.size == 2:
+            out.append(
+                f"loss law: {name} takes only 2 values ({levels[0]:g} and {levels[1]:g}), which cannot fix E, "
+                f"the {name} term's coefficient and its exponent together; its loss at other {name} values is "
+                f"not set by the data (run a third {name} value)"
+            )
+    return out
+
+
 class _Workspace:
     """Reusable (rows, n) arrays for the objective's temporaries.
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.scaling.conftest import run_cli
@@ -119,3 +120,25 @@ def test_nearly_proportional_params_and_tokens_give_a_law_in_one_axis(tmp_path):
     law = fit.hp_laws["lr"]
     assert len(law.inputs) == 1 and np.isfinite(law.prefactor)
     assert "lr*" in law.formula()
+
+
+@pytest.mark.parametrize("method", ["grid", "joint"])
+def test_two_token_values_say_the_loss_law_cannot_fix_its_token_term(tmp_path, method):
+    """E + A/N^α + B/D^β at two D values gives two equations for E, B and β: a law fitted there says so,
+    and the same grid with a third token value does not."""
+    rng = np.random.default_rng(1)
+    said = {}
+    for tokens in ((2e9, 2e10), (2e9, 6e9, 2e10)):
+        rows = []
+        for N in np.geomspace(1e7, 1e9, 4):
+            for D in tokens:
+                lr_star, loss_star = _truth(N, D)
+                for lr in lr_star * np.geomspace(1 / 8, 8, 7):
+                    loss = loss_star * (1 + 0.01 * np.log(lr / lr_star) ** 2) + rng.normal(0, 0.002)
+                    rows.append({"params": N, "tokens": D, "lr": lr, "loss": loss})
+        path = tmp_path / f"{len(tokens)}.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        fit = fit_scaling(load(path), n_bootstrap=0, method=method, validate=False)
+        said[len(tokens)] = [w for w in fit.warnings if "takes only 2 values" in w]
+    assert said[3] == []
+    assert len(said[2]) == 1 and said[2][0].startswith("loss law: tokens takes only 2 values (2e+09 and 2e+10)")
