@@ -9,8 +9,9 @@ attrs (where scale columns live: ``trial.set_user_attr("params", n)``, "tokens",
 `sweep.import_rows`. States: COMPLETE → completed, PRUNED → pruned (its loss the last
 intermediate value), FAIL → failed (Optuna keeps no error text, so the reason is
 generic); RUNNING and WAITING trials are skipped and counted. Intermediate values
-become `eval_loss` curves by step. A ``trial_id`` user attr (written by
-`sweep.export_optuna`) is kept as the trial id, so a store survives a round trip.
+become `eval_loss` curves by step; a user attr no column takes is named in the summary's
+notes. A ``trial_id`` user attr (written by `sweep.export_optuna`) is kept as the trial
+id, so a store survives a round trip.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tunescale.contract.store import TrialStore
 from tunescale.scaling.columns import ColumnMap
 from tunescale.sweep.import_rows import (
     REASON_COLUMN,
+    RECORD_COLUMNS,
     ImportSummary,
     check_mapping,
     require_or_skip,
@@ -116,6 +118,13 @@ def import_optuna(
         store.write(row, curves)
         summary.written += 1
         summary.statuses[row["status"]] += 1
+    taken = {mapping.name_of(c) for c in RECORD_COLUMNS} | {"trial_id", "status", REASON_COLUMN}
+    unkept = sorted({k for t in trials for k in t.user_attrs} - taken - {k for t in trials for k in t.params})
+    if unkept:
+        summary.notes.append(
+            f"user attrs {', '.join(unkept)} are kept by no column: Optuna records no step for them, so they "
+            f"are no curve either; map one to a trial column with --COLUMN-col NAME to keep it"
+        )
     return summary
 
 

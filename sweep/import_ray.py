@@ -7,7 +7,8 @@
 The experiment is read through `ray.tune.ExperimentAnalysis`, never by parsing Tune's
 files: each trial's configuration and last reported result become a row (the mapping
 is `sweep.import_rows`), its reported results per `training_iteration` become curves
-(`eval_loss`, `train_loss`), and `time_total_s` its wall time unless it reports one.
+(the loss as `eval_loss`, every other number it reported under its own name), and
+`time_total_s` its wall time unless it reports one.
 Status: TERMINATED → completed (diverged without a finite loss), ERROR → failed with
 the last line of Ray's *text* traceback (`Trial.get_error`) as `hp_reason`; trials
 not finished (PENDING, RUNNING, PAUSED) are skipped and counted.
@@ -67,22 +68,35 @@ def _stopped_early(config: dict, last: dict, mapping: ColumnMap, full_iterations
     return None
 
 
+def _metrics(frame, mapping: ColumnMap) -> dict[str, str]:
+    """Curve metric name -> result column: every number the trial reported itself. The mapped loss is
+    `eval_loss`, as in a tunescale sweep; Ray's own bookkeeping (`AUTO_RESULT_KEYS`), the configuration,
+    the step and the token count are not metrics."""
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    loss, skip = mapping.name_of("loss"), {*AUTO_RESULT_KEYS, "step", mapping.name_of("tokens")}
+    out = {}
+    for key in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[key]) and not pd.api.types.is_bool_dtype(frame[key])
+        if numeric and key not in skip and not key.startswith("config" + _FLAT):
+            out["eval_loss" if key == loss else key] = key
+    return out
+
+
 def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
     """Long-format curves from a trial's per-iteration results (empty if it reported none)."""
-    if frame is None or frame.empty or "training_iteration" not in frame.columns:
+    if frame is None or frame.empty or ITERATION not in frame.columns:
         return []
     tokens_key = mapping.name_of("tokens")
     out = []
-    for metric, key in (("eval_loss", mapping.name_of("loss")), ("train_loss", "train_loss")):
-        if key not in frame.columns:
-            continue
+    for metric, key in _metrics(frame, mapping).items():
         for _, result in frame.iterrows():
             if pd.isna(result[key]):  # a step that did not report this metric
                 continue
             tokens = result.get(tokens_key)
             out.append(
                 {
-                    "step": int(result.get("step", result["training_iteration"])),
+                    "step": int(result.get("step", result[ITERATION])),
                     "tokens": None if tokens is None or pd.isna(tokens) else float(tokens),
                     "metric": metric,
                     "value": float(result[key]),

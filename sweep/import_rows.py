@@ -4,8 +4,9 @@ A foreign trial arrives as a *record*: its configuration and the values it repor
 (a Ray Tune result, an Optuna trial's params, user attrs and value), by name. Each
 trial column (`TRIAL_SCHEMA`) takes the record's value under the name a `ColumnMap`
 gives it (`fit-scaling --params-col` and friends), or under its own name; every other
-configuration key is kept as an ``hp_`` column. Reported values that are no column
-(Ray's `pid`, `hostname`, ...) are not kept.
+configuration key is kept as an ``hp_`` column. A reported value that is no column is
+no setting: Ray's importer keeps the trial's own numbers as curves, Optuna's names its
+user attrs in the summary's notes (Optuna gives them no step).
 
 A trial the store cannot hold (a failed trial that never reported its `params`) is
 counted under its reason in `ImportSummary.skipped`, never dropped silently; a

@@ -23,6 +23,7 @@ def objective(trial: optuna.Trial) -> float:
               "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.2)}
     trial.set_user_attr("params", trial.suggest_int("n", 10_000, 10**8, log=True))
     trial.set_user_attr("tokens", 20.0 * trial.user_attrs["params"])
+    trial.set_user_attr("gpu", "none")
     if config["lr"] == FAIL_LR:
         raise RuntimeError("out of memory")
     losses = curve({**config, **trial.user_attrs})
@@ -50,6 +51,8 @@ def storage(tmp_path_factory) -> str:
 def test_import_round_trip_fits_the_same_laws(storage, tmp_path):
     summary = import_optuna(storage, "lr_grid", tmp_path / "imported")
     assert summary.summary()["statuses"] == {"completed": 15, "pruned": 1, "failed": 1}
+    assert summary.notes == ["user attrs gpu are kept by no column: Optuna records no step for them, so they are "
+                             "no curve either; map one to a trial column with --COLUMN-col NAME to keep it"]
     write_direct(tmp_path / "direct", "lr_grid")
     imported, direct = fit_summary(tmp_path / "imported"), fit_summary(tmp_path / "direct")
     assert imported["input"]["dropped"] == {"status pruned": 1, "status failed": 1}
