@@ -53,7 +53,7 @@ def two_level_inputs(values: dict[str, np.ndarray]) -> list[str]:
         levels = np.unique(np.asarray(v, float))
         if levels.size == 2:
             out.append(
-                f"loss law: {name} takes only 2 values ({levels[0]:g} and {levels[1]:g}), which cannot fix E, "
+                f"loss law: {name} takes only 2 values ({levels[0]:.4g} and {levels[1]:.4g}), which cannot fix E, "
                 f"the {name} term's coefficient and its exponent together; its loss at other {name} values is "
                 f"not set by the data (run a third {name} value)"
             )
@@ -239,7 +239,7 @@ class LossLawResult:
         _, _, G = self._allocation_terms(np.array([self.coef[k] for k in _names(self.inputs)]))
         if alpha > 0 and beta > 0 and np.isfinite(G) and G > 0:
             return None
-        return (f"loss law {self.formula()}: the loss does not fall with both {self.inputs[0]} and "
+        return (f"loss law: the loss does not fall with both {self.inputs[0]} and "
                 f"{self.inputs[1]} over these runs (alpha {alpha:.3g}, beta {beta:.3g}), so it has no "
                 f"compute-optimal allocation; give params and tokens at which the loss moves")
 
