@@ -87,21 +87,14 @@ def _curves(frame, mapping: ColumnMap) -> list[dict[str, Any]]:
     """Long-format curves from a trial's per-iteration results (empty if it reported none)."""
     if frame is None or frame.empty or ITERATION not in frame.columns:
         return []
-    tokens_key = mapping.name_of("tokens")
+    steps = frame["step" if "step" in frame.columns else ITERATION]
+    tokens = frame.get(mapping.name_of("tokens"), pd.Series(float("nan"), index=frame.index))
     out = []
     for metric, key in _metrics(frame, mapping).items():
-        for _, result in frame.iterrows():
-            if pd.isna(result[key]):  # a step that did not report this metric
-                continue
-            tokens = result.get(tokens_key)
-            out.append(
-                {
-                    "step": int(result.get("step", result[ITERATION])),
-                    "tokens": None if tokens is None or pd.isna(tokens) else float(tokens),
-                    "metric": metric,
-                    "value": float(result[key]),
-                }
-            )
+        reported = frame[key].notna()  # a step may not report every metric
+        for step, tok, value in zip(steps[reported], tokens[reported], frame.loc[reported, key], strict=True):
+            out.append({"step": int(step), "tokens": None if pd.isna(tok) else float(tok), "metric": metric,
+                        "value": float(value)})
     return out
 
 
